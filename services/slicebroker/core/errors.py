@@ -127,7 +127,5 @@ def error_of_kind(
         meta = dict(metadata)
         field = meta.pop("field", "request")
         prefix = f"{field}: "
-        return InvalidArgument(
-            field, message.removeprefix(prefix), reason=known, metadata=meta
-        )
+        return InvalidArgument(field, message.removeprefix(prefix), reason=known, metadata=meta)
     return _BY_KIND[kind](message, reason=known, metadata=metadata)

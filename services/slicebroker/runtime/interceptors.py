@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextvars import Token
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
@@ -70,7 +71,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         call.enter()
                         return await inner_unary(request, context)
-                    except BaseException as exc:  # noqa: BLE001 - mapped, then re-raised by abort
+                    except BaseException as exc:
                         await call.fail(exc, context)
                         raise
 
@@ -88,7 +89,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                         call.enter()
                         async for item in inner_stream(request, context):
                             yield item
-                    except BaseException as exc:  # noqa: BLE001
+                    except BaseException as exc:
                         await call.fail(exc, context)
                         raise
 
@@ -115,7 +116,7 @@ class _Call:
 
     def __enter__(self) -> _Call:
         self._rid = request_id_var.set(self.metadata.get(REQUEST_ID_HEADER) or new_request_id())
-        self._principal = None
+        self._principal: Token[Principal] | None = None
         return self
 
     def enter(self) -> None:
@@ -127,7 +128,9 @@ class _Call:
 
     async def fail(self, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
         if isinstance(exc, grpc.aio.AbortError) or not isinstance(exc, Exception):
-            self.code = context.code() if isinstance(context.code(), grpc.StatusCode) else grpc.StatusCode.CANCELLED
+            self.code = (
+                context.code() if isinstance(context.code(), grpc.StatusCode) else grpc.StatusCode.CANCELLED
+            )
             return
         if not isinstance(exc, SlicebrokerError):
             log.exception("unhandled error in %s", self.method)

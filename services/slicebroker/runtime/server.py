@@ -86,7 +86,9 @@ def load_tokens(path: Path | None) -> dict[str, Principal] | None:
     raw = yaml.safe_load(path.read_text()) or {}
     return {
         str(token): Principal(
-            name=str(p.get("name", "")), role=str(p.get("role", "tenant")), institution=str(p.get("institution", ""))
+            name=str(p.get("name", "")),
+            role=str(p.get("role", "tenant")),
+            institution=str(p.get("institution", "")),
         )
         for token, p in raw.items()
     }
@@ -102,7 +104,11 @@ async def start_server(spec: ServiceSpec, settings: ServiceSettings) -> RunningS
     for name in names:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     reflection.enable_server_reflection(
-        [*spec.proto_services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        [
+            *spec.proto_services,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ],
         server,
     )
     port = server.add_insecure_port(settings.listen)
@@ -142,7 +148,9 @@ async def _supervise(service: str, loop: Callable[[], Awaitable[None]]) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("%s: background loop %s crashed; restarting", service, getattr(loop, "__name__", loop))
+            log.exception(
+                "%s: background loop %s crashed; restarting", service, getattr(loop, "__name__", loop)
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

@@ -12,10 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLICEBROKER_", extra="ignore", frozen=True)
 
-    listen: str = Field("127.0.0.1:0", description="host:port the gRPC server binds; port 0 picks a free one.")
+    listen: str = Field(
+        "127.0.0.1:0", description="host:port the gRPC server binds; port 0 picks a free one."
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis this service keeps its state in.")
     key_prefix: str = Field(
-        "sb", description="Prefix of every Redis key this service writes; services sharing a Redis differ here."
+        "sb",
+        description="Prefix of every Redis key this service writes; services sharing a Redis differ here.",
     )
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_json: bool = Field(True, description="JSON lines (for collectors) instead of readable text.")

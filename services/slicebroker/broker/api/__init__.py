@@ -1,0 +1,1 @@
+"""The broker's gRPC face: a thin servicer and the proto/domain converters."""

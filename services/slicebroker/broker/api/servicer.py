@@ -1,0 +1,52 @@
+"""BrokerService over gRPC: convert, call the domain once, convert back."""
+
+from __future__ import annotations
+
+import grpc
+
+from slicebroker.broker.api.convert import duration_ms, grant_pb, state_of
+from slicebroker.broker.domain.grants import GrantService
+from slicebroker.v1 import broker_pb2, broker_pb2_grpc
+
+
+class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
+    def __init__(self, grants: GrantService) -> None:
+        self._grants = grants
+
+    async def RequestGrant(
+        self, request: broker_pb2.RequestGrantRequest, context: grpc.aio.ServicerContext
+    ) -> broker_pb2.Grant:
+        grant = await self._grants.request_grant(
+            project=request.project,
+            sku=request.sku,
+            count=request.count,
+            lease_ms=duration_ms(request.lease),
+            idempotency_key=request.idempotency_key,
+        )
+        return grant_pb(grant)
+
+    async def GetGrant(
+        self, request: broker_pb2.GetGrantRequest, context: grpc.aio.ServicerContext
+    ) -> broker_pb2.Grant:
+        return grant_pb(await self._grants.get_grant(request.id))
+
+    async def ListGrants(
+        self, request: broker_pb2.ListGrantsRequest, context: grpc.aio.ServicerContext
+    ) -> broker_pb2.ListGrantsResponse:
+        grants, token = await self._grants.list_grants(
+            project=request.project,
+            state=state_of(request.state),
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return broker_pb2.ListGrantsResponse(grants=[grant_pb(g) for g in grants], next_page_token=token)
+
+    async def RenewGrant(
+        self, request: broker_pb2.RenewGrantRequest, context: grpc.aio.ServicerContext
+    ) -> broker_pb2.Grant:
+        return grant_pb(await self._grants.renew_grant(request.id, duration_ms(request.lease)))
+
+    async def ReleaseGrant(
+        self, request: broker_pb2.ReleaseGrantRequest, context: grpc.aio.ServicerContext
+    ) -> broker_pb2.Grant:
+        return grant_pb(await self._grants.release_grant(request.id))

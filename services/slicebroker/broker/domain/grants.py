@@ -1,0 +1,292 @@
+"""The grant path: request → pending record → (reserve quota ‖ place and claim) → commit →
+active, and the ways a grant ends. Every step is idempotent by grant id, so anything a crash
+interrupts is finished or undone by the repair loops (`repair.py`).
+
+Concurrent requests share calls: reservations, commits and cancellations to quota, claims and
+releases to inventory, and activations in the store each go out in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+
+from slicebroker.broker.domain.model import (
+    EndReason,
+    EventType,
+    Grant,
+    GrantEvent,
+    GrantRequest,
+    GrantState,
+    Slice,
+)
+from slicebroker.broker.domain.placer import Placed, Placer
+from slicebroker.broker.domain.ports import GrantStore, QuotaPort, ReserveItem
+from slicebroker.broker.domain.validation import check_lease, validate_request
+from slicebroker.core.batching import Batcher
+from slicebroker.core.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    SlicebrokerError,
+    Unavailable,
+)
+from slicebroker.core.ids import check_grant_id, check_name, new_grant_id
+from slicebroker.core.reasons import Reason
+
+log = logging.getLogger("slicebroker.broker")
+
+
+@dataclass(frozen=True, slots=True)
+class GrantLimits:
+    max_count: int = 4096
+    max_lease_ms: int = 30 * 24 * 3600 * 1000
+    reservation_ttl_s: int = 60
+    max_page_size: int = 1000
+    default_page_size: int = 100
+    # How long a replay waits for the first request with its key to settle.
+    replay_wait_ms: int = 15_000
+
+
+class GrantService:
+    def __init__(
+        self,
+        store: GrantStore,
+        quota: QuotaPort,
+        placer: Placer,
+        known_skus: Callable[[], Collection[str]],
+        clock: Callable[[], int],
+        limits: GrantLimits = GrantLimits(),
+        after_claim: Callable[[], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._quota = quota
+        self._placer = placer
+        self._known_skus = known_skus
+        self._clock = clock
+        self._limits = limits
+        # A test hook: called once both halves hold, before the commit (see BrokerSettings.failpoint).
+        self._after_claim = after_claim
+        self._inflight: dict[str, asyncio.Future[Grant]] = {}
+        self._reserve = Batcher(self._flush_reserve, max_in_flight=4)
+        self._commit: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_commit, max_in_flight=4)
+        self._cancel: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_cancel, max_in_flight=4)
+        self._activate = Batcher(self._flush_activate, max_in_flight=4)
+
+    async def close(self) -> None:
+        for batcher in (self._reserve, self._commit, self._cancel, self._activate):
+            await batcher.close()
+
+    # -- requests ------------------------------------------------------------------------------
+    async def request_grant(
+        self, *, project: str, sku: str, count: int, lease_ms: int, idempotency_key: str
+    ) -> Grant:
+        request = validate_request(
+            project=project,
+            sku=sku,
+            count=count,
+            lease_ms=lease_ms,
+            idempotency_key=idempotency_key,
+            known_skus=self._known_skus(),
+            max_count=self._limits.max_count,
+            max_lease_ms=self._limits.max_lease_ms,
+        )
+        deadline = self._clock() + self._limits.replay_wait_ms
+        while True:
+            now = self._clock()
+            grant = Grant(
+                id=new_grant_id(now),
+                project=request.project,
+                sku=request.sku,
+                count=request.count,
+                lease_ms=request.lease_ms,
+                idempotency_key=request.idempotency_key,
+                state=GrantState.PENDING,
+                created_ms=now,
+            )
+            existing_id = await self._store.begin(grant)
+            if existing_id is None:
+                return await self._complete(grant)
+            settled = await self._settled(existing_id, request, deadline)
+            if settled is not None:
+                return settled
+            # The first request with this key was refused and left nothing behind: try anew.
+
+    async def _settled(self, grant_id: str, request: GrantRequest, deadline_ms: int) -> Grant | None:
+        """The outcome of the grant first made under a replayed key; None if it was abandoned."""
+        while True:
+            inflight = self._inflight.get(grant_id)
+            if inflight is not None:
+                try:
+                    return await asyncio.shield(inflight)
+                except SlicebrokerError:
+                    return None
+            grant = await self._store.get(grant_id)
+            if grant is None:
+                return None
+            if not grant.same_request(request):
+                raise FailedPrecondition(
+                    f"idempotency key {request.idempotency_key!r} was used for a different request "
+                    f"({grant.count} x {grant.sku} for {grant.project})",
+                    reason=Reason.IDEMPOTENCY_KEY_REUSED,
+                    metadata={"grant_id": grant.id},
+                )
+            if grant.state is not GrantState.PENDING:
+                return grant
+            if self._clock() >= deadline_ms:
+                raise Unavailable(
+                    f"grant {grant_id} for this idempotency key is still being granted; retry",
+                    metadata={"grant_id": grant_id},
+                )
+            await asyncio.sleep(0.02)
+
+    async def _complete(self, grant: Grant) -> Grant:
+        future: asyncio.Future[Grant] = asyncio.get_running_loop().create_future()
+        self._inflight[grant.id] = future
+        try:
+            result = await self._grant(grant)
+            future.set_result(result)
+            return result
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here: there may be no replay waiting on it
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._inflight[grant.id]
+
+    async def _grant(self, grant: Grant) -> Grant:
+        # 1. Quota and inventory are asked at the same time; each step is idempotent by grant id.
+        item = ReserveItem(grant.id, grant.project, grant.sku, grant.count, self._limits.reservation_ttl_s)
+        reserved, placed = await asyncio.gather(
+            self._reserve.submit(item),
+            self._placer.place(grant.id, grant.sku, grant.count),
+            return_exceptions=True,
+        )
+        if isinstance(reserved, BaseException) or isinstance(placed, BaseException):
+            # 2a. Refused: undo whichever half succeeded, forget the request, report why.
+            await self._undo(
+                grant,
+                reserved_ok=not isinstance(reserved, BaseException),
+                placed_ok=not isinstance(placed, BaseException),
+            )
+            await self._store.abandon(grant)
+            raise reserved if isinstance(reserved, BaseException) else placed  # type: ignore[misc]
+        assert isinstance(reserved, str) and isinstance(placed, tuple)
+        if self._after_claim is not None:
+            self._after_claim()
+        # 2b. Both halves hold: make the reservation permanent, then the grant visible.
+        committed = await self._commit.submit(grant.id)
+        if committed is not None:
+            await self._undo(grant, reserved_ok=True, placed_ok=True)
+            await self._store.abandon(grant)
+            raise Unavailable(f"quota commit failed: {committed.message}", reason=committed.reason)
+        now = self._clock()
+        active = grant.with_(
+            state=GrantState.ACTIVE,
+            institution=reserved,
+            slices=_slices(placed),
+            expires_ms=now + grant.lease_ms,
+        )
+        if not await self._activate.submit((active, GrantEvent.of(active, EventType.GRANTED, now))):
+            # The reconciler gave up on this grant while we were slow; it also cleans up.
+            await self._undo(grant, reserved_ok=True, placed_ok=True)
+            raise Unavailable("grant took too long and was failed by the reconciler; retry")
+        return active
+
+    async def _undo(self, grant: Grant, *, reserved_ok: bool, placed_ok: bool) -> None:
+        if placed_ok:
+            await self._placer.release([grant.id])
+        if reserved_ok:
+            await self._cancel.submit(grant.id)
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def get_grant(self, grant_id: str) -> Grant:
+        check_grant_id("id", grant_id)
+        grant = await self._store.get(grant_id)
+        if grant is None:
+            raise NotFound(f"no grant {grant_id}", reason=Reason.GRANT_NOT_FOUND, metadata={"id": grant_id})
+        return grant
+
+    async def list_grants(
+        self, *, project: str, state: GrantState | None, page_size: int, page_token: str
+    ) -> tuple[list[Grant], str]:
+        if project:
+            check_name("project", project)
+        if page_size < 0 or page_size > self._limits.max_page_size:
+            raise InvalidArgument("page_size", f"must be between 0 and {self._limits.max_page_size}")
+        if page_token:
+            check_grant_id("page_token", page_token)
+        return await self._store.page(project, state, page_size or self._limits.default_page_size, page_token)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def renew_grant(self, grant_id: str, lease_ms: int) -> Grant:
+        check_grant_id("id", grant_id)
+        check_lease("lease", lease_ms, self._limits.max_lease_ms)
+        now = self._clock()
+        state = await self._store.renew(grant_id, now, now + lease_ms)
+        if not state:
+            raise NotFound(f"no grant {grant_id}", reason=Reason.GRANT_NOT_FOUND, metadata={"id": grant_id})
+        if state != GrantState.ACTIVE:
+            raise FailedPrecondition(
+                f"grant {grant_id} is {state}; only active grants can be renewed",
+                reason=Reason.GRANT_NOT_ACTIVE,
+                metadata={"id": grant_id, "state": state},
+            )
+        return await self.get_grant(grant_id)
+
+    async def release_grant(self, grant_id: str) -> Grant:
+        grant = await self.get_grant(grant_id)
+        if grant.state is GrantState.PENDING:
+            raise FailedPrecondition(
+                f"grant {grant_id} is still being granted; release it once it is active",
+                reason=Reason.GRANT_NOT_ACTIVE,
+                metadata={"id": grant_id, "state": grant.state},
+            )
+        if grant.state is GrantState.ACTIVE:
+            await self.end_grants([grant], EndReason.RELEASED)
+        return await self.get_grant(grant_id)
+
+    async def end_grants(
+        self, grants: Sequence[Grant], reason: EndReason, *, expired_by_ms: int = 0
+    ) -> list[str]:
+        """Ends active grants and returns their devices and quota. Returns the ids this call ended."""
+        now = self._clock()
+        ended = [
+            g.id
+            for g in grants
+            if await self._store.end(
+                g, GrantEvent.of(g, EventType.ENDED, now, reason), expired_by_ms=expired_by_ms
+            )
+        ]
+        await self.return_resources(ended)
+        return ended
+
+    async def return_resources(self, grant_ids: Sequence[str]) -> None:
+        """Frees what ended grants hold in inventory and quota; safe to repeat."""
+        if not grant_ids:
+            return
+        await asyncio.gather(self._placer.release(grant_ids), *(self._cancel.submit(g) for g in grant_ids))
+        await self._store.cleaned(grant_ids)
+
+    # -- batch flushes -------------------------------------------------------------------------
+    async def _flush_reserve(self, items: list[ReserveItem]) -> Sequence[str | BaseException]:
+        return await self._quota.reserve(items)
+
+    async def _flush_commit(self, grant_ids: list[str]) -> Sequence[SlicebrokerError | None]:
+        return await self._quota.commit(grant_ids)
+
+    async def _flush_cancel(self, grant_ids: list[str]) -> Sequence[SlicebrokerError | None]:
+        # Cancelling is idempotent; an error here (other than unavailability) is not the caller's.
+        return await self._quota.cancel(grant_ids)
+
+    async def _flush_activate(self, items: list[tuple[Grant, GrantEvent]]) -> Sequence[bool]:
+        return await self._store.activate(items)
+
+
+def _slices(placed: Placed) -> tuple[Slice, ...]:
+    return tuple(Slice(claim.node_id, device) for claim in placed for device in claim.device_ids)

@@ -1,0 +1,101 @@
+"""The broker's values: requests, grants, slices, events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+
+class GrantState(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+class EndReason(StrEnum):
+    RELEASED = "released"
+    EXPIRED = "expired"
+    RECLAIMED = "reclaimed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    node_id: str
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRequest:
+    """A validated request for `count` whole devices of `sku`."""
+
+    project: str
+    sku: str
+    count: int
+    lease_ms: int
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    id: str
+    project: str
+    sku: str
+    count: int
+    lease_ms: int
+    idempotency_key: str
+    state: GrantState
+    created_ms: int
+    institution: str = ""
+    slices: tuple[Slice, ...] = ()
+    expires_ms: int = 0
+    ended_ms: int = 0
+    end_reason: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.state in (GrantState.PENDING, GrantState.ACTIVE)
+
+    def same_request(self, request: GrantRequest) -> bool:
+        return (self.project, self.sku, self.count) == (request.project, request.sku, request.count)
+
+    def with_(self, **changes: object) -> Grant:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+class EventType(StrEnum):
+    GRANTED = "granted"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class GrantEvent:
+    """What accounting learns about a grant. Ids are deterministic per grant and type, so a
+    re-emitted event is recognised as the same one downstream."""
+
+    event_id: str
+    grant_id: str
+    type: EventType
+    institution: str
+    project: str
+    sku: str
+    count: int
+    at_ms: int
+    reason: str = ""
+    slices: tuple[Slice, ...] = field(default=())
+
+    @staticmethod
+    def of(grant: Grant, type_: EventType, at_ms: int, reason: str = "") -> GrantEvent:
+        return GrantEvent(
+            event_id=f"{grant.id}:{type_.value}",
+            grant_id=grant.id,
+            type=type_,
+            institution=grant.institution,
+            project=grant.project,
+            sku=grant.sku,
+            count=grant.count,
+            at_ms=at_ms,
+            reason=reason,
+            slices=grant.slices,
+        )

@@ -1,0 +1,144 @@
+"""The inventory writer: the one place in a broker process that places, claims and releases.
+
+All claims and releases of the process go through one batcher with a single batch in flight, so
+the snapshot it keeps is exact between its own writes: a placement never races another placement
+of the same process, and generations advance exactly as inventory advances them. Conflicts then
+only come from other broker replicas (or from inventory changes), and are resolved by refreshing
+the SKU from inventory and placing again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from slicebroker.broker.domain.ports import InventoryPort
+from slicebroker.broker.domain.snapshot import NodeClaim, Snapshot
+from slicebroker.core.batching import Batcher
+from slicebroker.core.errors import Conflict, ResourceExhausted, SlicebrokerError
+from slicebroker.core.reasons import Reason
+
+log = logging.getLogger("slicebroker.broker.placer")
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceJob:
+    grant_id: str
+    sku: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseJob:
+    grant_ids: tuple[str, ...]
+
+
+Job = PlaceJob | ReleaseJob
+Placed = tuple[NodeClaim, ...]
+
+
+class Placer:
+    def __init__(
+        self,
+        inventory: InventoryPort,
+        clock: Callable[[], int],
+        *,
+        claim_attempts: int = 4,
+        refresh_after_ms: int = 500,
+        max_batch: int = 512,
+    ) -> None:
+        self._inventory = inventory
+        self._clock = clock
+        self._claim_attempts = claim_attempts
+        self._refresh_after_ms = refresh_after_ms
+        self.snapshot = Snapshot()
+        self._batcher: Batcher[Job, Placed | None] = Batcher(
+            self._flush, max_batch=max_batch, max_in_flight=1
+        )
+
+    async def place(self, grant_id: str, sku: str, count: int) -> Placed:
+        placed = await self._batcher.submit(PlaceJob(grant_id, sku, count))
+        assert placed is not None
+        return placed
+
+    async def release(self, grant_ids: Sequence[str]) -> None:
+        if grant_ids:
+            await self._batcher.submit(ReleaseJob(tuple(grant_ids)))
+
+    async def close(self) -> None:
+        await self._batcher.close()
+
+    async def refresh(self, sku: str) -> None:
+        self.snapshot.replace_sku(sku, await self._inventory.nodes(sku), self._clock())
+
+    # -- one batch -----------------------------------------------------------------------------
+    async def _flush(self, jobs: list[Job]) -> list[Placed | BaseException | None]:
+        results: list[Placed | BaseException | None] = [None] * len(jobs)
+        # 1. Releases first: what they free is available to this very batch.
+        releases = [gid for job in jobs if isinstance(job, ReleaseJob) for gid in job.grant_ids]
+        if releases:
+            generations = await self._inventory.release(releases)
+            self.snapshot.release(releases)
+            for node_id, generation in generations.items():
+                self.snapshot.set_generation(node_id, generation)
+        # 2. Place and claim, retrying the conflicted ones on a refreshed picture.
+        todo = [i for i, job in enumerate(jobs) if isinstance(job, PlaceJob)]
+        for attempt in range(self._claim_attempts):
+            if not todo:
+                break
+            todo = await self._place_and_claim(jobs, todo, results, last=attempt == self._claim_attempts - 1)
+        return results
+
+    async def _place_and_claim(
+        self, jobs: list[Job], todo: list[int], results: list[Placed | BaseException | None], last: bool
+    ) -> list[int]:
+        placed: list[tuple[int, PlaceJob, list[NodeClaim]]] = []
+        for i in todo:
+            job = jobs[i]
+            assert isinstance(job, PlaceJob)
+            claims = await self._place_one(job)
+            if isinstance(claims, SlicebrokerError):
+                results[i] = claims
+                continue
+            self.snapshot.take(job.grant_id, claims)
+            placed.append((i, job, claims))
+        if not placed:
+            return []
+        outcomes = await self._inventory.claim([(job.grant_id, claims) for _, job, claims in placed])
+        retry: list[int] = []
+        stale: set[str] = set()
+        for (i, job, claims), outcome in zip(placed, outcomes, strict=True):
+            if outcome.error is None:
+                for node_id, generation in outcome.generations.items():
+                    self.snapshot.set_generation(node_id, generation)
+                results[i] = tuple(claims)
+                continue
+            self.snapshot.untake(job.grant_id, claims)
+            if isinstance(outcome.error, Conflict) and not last:
+                retry.append(i)
+                stale.add(job.sku)
+            else:
+                results[i] = outcome.error
+        for sku in sorted(stale):
+            await self.refresh(sku)
+        return retry
+
+    async def _place_one(self, job: PlaceJob) -> list[NodeClaim] | SlicebrokerError:
+        now = self._clock()
+        loaded = self.snapshot.loaded_skus.get(job.sku)
+        if loaded is None:
+            await self.refresh(job.sku)
+        claims = self.snapshot.place(job.sku, job.count)
+        if claims is None and loaded is not None and now - loaded >= self._refresh_after_ms:
+            # Another replica may have freed devices since our picture was taken.
+            await self.refresh(job.sku)
+            claims = self.snapshot.place(job.sku, job.count)
+        if claims is None:
+            free = self.snapshot.free_count(job.sku)
+            return ResourceExhausted(
+                f"{job.count} x {job.sku} requested; {free} free now",
+                reason=Reason.INSUFFICIENT_CAPACITY,
+                metadata={"sku": job.sku, "requested": job.count, "free": free},
+            )
+        return claims

@@ -1,0 +1,95 @@
+"""What the broker needs from the world, as protocols: the other services and its own store.
+
+The domain is written against these; `slicebroker.broker.peers` implements the service ports over
+gRPC and `slicebroker.broker.storage` the store over Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from slicebroker.broker.domain.model import Grant, GrantEvent, GrantState
+from slicebroker.broker.domain.snapshot import NodeClaim, NodeView
+from slicebroker.core.errors import SlicebrokerError
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimOutcome:
+    error: SlicebrokerError | None
+    generations: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveItem:
+    grant_id: str
+    project: str
+    sku: str
+    count: int
+    ttl_s: int
+
+
+class InventoryPort(Protocol):
+    async def skus(self) -> list[str]: ...
+    async def nodes(self, sku: str) -> list[NodeView]: ...
+    async def claim(self, claims: Sequence[tuple[str, Sequence[NodeClaim]]]) -> list[ClaimOutcome]: ...
+    async def release(self, grant_ids: Sequence[str]) -> dict[str, int]: ...
+    async def holders(self) -> list[str]: ...
+
+
+class QuotaPort(Protocol):
+    async def reserve(self, items: Sequence[ReserveItem]) -> list[str | SlicebrokerError]:
+        """Per item: the project's institution, or why it was refused."""
+        ...
+
+    async def commit(self, grant_ids: Sequence[str]) -> list[SlicebrokerError | None]: ...
+    async def cancel(self, grant_ids: Sequence[str]) -> list[SlicebrokerError | None]: ...
+    async def reservations(self) -> list[str]: ...
+
+
+class AccountingPort(Protocol):
+    async def ingest(self, events: Sequence[GrantEvent]) -> None: ...
+
+
+class GrantStore(Protocol):
+    async def begin(self, grant: Grant) -> str | None:
+        """Records a pending grant and its idempotency key atomically. Returns the id of the grant
+        already recorded under that key instead, if any (then nothing is written)."""
+        ...
+
+    async def activate(self, grants: Sequence[tuple[Grant, GrantEvent]]) -> list[bool]:
+        """Pending → active with the GRANTED event in the outbox, atomically per grant. False for a
+        grant that is no longer pending (the reconciler failed it)."""
+        ...
+
+    async def abandon(self, grant: Grant) -> None:
+        """Forgets a refused pending grant and its idempotency key, as if never asked."""
+        ...
+
+    async def fail(self, grant_id: str, now_ms: int) -> bool:
+        """Pending → failed (a crash left it half done); frees its idempotency key."""
+        ...
+
+    async def end(self, grant: Grant, event: GrantEvent, *, expired_by_ms: int = 0) -> bool:
+        """Active → ended with the ENDED event in the outbox, atomically; the grant joins the set
+        whose devices and quota are still to be returned. With `expired_by_ms`, only if its lease
+        ended by then (a renewal wins). False if nothing changed."""
+        ...
+
+    async def cleaned(self, grant_ids: Sequence[str]) -> None: ...
+    async def renew(self, grant_id: str, now_ms: int, expires_ms: int) -> str:
+        """Extends an active, unexpired lease. Returns the grant's state ("active" when renewed,
+        "expired" when its lease already ran out), or "" when there is no such grant."""
+        ...
+
+    async def get(self, grant_id: str) -> Grant | None: ...
+    async def get_many(self, grant_ids: Sequence[str]) -> list[Grant | None]: ...
+    async def page(
+        self, project: str, state: GrantState | None, page_size: int, after: str
+    ) -> tuple[list[Grant], str]: ...
+    async def expired(self, now_ms: int, limit: int) -> list[str]: ...
+    async def ending(self, before_ms: int, limit: int) -> list[str]: ...
+    async def pending_before(self, before_ms: int, limit: int) -> list[str]: ...
+    async def outbox_read(self, limit: int) -> list[tuple[str, GrantEvent]]: ...
+    async def outbox_ack(self, entry_ids: Sequence[str]) -> None: ...

@@ -1,0 +1,110 @@
+"""Composition root of the broker: Redis store, peers, placer, grant service, repair loops, server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from slicebroker.broker.api.servicer import BrokerServicer
+from slicebroker.broker.domain.grants import GrantLimits, GrantService
+from slicebroker.broker.domain.placer import Placer
+from slicebroker.broker.domain.repair import Repair
+from slicebroker.broker.peers import GrpcAccounting, GrpcInventory, GrpcQuota
+from slicebroker.broker.settings import BrokerSettings
+from slicebroker.broker.storage.keys import BrokerKeys
+from slicebroker.broker.storage.store import RedisGrantStore
+from slicebroker.runtime.leader import LeaderLock
+from slicebroker.runtime.redis import connect
+from slicebroker.runtime.server import ServiceSpec, run_service
+from slicebroker.v1 import broker_pb2, broker_pb2_grpc
+
+
+def clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def build(settings: BrokerSettings) -> ServiceSpec:
+    client = connect(settings.redis_url)
+    store = RedisGrantStore(client, settings.key_prefix)
+    inventory = GrpcInventory(settings.inventory_addr, settings.service_token, settings.peer_timeout_s)
+    quota = GrpcQuota(settings.quota_addr, settings.service_token, settings.peer_timeout_s)
+    accounting = GrpcAccounting(settings.accounting_addr, settings.service_token, settings.peer_timeout_s * 2)
+    placer = Placer(inventory, clock_ms, claim_attempts=settings.claim_attempts)
+    known_skus: set[str] = set()
+    grants = GrantService(
+        store,
+        quota,
+        placer,
+        lambda: known_skus,
+        clock_ms,
+        GrantLimits(
+            max_count=settings.max_count,
+            max_lease_ms=settings.max_lease_s * 1000,
+            reservation_ttl_s=settings.reservation_ttl_s,
+        ),
+        after_claim=(lambda: os._exit(137)) if settings.failpoint == "after-claim" else None,
+    )
+    repair = Repair(
+        store,
+        grants,
+        placer,
+        inventory,
+        quota,
+        accounting,
+        clock_ms,
+        grace_ms=int(settings.repair_grace_s * 1000),
+    )
+    leader = LeaderLock(client, BrokerKeys(settings.key_prefix).leader, int(settings.leader_ttl_s * 1000))
+
+    async def ready() -> None:
+        await client.ping()
+        await store.scripts.load()
+        known_skus.update(await inventory.skus())
+
+    async def hold_leadership() -> None:
+        while True:
+            await leader.acquire_or_renew()
+            await asyncio.sleep(settings.leader_ttl_s / 3)
+
+    def as_leader(step: Callable[[], Awaitable[int]], idle_s: float) -> Callable[[], Awaitable[None]]:
+        async def loop() -> None:
+            while True:
+                # Busy steps go again at once; idle ones (or followers) wait.
+                if not (leader.held and await step()):
+                    await asyncio.sleep(idle_s)
+
+        loop.__name__ = step.__name__
+        return loop
+
+    async def close() -> None:
+        await grants.close()
+        await placer.close()
+        await leader.release()
+        for peer in (inventory, quota, accounting):
+            await peer.close()
+        await client.aclose()
+
+    def register(server: grpc.aio.Server) -> None:
+        broker_pb2_grpc.add_BrokerServiceServicer_to_server(BrokerServicer(grants), server)
+
+    return ServiceSpec(
+        name="broker",
+        proto_services=[broker_pb2.DESCRIPTOR.services_by_name["BrokerService"].full_name],
+        register=register,
+        ready=ready,
+        loops=[
+            hold_leadership,
+            as_leader(repair.relay, settings.relay_interval_s),
+            as_leader(repair.expire, settings.reaper_interval_s),
+            as_leader(repair.reconcile, settings.reconcile_interval_s),
+        ],
+        close=close,
+    )
+
+
+def main() -> None:
+    run_service(BrokerSettings(), build)  # type: ignore[arg-type]

@@ -1,0 +1,177 @@
+"""The broker's ports to the other services, over gRPC: every call has a deadline, carries the
+request id, and turns a failed status back into the domain error it stands for."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from slicebroker.broker.domain.model import EventType, GrantEvent
+from slicebroker.broker.domain.ports import ClaimOutcome, ReserveItem
+from slicebroker.broker.domain.snapshot import NodeClaim, NodeView
+from slicebroker.core.errors import SlicebrokerError
+from slicebroker.runtime.channels import call_metadata, open_channel
+from slicebroker.runtime.status import from_rpc_error, from_status
+from slicebroker.v1 import (
+    accounting_pb2,
+    accounting_pb2_grpc,
+    common_pb2,
+    inventory_pb2,
+    inventory_pb2_grpc,
+    quota_pb2,
+    quota_pb2_grpc,
+)
+
+T = TypeVar("T")
+
+
+class _Peer:
+    def __init__(self, target: str, token: str, timeout_s: float) -> None:
+        self.channel = open_channel(target)
+        self._token = token
+        self._timeout_s = timeout_s
+
+    async def call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
+        try:
+            return await method(request, timeout=self._timeout_s, metadata=call_metadata(self._token))
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+
+class GrpcInventory(_Peer):
+    def __init__(self, target: str, token: str = "", timeout_s: float = 5.0) -> None:
+        super().__init__(target, token, timeout_s)
+        self._stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
+
+    async def skus(self) -> list[str]:
+        response = await self.call(self._stub.ListSkus, inventory_pb2.ListSkusRequest())
+        return [sku.name for sku in response.skus]
+
+    async def nodes(self, sku: str) -> list[NodeView]:
+        views: list[NodeView] = []
+        token = ""
+        while True:
+            page = await self.call(
+                self._stub.ListNodes,
+                inventory_pb2.ListNodesRequest(sku=sku, page_size=1000, page_token=token),
+            )
+            views.extend(_node_view(node, sku) for node in page.nodes)
+            token = page.next_page_token
+            if not token:
+                return views
+
+    async def claim(self, claims: Sequence[tuple[str, Sequence[NodeClaim]]]) -> list[ClaimOutcome]:
+        request = inventory_pb2.ClaimRequest(
+            claims=[
+                inventory_pb2.DeviceClaim(
+                    grant_id=grant_id,
+                    nodes=[
+                        inventory_pb2.NodeClaim(
+                            node_id=c.node_id,
+                            expected_generation=c.expected_generation,
+                            device_ids=c.device_ids,
+                        )
+                        for c in node_claims
+                    ],
+                )
+                for grant_id, node_claims in claims
+            ]
+        )
+        response = await self.call(self._stub.Claim, request)
+        return [
+            ClaimOutcome(
+                error=from_status(result.status),
+                generations={g.node_id: g.generation for g in result.generations},
+            )
+            for result in response.results
+        ]
+
+    async def release(self, grant_ids: Sequence[str]) -> dict[str, int]:
+        response = await self.call(self._stub.Release, inventory_pb2.ReleaseRequest(grant_ids=grant_ids))
+        return {g.node_id: g.generation for g in response.generations}
+
+    async def holders(self) -> list[str]:
+        response = await self.call(self._stub.ListHolders, inventory_pb2.ListHoldersRequest())
+        return list(response.grant_ids)
+
+
+def _node_view(node: inventory_pb2.Node, sku: str) -> NodeView:
+    devices = [d for d in node.devices if d.sku == sku]
+    return NodeView(
+        node_id=node.id,
+        sku=sku,
+        generation=node.generation,
+        schedulable=node.schedulable,
+        free_devices=tuple(d.id for d in devices if d.healthy and not d.holder),
+        held={d.id: d.holder for d in devices if d.holder},
+    )
+
+
+class GrpcQuota(_Peer):
+    def __init__(self, target: str, token: str = "", timeout_s: float = 5.0) -> None:
+        super().__init__(target, token, timeout_s)
+        self._stub = quota_pb2_grpc.QuotaServiceStub(self.channel)
+
+    async def reserve(self, items: Sequence[ReserveItem]) -> list[str | SlicebrokerError]:
+        request = quota_pb2.ReserveRequest(
+            reservations=[
+                quota_pb2.Reservation(
+                    grant_id=i.grant_id, project=i.project, sku=i.sku, count=i.count, ttl_seconds=i.ttl_s
+                )
+                for i in items
+            ]
+        )
+        response = await self.call(self._stub.Reserve, request)
+        return [from_status(r.status) or r.institution for r in response.results]
+
+    async def commit(self, grant_ids: Sequence[str]) -> list[SlicebrokerError | None]:
+        response = await self.call(self._stub.Commit, quota_pb2.CommitRequest(grant_ids=grant_ids))
+        return [from_status(r.status) for r in response.results]
+
+    async def cancel(self, grant_ids: Sequence[str]) -> list[SlicebrokerError | None]:
+        response = await self.call(self._stub.Cancel, quota_pb2.CancelRequest(grant_ids=grant_ids))
+        return [from_status(r.status) for r in response.results]
+
+    async def reservations(self) -> list[str]:
+        response = await self.call(self._stub.ListReservations, quota_pb2.ListReservationsRequest())
+        return [r.grant_id for r in response.reservations]
+
+
+_EVENT_TYPES = {
+    EventType.GRANTED: common_pb2.GRANT_EVENT_TYPE_GRANTED,
+    EventType.ENDED: common_pb2.GRANT_EVENT_TYPE_ENDED,
+}
+
+
+class GrpcAccounting(_Peer):
+    def __init__(self, target: str, token: str = "", timeout_s: float = 10.0) -> None:
+        super().__init__(target, token, timeout_s)
+        self._stub = accounting_pb2_grpc.AccountingServiceStub(self.channel)
+
+    async def ingest(self, events: Sequence[GrantEvent]) -> None:
+        await self.call(
+            self._stub.IngestEvents, accounting_pb2.IngestEventsRequest(events=[_event_pb(e) for e in events])
+        )
+
+
+def _event_pb(event: GrantEvent) -> common_pb2.GrantEvent:
+    at = Timestamp()
+    at.FromMilliseconds(event.at_ms)
+    return common_pb2.GrantEvent(
+        event_id=event.event_id,
+        grant_id=event.grant_id,
+        type=_EVENT_TYPES[event.type],
+        institution=event.institution,
+        project=event.project,
+        sku=event.sku,
+        count=event.count,
+        at=at,
+        reason=event.reason,
+        slices=[common_pb2.Slice(node_id=s.node_id, device_id=s.device_id) for s in event.slices],
+    )

@@ -1,0 +1,81 @@
+"""Grants and events as Redis values (hash fields and JSON strings)."""
+
+from __future__ import annotations
+
+import json
+
+from slicebroker.broker.domain.model import EventType, Grant, GrantEvent, GrantState, Slice
+
+
+def grant_fields(grant: Grant) -> dict[str, str]:
+    return {
+        "id": grant.id,
+        "project": grant.project,
+        "sku": grant.sku,
+        "count": str(grant.count),
+        "lease_ms": str(grant.lease_ms),
+        "idem": grant.idempotency_key,
+        "state": grant.state.value,
+        "created_ms": str(grant.created_ms),
+        "institution": grant.institution,
+        "slices": slices_json(grant.slices),
+        "expires_ms": str(grant.expires_ms),
+        "ended_ms": str(grant.ended_ms),
+        "end_reason": grant.end_reason,
+    }
+
+
+def grant_from_fields(fields: dict[str, str]) -> Grant:
+    return Grant(
+        id=fields["id"],
+        project=fields["project"],
+        sku=fields["sku"],
+        count=int(fields["count"]),
+        lease_ms=int(fields["lease_ms"]),
+        idempotency_key=fields.get("idem", ""),
+        state=GrantState(fields["state"]),
+        created_ms=int(fields["created_ms"]),
+        institution=fields.get("institution", ""),
+        slices=tuple(Slice(n, d) for n, d in json.loads(fields.get("slices") or "[]")),
+        expires_ms=int(fields.get("expires_ms") or 0),
+        ended_ms=int(fields.get("ended_ms") or 0),
+        end_reason=fields.get("end_reason", ""),
+    )
+
+
+def slices_json(slices: tuple[Slice, ...]) -> str:
+    return json.dumps([[s.node_id, s.device_id] for s in slices], separators=(",", ":"))
+
+
+def event_json(event: GrantEvent) -> str:
+    return json.dumps(
+        {
+            "event_id": event.event_id,
+            "grant_id": event.grant_id,
+            "type": event.type.value,
+            "institution": event.institution,
+            "project": event.project,
+            "sku": event.sku,
+            "count": event.count,
+            "at_ms": event.at_ms,
+            "reason": event.reason,
+            "slices": [[s.node_id, s.device_id] for s in event.slices],
+        },
+        separators=(",", ":"),
+    )
+
+
+def event_from_json(text: str) -> GrantEvent:
+    raw = json.loads(text)
+    return GrantEvent(
+        event_id=raw["event_id"],
+        grant_id=raw["grant_id"],
+        type=EventType(raw["type"]),
+        institution=raw["institution"],
+        project=raw["project"],
+        sku=raw["sku"],
+        count=int(raw["count"]),
+        at_ms=int(raw["at_ms"]),
+        reason=raw.get("reason", ""),
+        slices=tuple(Slice(n, d) for n, d in raw.get("slices", [])),
+    )

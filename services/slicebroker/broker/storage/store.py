@@ -1,0 +1,155 @@
+"""The broker's grant store over Redis: grants, their indexes, and the outbox stream.
+
+Each state change is one Lua script, so a grant and its event are written together or not at all
+(the outbox pattern). Batches of activations are pipelined: one round trip, one script per grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+
+from slicebroker.broker.domain.model import Grant, GrantEvent, GrantState
+from slicebroker.broker.storage.codec import (
+    event_from_json,
+    event_json,
+    grant_fields,
+    grant_from_fields,
+    slices_json,
+)
+from slicebroker.broker.storage.keys import BrokerKeys
+from slicebroker.runtime.redis import Scripts
+
+SCRIPTS = ("begin", "activate", "abandon", "fail", "end", "renew")
+
+
+class RedisGrantStore:
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._r = client
+        self._k = BrokerKeys(prefix)
+        self.scripts = Scripts(client, "slicebroker.broker.storage.lua", SCRIPTS)
+
+    def _idem_key(self, grant: Grant) -> str:
+        # Lua needs a key in KEYS either way; without an idempotency key a never-written one is passed.
+        key = grant.idempotency_key or f"-{grant.id}"
+        return self._k.idempotency(grant.project, key)
+
+    async def begin(self, grant: Grant) -> str | None:
+        flat = [v for pair in grant_fields(grant).items() for v in pair]
+        existing: str = await self.scripts(
+            "begin",
+            [
+                self._k.grant(grant.id),
+                self._idem_key(grant),
+                self._k.grants,
+                self._k.project_grants(grant.project),
+                self._k.pending,
+            ],
+            [grant.id, "1" if grant.idempotency_key else "0", grant.created_ms, *flat],
+        )
+        return existing or None
+
+    async def activate(self, grants: Sequence[tuple[Grant, GrantEvent]]) -> list[bool]:
+        pipe = self._r.pipeline(transaction=False)
+        for grant, event in grants:
+            await self.scripts.on(
+                pipe,
+                "activate",
+                [self._k.grant(grant.id), self._k.pending, self._k.expiry, self._k.outbox],
+                [grant.id, grant.institution, slices_json(grant.slices), grant.expires_ms, event_json(event)],
+            )
+        return [bool(r) for r in await pipe.execute()]
+
+    async def abandon(self, grant: Grant) -> None:
+        await self.scripts(
+            "abandon",
+            [
+                self._k.grant(grant.id),
+                self._idem_key(grant),
+                self._k.grants,
+                self._k.project_grants(grant.project),
+                self._k.pending,
+            ],
+            [grant.id],
+        )
+
+    async def fail(self, grant_id: str, now_ms: int) -> bool:
+        grant = await self.get(grant_id)
+        if grant is None:
+            return False
+        return bool(
+            await self.scripts(
+                "fail", [self._k.grant(grant_id), self._idem_key(grant), self._k.pending], [grant_id, now_ms]
+            )
+        )
+
+    async def end(self, grant: Grant, event: GrantEvent, *, expired_by_ms: int = 0) -> bool:
+        return bool(
+            await self.scripts(
+                "end",
+                [self._k.grant(grant.id), self._k.expiry, self._k.ending, self._k.outbox],
+                [grant.id, event.at_ms, event.reason, event_json(event), expired_by_ms],
+            )
+        )
+
+    async def cleaned(self, grant_ids: Sequence[str]) -> None:
+        if grant_ids:
+            await self._r.zrem(self._k.ending, *grant_ids)
+
+    async def renew(self, grant_id: str, now_ms: int, expires_ms: int) -> str:
+        state: str = await self.scripts(
+            "renew", [self._k.grant(grant_id), self._k.expiry], [grant_id, now_ms, expires_ms]
+        )
+        return state
+
+    async def get(self, grant_id: str) -> Grant | None:
+        fields = await self._r.hgetall(self._k.grant(grant_id))
+        return grant_from_fields(fields) if fields else None
+
+    async def get_many(self, grant_ids: Sequence[str]) -> list[Grant | None]:
+        if not grant_ids:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for grant_id in grant_ids:
+            pipe.hgetall(self._k.grant(grant_id))
+        return [grant_from_fields(f) if f else None for f in await pipe.execute()]
+
+    async def page(
+        self, project: str, state: GrantState | None, page_size: int, after: str
+    ) -> tuple[list[Grant], str]:
+        """Newest first. Filtering by state reads on until the page is full or the index ends."""
+        index = self._k.project_grants(project) if project else self._k.grants
+        out: list[Grant] = []
+        cursor = after
+        while True:
+            upper = f"({cursor}" if cursor else "+"
+            ids: list[str] = await self._r.zrevrangebylex(index, upper, "-", start=0, num=page_size)
+            for grant in await self.get_many(ids):
+                if grant is not None and (state is None or grant.state is state):
+                    out.append(grant)
+                    if len(out) == page_size:
+                        return out, grant.id
+            if len(ids) < page_size:
+                return out, ""
+            cursor = ids[-1]
+
+    async def expired(self, now_ms: int, limit: int) -> list[str]:
+        ids: list[str] = await self._r.zrangebyscore(self._k.expiry, "-inf", now_ms, start=0, num=limit)
+        return ids
+
+    async def ending(self, before_ms: int, limit: int) -> list[str]:
+        ids: list[str] = await self._r.zrangebyscore(self._k.ending, "-inf", before_ms, start=0, num=limit)
+        return ids
+
+    async def pending_before(self, before_ms: int, limit: int) -> list[str]:
+        ids: list[str] = await self._r.zrangebyscore(self._k.pending, "-inf", before_ms, start=0, num=limit)
+        return ids
+
+    async def outbox_read(self, limit: int) -> list[tuple[str, GrantEvent]]:
+        entries = await self._r.xrange(self._k.outbox, "-", "+", count=limit)
+        return [(entry_id, event_from_json(fields["e"])) for entry_id, fields in entries]
+
+    async def outbox_ack(self, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            await self._r.xdel(self._k.outbox, *entry_ids)
