@@ -56,16 +56,15 @@ def from_status(status: status_pb2.Status) -> SlicebrokerError | None:
 
 
 def from_rpc_error(err: grpc.RpcError) -> SlicebrokerError:
-    """The domain error behind a failed call to another slicebroker service."""
-    from grpc_status import rpc_status
-
-    status = rpc_status.from_call(err) if isinstance(err, grpc.Call) else None
-    if status is not None:
-        decoded = from_status(status)
-        if decoded is not None:
-            return decoded
-    code = err.code() if isinstance(err, grpc.Call) else grpc.StatusCode.UNKNOWN
-    details = err.details() if isinstance(err, grpc.Call) else str(err)
+    """The domain error behind a failed call to a slicebroker service (sync or aio)."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = err.details() if hasattr(err, "details") else str(err)
+    trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    for key, value in trailers or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            decoded = from_status(status_pb2.Status.FromString(value))
+            if decoded is not None:
+                return decoded
     kind = KIND_OF_CODE.get(code.value[0], ErrorKind.UNAVAILABLE)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
         kind = ErrorKind.UNAVAILABLE

@@ -1,0 +1,1 @@
+"""Accounting's gRPC surface: the thin servicer and its proto <-> domain converters."""

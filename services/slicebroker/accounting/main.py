@@ -1,0 +1,43 @@
+"""The accounting service's composition root: Redis client -> store -> domain service -> servicer."""
+
+from __future__ import annotations
+
+import grpc
+
+from slicebroker.accounting.api.servicer import AccountingServicer
+from slicebroker.accounting.domain.service import AccountingService
+from slicebroker.accounting.settings import AccountingSettings
+from slicebroker.accounting.storage.keys import AccountingKeys
+from slicebroker.accounting.storage.redis_store import LUA_PACKAGE, SCRIPTS, RedisUsageStore
+from slicebroker.runtime.redis import Scripts, connect
+from slicebroker.runtime.server import ServiceSpec, run_service
+from slicebroker.v1 import accounting_pb2_grpc
+
+SERVICE_NAME = "slicebroker.v1.AccountingService"
+
+
+async def build(settings: AccountingSettings) -> ServiceSpec:
+    client = connect(settings.redis_url)
+    scripts = Scripts(client, LUA_PACKAGE, SCRIPTS)
+    store = RedisUsageStore(client, scripts, AccountingKeys(settings.key_prefix))
+    servicer = AccountingServicer(AccountingService(store, max_ingest_events=settings.max_ingest_events))
+
+    def register(server: grpc.aio.Server) -> None:
+        accounting_pb2_grpc.add_AccountingServiceServicer_to_server(servicer, server)
+
+    async def ready() -> None:
+        await client.ping()
+        await scripts.load()
+
+    async def close() -> None:
+        await client.aclose()
+
+    return ServiceSpec(
+        name="accounting", proto_services=[SERVICE_NAME], register=register, ready=ready, close=close
+    )
+
+
+def main() -> None:
+    # Without the pydantic mypy plugin, fields with positional defaults read as required, and
+    # run_service is typed for the base settings class.
+    run_service(AccountingSettings(), build)  # type: ignore[arg-type]

@@ -1,0 +1,55 @@
+"""The only place accounting's Redis key strings (and the row and field names inside them) are built.
+
+Layout, all under the hash tag "{<key_prefix>}" so that one script may touch every key:
+
+- `{p}:applied`        SET of event ids already ingested.
+- `{p}:grant:<id>`     HASH per grant: state ("open", "closed", or "ended_first" for an ENDED that
+                       came before its GRANTED), institution, project, sku, row, count, start (ms),
+                       cs (count x start), end (ms), reason, device_ms.
+- `{p}:usage`          HASH of integer totals, field "<row>|<metric>" (metrics below). One hash for
+                       all rows, so closing a grant needs no key derived from what the grant stored.
+- `{p}:rows`           SET of row names "<institution>|<project>|<sku>" that have any usage.
+- `{p}:ledger`         STREAM, one entry per closed grant, in closing order (append-only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# Usage-hash metrics per row. storage/lua/ingest.lua joins row names the same way (institution,
+# project and SKU with '|') and appends the same suffixes.
+DEVICE_MS = "dm"  # device-ms of closed grants
+GRANTS = "n"  # closed grants
+RUNNING_GRANTS = "rn"  # open grants
+RUNNING_DEVICES = "rc"  # devices held by open grants
+RUNNING_START_SUM = "rs"  # sum of count x start-ms over open grants
+METRICS: Sequence[str] = (DEVICE_MS, GRANTS, RUNNING_GRANTS, RUNNING_DEVICES, RUNNING_START_SUM)
+
+_SEP = "|"
+
+
+def row_name(institution: str, project: str, sku: str) -> str:
+    # Names cannot contain '|' (validation forbids it), so the join is reversible.
+    return f"{institution}{_SEP}{project}{_SEP}{sku}"
+
+
+def split_row(row: str) -> tuple[str, str, str]:
+    institution, project, sku = row.split(_SEP, 2)
+    return institution, project, sku
+
+
+def usage_fields(row: str) -> list[str]:
+    return [f"{row}{_SEP}{metric}" for metric in METRICS]
+
+
+class AccountingKeys:
+    def __init__(self, prefix: str) -> None:
+        self._p = "{" + prefix + "}"
+        self.applied = f"{self._p}:applied"
+        self.usage = f"{self._p}:usage"
+        self.rows = f"{self._p}:rows"
+        self.ledger = f"{self._p}:ledger"
+        self._grant = f"{self._p}:grant:"
+
+    def grant(self, grant_id: str) -> str:
+        return self._grant + grant_id

@@ -1,0 +1,109 @@
+--[[ ingest.lua: applies one batch of grant events.
+
+Atomic per batch: Redis runs a script alone, and its writes reach replicas and the AOF as one
+MULTI/EXEC block, so neither a concurrent caller nor a crash ever sees half a batch. The caller has
+checked every event first, so nothing below can fail half-way on bad input.
+
+KEYS[1]    applied  SET of event ids already ingested
+KEYS[2]    usage    HASH "<row>|<metric>" -> integer; metrics: dm (device-ms of closed grants),
+                    n (closed grants), rn (open grants), rc (devices of open grants),
+                    rs (sum of count * start-ms over open grants)
+KEYS[3]    rows     SET of row names "<institution>|<project>|<sku>"
+KEYS[4]    ledger   STREAM, one entry per closed grant
+KEYS[4+i]  the grant HASH of event i (i = 1..n)
+
+ARGV[i]    event i packed into one string (one argument per event keeps the client's encoding cheap),
+           fields joined by the unit separator "\31", none of which may contain it:
+             type ("granted" or "ended"), event_id, grant_id, institution, project, sku,
+             count (devices), at (epoch ms: start for granted, end for ended),
+             extra: for granted, count * at as a decimal string (exact where a Lua double is not);
+                    for ended, the end reason
+
+Returns {applied, duplicates}: an event is a duplicate when its id was seen before, or when its
+grant is already open (granted) or already closed or ended (ended); a duplicate changes nothing.
+Numbers that may exceed 1e17 are passed to Redis as "%d" strings: a Lua number would be sent in
+"%.17g" form, which turns big integers into exponent notation that HINCRBY refuses.
+]]
+
+local applied, usage, rows, ledger = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local fmt, match = string.format, string.match
+local EVENT = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
+
+local n_applied, n_dup = 0, 0
+-- Small counter deltas are summed per batch and written once per field at the end.
+local delta = {}
+local new_rows = {}
+
+local function add(field, v)
+  delta[field] = (delta[field] or 0) + v
+end
+
+-- Closes a grant whose identity and start are already in its hash.
+local function close(gk, gid, inst, proj, sku, row, count, start, stop, reason)
+  local t0, t1 = tonumber(start), tonumber(stop)
+  local dm = 0
+  -- An end stamped before the start (skewed clocks) counts zero: usage never goes down.
+  if t1 > t0 then dm = tonumber(count) * (t1 - t0) end
+  local dms = fmt('%d', dm)
+  redis.call('HSET', gk, 'state', 'closed', 'end', stop, 'reason', reason, 'device_ms', dms)
+  redis.call('HINCRBY', usage, row .. '|dm', dms)
+  add(row .. '|n', 1)
+  redis.call('XADD', ledger, '*', 'grant', gid, 'institution', inst, 'project', proj, 'sku', sku,
+    'count', count, 'start', start, 'end', stop, 'device_ms', dms, 'reason', reason)
+end
+
+for i = 1, #KEYS - 4 do
+  local typ, eid, gid, inst, proj, sku, count, at, extra = match(ARGV[i], EVENT)
+  if redis.call('SADD', applied, eid) == 0 then
+    n_dup = n_dup + 1
+  else
+    local gk = KEYS[4 + i]
+    local row = inst .. '|' .. proj .. '|' .. sku
+    local g = redis.call('HMGET', gk, 'state', 'institution', 'project', 'sku', 'row', 'count',
+      'start', 'cs', 'end', 'reason')
+    local state = g[1]
+    local took = true
+    if typ == 'granted' then
+      if not state then
+        redis.call('HSET', gk, 'state', 'open', 'institution', inst, 'project', proj, 'sku', sku,
+          'row', row, 'count', count, 'start', at, 'cs', extra)
+        add(row .. '|rn', 1)
+        add(row .. '|rc', tonumber(count))
+        redis.call('HINCRBY', usage, row .. '|rs', extra)
+        new_rows[row] = true
+      elseif state == 'ended_first' then
+        -- Its ENDED came first and waits in the hash; the GRANTED's identity is authoritative.
+        redis.call('HSET', gk, 'institution', inst, 'project', proj, 'sku', sku, 'row', row,
+          'count', count, 'start', at)
+        close(gk, gid, inst, proj, sku, row, count, at, g[9], g[10])
+        new_rows[row] = true
+      else
+        took = false
+      end
+    else
+      if state == 'open' then
+        -- Charged to what the grant opened with, whatever identity its end event carries.
+        local open_row, open_count = g[5], g[6]
+        close(gk, gid, g[2], g[3], g[4], open_row, open_count, g[7], at, extra)
+        add(open_row .. '|rn', -1)
+        add(open_row .. '|rc', -tonumber(open_count))
+        redis.call('HINCRBY', usage, open_row .. '|rs', '-' .. g[8])
+      elseif not state then
+        -- Remembered until its GRANTED arrives; only the end and reason are used then.
+        redis.call('HSET', gk, 'state', 'ended_first', 'institution', inst, 'project', proj, 'sku', sku,
+          'row', row, 'count', count, 'end', at, 'reason', extra)
+      else
+        took = false
+      end
+    end
+    if took then n_applied = n_applied + 1 else n_dup = n_dup + 1 end
+  end
+end
+
+for field, d in pairs(delta) do
+  if d ~= 0 then redis.call('HINCRBY', usage, field, d) end
+end
+for row in pairs(new_rows) do
+  redis.call('SADD', rows, row)
+end
+return {n_applied, n_dup}

@@ -1,0 +1,145 @@
+"""Starts and stops Redis and the four services as child processes, each on its own port."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from slicebroker.runtime.redis_server import RedisServer, free_port
+
+SERVICES = ("inventory", "quota", "accounting", "broker")
+
+
+@dataclass
+class Mesh:
+    """The mesh's processes. Ports are picked free unless `base_port` is given (then 4 in a row)."""
+
+    run_dir: Path
+    base_port: int = 0
+    redis_url: str = ""
+    log_json: bool = True
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    redis: RedisServer | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    admin_token: str = ""
+    service_token: str = ""
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        return {name: f"127.0.0.1:{port}" for name, port in self.ports.items()}
+
+    def start(self) -> Mesh:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        if not self.redis_url:
+            self.redis = RedisServer(data_dir=self.run_dir / "redis").start()
+            self.redis_url = self.redis.url
+        self._write_tokens()
+        for offset, name in enumerate(SERVICES):
+            self.ports[name] = self.base_port + offset if self.base_port else free_port()
+        for name in SERVICES:
+            self.start_service(name)
+        return self
+
+    def _write_tokens(self) -> None:
+        path = self.run_dir / "tokens.yaml"
+        if path.exists():
+            tokens = yaml.safe_load(path.read_text()) or {}
+            for token, who in tokens.items():
+                if who.get("role") == "admin":
+                    self.admin_token = token
+                if who.get("role") == "service":
+                    self.service_token = token
+        if not (self.admin_token and self.service_token):
+            self.admin_token = "sbadm_" + secrets.token_urlsafe(24)
+            self.service_token = "sbsvc_" + secrets.token_urlsafe(24)
+            tokens = {
+                self.admin_token: {"name": "facility-admin", "role": "admin"},
+                self.service_token: {"name": "mesh", "role": "service"},
+            }
+            path.write_text(yaml.safe_dump(tokens))
+            path.chmod(0o600)
+
+    def env_for(self, name: str) -> dict[str, str]:
+        prefix = f"SLICEBROKER_{name.upper()}_"
+        env = {
+            **os.environ,
+            prefix + "LISTEN": f"127.0.0.1:{self.ports[name]}",
+            prefix + "REDIS_URL": self.redis_url,
+            prefix + "LOG_JSON": "true" if self.log_json else "false",
+            prefix + "AUTH_TOKENS_FILE": str(self.run_dir / "tokens.yaml"),
+        }
+        if name == "broker":
+            env.update(
+                {
+                    prefix + "INVENTORY_ADDR": self.addresses["inventory"],
+                    prefix + "QUOTA_ADDR": self.addresses["quota"],
+                    prefix + "ACCOUNTING_ADDR": self.addresses["accounting"],
+                    prefix + "SERVICE_TOKEN": self.service_token,
+                }
+            )
+        env.update(self.extra_env.get(name, {}))
+        return env
+
+    def start_service(self, name: str, env: dict[str, str] | None = None) -> None:
+        log = (self.run_dir / "logs" / f"{name}.log").open("ab")
+        code = f"from slicebroker.{name}.main import main; main()"
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-c", code], env={**self.env_for(name), **(env or {})}, stdout=log, stderr=log
+        )
+
+    def wait_serving(self, names: tuple[str, ...] = SERVICES, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        for name in names:
+            while not self._serving(name):
+                process = self.processes[name]
+                if process.poll() is not None:
+                    tail = (self.run_dir / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{name} not serving after {timeout_s}s; see {self.run_dir}/logs/{name}.log")
+                time.sleep(0.1)
+
+    def _serving(self, name: str) -> bool:
+        with grpc.insecure_channel(self.addresses[name]) as channel:
+            try:
+                response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            except grpc.RpcError:
+                return False
+            return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        process = self.processes[name]
+        if process.poll() is None:
+            process.send_signal(sig)
+        return process.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in reversed(SERVICES):
+            process = self.processes.get(name)
+            if process and process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if self.redis is not None:
+            self.redis.stop()
+
+    def env_file(self) -> str:
+        lines = [f"export SLICEBROKER_{name.upper()}_ADDR={addr}" for name, addr in self.addresses.items()]
+        lines.append(f"export SLICEBROKER_TOKEN={self.admin_token}")
+        lines.append(f"export SLICEBROKER_REDIS_URL={self.redis_url}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,103 @@
+"""A small facility and tenants for end-to-end tests, and a mesh of the four real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from slicebroker.accounting.main import build as build_accounting
+from slicebroker.accounting.settings import AccountingSettings
+from slicebroker.broker.main import build as build_broker
+from slicebroker.broker.settings import BrokerSettings
+from slicebroker.inventory.main import build as build_inventory
+from slicebroker.inventory.settings import InventorySettings
+from slicebroker.quota.main import build as build_quota
+from slicebroker.quota.settings import QuotaSettings
+from slicebroker.runtime.server import RunningServer
+from slicebroker.v1 import (
+    inventory_pb2,
+    inventory_pb2_grpc,
+    quota_pb2,
+    quota_pb2_grpc,
+)
+
+# 8 nodes x 8 H100 = 64 devices, plus 2 RNGD nodes.
+SMALL_FACILITY = """
+sites:
+  - name: test-site
+    racks:
+      - name: r01
+        node_groups:
+          - {prefix: h100-r01-n, count: 4, sku: H100-SXM-80GB, devices: 8}
+      - name: r02
+        node_groups:
+          - {prefix: h100-r02-n, count: 4, sku: H100-SXM-80GB, devices: 8}
+      - name: r03
+        node_groups:
+          - {prefix: rngd-r03-n, count: 2, sku: RNGD, devices: 8}
+"""
+
+# Four projects of two institutions; H100 caps sum to 80, above the 64 devices there are.
+PROJECTS = {
+    "uni-a-llm": ("uni-a", {"H100-SXM-80GB": 20, "RNGD": 32}),
+    "uni-a-vision": ("uni-a", {"H100-SXM-80GB": 20}),
+    "lab-b-bio": ("lab-b", {"H100-SXM-80GB": 20}),
+    "lab-b-chem": ("lab-b", {"H100-SXM-80GB": 20}),
+}
+
+
+@dataclass
+class MeshUnderTest:
+    inventory: RunningServer
+    quota: RunningServer
+    accounting: RunningServer
+    broker: RunningServer
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        return {
+            "inventory": self.inventory.address,
+            "quota": self.quota.address,
+            "accounting": self.accounting.address,
+            "broker": self.broker.address,
+        }
+
+
+StartService = Callable[[Callable[[Any], Awaitable[Any]], Any], Awaitable[RunningServer]]
+
+
+async def start_mesh(start_service: StartService, redis_url: str, **broker_overrides: Any) -> MeshUnderTest:
+    listen = "127.0.0.1:0"
+    inventory = await start_service(build_inventory, InventorySettings(redis_url=redis_url, listen=listen))
+    quota = await start_service(build_quota, QuotaSettings(redis_url=redis_url, listen=listen))
+    accounting = await start_service(build_accounting, AccountingSettings(redis_url=redis_url, listen=listen))
+    await load_small_demo(inventory.address, quota.address)
+    broker_settings = BrokerSettings(
+        redis_url=redis_url,
+        listen=listen,
+        inventory_addr=inventory.address,
+        quota_addr=quota.address,
+        accounting_addr=accounting.address,
+        **{"reaper_interval_s": 0.05, "relay_interval_s": 0.02, **broker_overrides},
+    )
+    broker = await start_service(build_broker, broker_settings)
+    return MeshUnderTest(inventory=inventory, quota=quota, accounting=accounting, broker=broker)
+
+
+async def load_small_demo(inventory_addr: str, quota_addr: str, metadata: Any = ()) -> None:
+    async with grpc.aio.insecure_channel(inventory_addr) as channel:
+        await inventory_pb2_grpc.InventoryServiceStub(channel).LoadFacility(
+            inventory_pb2.LoadFacilityRequest(yaml=SMALL_FACILITY), metadata=metadata
+        )
+    async with grpc.aio.insecure_channel(quota_addr) as channel:
+        stub = quota_pb2_grpc.QuotaServiceStub(channel)
+        for institution in sorted({inst for inst, _ in PROJECTS.values()}):
+            await stub.UpsertInstitution(quota_pb2.UpsertInstitutionRequest(id=institution), metadata=metadata)
+        for project, (institution, caps) in PROJECTS.items():
+            await stub.UpsertProject(
+                quota_pb2.UpsertProjectRequest(id=project, institution=institution, device_caps=caps),
+                metadata=metadata,
+            )
