@@ -54,7 +54,11 @@ async def test_broker_killed_between_claim_and_commit_leaks_nothing(mesh: Mesh) 
     mesh.start_service("broker", env={"SLICEBROKER_BROKER_FAILPOINT": "after-claim"})
     mesh.wait_serving(("broker",))
     request = broker_pb2.RequestGrantRequest(
-        project="uni-a-llm", sku="H100-SXM-80GB", count=3, lease=Duration(seconds=600), idempotency_key="crash-1"
+        project="uni-a-llm",
+        sku="H100-SXM-80GB",
+        count=3,
+        lease=Duration(seconds=600),
+        idempotency_key="crash-1",
     )
     async with grpc.aio.insecure_channel(mesh.addresses["broker"]) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as info:

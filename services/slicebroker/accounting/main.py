@@ -40,4 +40,4 @@ async def build(settings: AccountingSettings) -> ServiceSpec:
 def main() -> None:
     # Without the pydantic mypy plugin, fields with positional defaults read as required, and
     # run_service is typed for the base settings class.
-    run_service(AccountingSettings(), build)  # type: ignore[arg-type]
+    run_service(AccountingSettings(), build)

@@ -107,4 +107,4 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
 
 
 def main() -> None:
-    run_service(BrokerSettings(), build)  # type: ignore[arg-type]
+    run_service(BrokerSettings(), build)

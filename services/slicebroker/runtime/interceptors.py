@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from contextvars import Token
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextvars import Token
 from typing import Any
 
 import grpc

@@ -16,6 +16,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import yaml
@@ -164,9 +165,10 @@ def install_event_loop() -> None:
         pass
 
 
-def run_service(
-    settings: ServiceSettings, build: Callable[[ServiceSettings], Awaitable[ServiceSpec]]
-) -> None:
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def run_service(settings: S, build: Callable[[S], Awaitable[ServiceSpec]]) -> None:
     """Runs one service in the foreground until SIGTERM or SIGINT."""
     configure_logging(settings.log_level, settings.log_json)
     serve_metrics(settings.metrics_port)

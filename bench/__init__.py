@@ -1,0 +1,1 @@
+"""slicebroker benchmarks: `make bench` (or `python -m bench [names…]`)."""

@@ -1,0 +1,28 @@
+"""Runs the benchmarks, prints a table per benchmark and writes bench/results/<name>.json."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from bench import mesh_throughput, report
+
+BENCHMARKS = {"mesh_throughput": mesh_throughput.run}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {', '.join(BENCHMARKS)})")
+    parser.add_argument("--seconds", type=float, default=4.0, help="measuring time per load level")
+    args = parser.parse_args()
+    console = Console()
+    for name in args.names or list(BENCHMARKS):
+        console.rule(name)
+        metrics, details = BENCHMARKS[name](args.seconds, console)
+        report.print_table(name, metrics, console)
+        console.print(f"written: {report.write(name, metrics, details)}")
+
+
+if __name__ == "__main__":
+    main()
