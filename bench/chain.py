@@ -57,9 +57,7 @@ async def serve_a(port: int, b_port: int) -> None:
 
 async def _serve(port: int, handler: object) -> None:
     server = grpc.aio.server()
-    rpc = grpc.unary_unary_rpc_method_handler(
-        handler, request_deserializer=_identity, response_serializer=_identity
-    )
+    rpc = grpc.unary_unary_rpc_method_handler(handler, request_deserializer=_identity, response_serializer=_identity)
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("bench.Chain", {"Claim": rpc})])
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()

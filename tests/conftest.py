@@ -69,4 +69,7 @@ def examples_dir() -> Path:
 def pytest_report_header() -> str:
     from slicebroker.runtime.redis_server import find_server_binary
 
-    return f"redis server binary: {find_server_binary()} (SLICEBROKER_REDIS_SERVER={os.environ.get('SLICEBROKER_REDIS_SERVER', '')})"
+    override = os.environ.get("SLICEBROKER_REDIS_SERVER", "")
+    return f"redis server binary: {find_server_binary()}" + (
+        f" (from SLICEBROKER_REDIS_SERVER={override})" if override else ""
+    )

@@ -95,9 +95,7 @@ async def load_small_demo(inventory_addr: str, quota_addr: str, metadata: Any = 
     async with grpc.aio.insecure_channel(quota_addr) as channel:
         stub = quota_pb2_grpc.QuotaServiceStub(channel)
         for institution in sorted({inst for inst, _ in PROJECTS.values()}):
-            await stub.UpsertInstitution(
-                quota_pb2.UpsertInstitutionRequest(id=institution), metadata=metadata
-            )
+            await stub.UpsertInstitution(quota_pb2.UpsertInstitutionRequest(id=institution), metadata=metadata)
         for project, (institution, caps) in PROJECTS.items():
             await stub.UpsertProject(
                 quota_pb2.UpsertProjectRequest(id=project, institution=institution, device_caps=caps),

@@ -32,9 +32,7 @@ async def build(settings: AccountingSettings) -> ServiceSpec:
     async def close() -> None:
         await client.aclose()
 
-    return ServiceSpec(
-        name="accounting", proto_services=[SERVICE_NAME], register=register, ready=ready, close=close
-    )
+    return ServiceSpec(name="accounting", proto_services=[SERVICE_NAME], register=register, ready=ready, close=close)
 
 
 def main() -> None:

@@ -22,17 +22,13 @@ class BrokerSettings(ServiceSettings):
     reservation_ttl_s: int = Field(60, description="Life of a quota reservation not yet committed.")
     claim_attempts: int = Field(4, description="Placements tried per request when claims conflict.")
     reaper_interval_s: float = Field(0.5, description="How often expired leases are looked for.")
-    relay_interval_s: float = Field(
-        0.05, description="Pause of the outbox relay when it found nothing to send."
-    )
+    relay_interval_s: float = Field(0.05, description="Pause of the outbox relay when it found nothing to send.")
     relay_batch: int = Field(500, description="Most events the relay sends to accounting per call.")
     reconcile_interval_s: float = Field(10.0, description="How often the reconciler compares the services.")
     repair_grace_s: float = Field(
         30.0, description="Age after which a pending grant counts as abandoned by a crashed broker."
     )
-    leader_ttl_s: float = Field(
-        5.0, description="Lease of the leader lock for the relay, reaper and reconciler."
-    )
+    leader_ttl_s: float = Field(5.0, description="Lease of the leader lock for the relay, reaper and reconciler.")
     failpoint: str = Field(
         "",
         description="Testing only: 'after-claim' makes the process exit right after devices are claimed, "

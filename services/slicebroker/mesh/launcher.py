@@ -108,17 +108,13 @@ class Mesh:
                     tail = (self.run_dir / "logs" / f"{name}.log").read_text(errors="replace")[-3000:]
                     raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
                 if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"{name} not serving after {timeout_s}s; see {self.run_dir}/logs/{name}.log"
-                    )
+                    raise TimeoutError(f"{name} not serving after {timeout_s}s; see {self.run_dir}/logs/{name}.log")
                 time.sleep(0.1)
 
     def _serving(self, name: str) -> bool:
         with grpc.insecure_channel(self.addresses[name]) as channel:
             try:
-                response = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1
-                )
+                response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
             except grpc.RpcError:
                 return False
             return bool(response.status == health_pb2.HealthCheckResponse.SERVING)

@@ -18,12 +18,8 @@ from slicebroker.mesh.launcher import SERVICES, Mesh
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="slicebroker-mesh", description=__doc__)
-    parser.add_argument(
-        "--run-dir", type=Path, default=Path(".run"), help="state, logs and env (default .run)"
-    )
-    parser.add_argument(
-        "--base-port", type=int, default=50051, help="first of four service ports (default 50051)"
-    )
+    parser.add_argument("--run-dir", type=Path, default=Path(".run"), help="state, logs and env (default .run)")
+    parser.add_argument("--base-port", type=int, default=50051, help="first of four service ports (default 50051)")
     parser.add_argument("--redis-url", default="", help="use this Redis instead of starting one")
     parser.add_argument("--facility", type=Path, help="facility YAML to load")
     parser.add_argument("--tenants", type=Path, help="tenants YAML to load")

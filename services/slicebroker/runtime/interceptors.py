@@ -107,9 +107,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
 class _Call:
     """The bookkeeping of one call: context variables in, metrics and logs out."""
 
-    def __init__(
-        self, service: str, method: str, metadata: Mapping[str, str], auth: Authenticator | None
-    ) -> None:
+    def __init__(self, service: str, method: str, metadata: Mapping[str, str], auth: Authenticator | None) -> None:
         self.service, self.method, self.metadata, self.auth = service, method, metadata, auth
         self.code = grpc.StatusCode.OK
         self.start = time.perf_counter()
@@ -128,9 +126,7 @@ class _Call:
 
     async def fail(self, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
         if isinstance(exc, grpc.aio.AbortError) or not isinstance(exc, Exception):
-            self.code = (
-                context.code() if isinstance(context.code(), grpc.StatusCode) else grpc.StatusCode.CANCELLED
-            )
+            self.code = context.code() if isinstance(context.code(), grpc.StatusCode) else grpc.StatusCode.CANCELLED
             return
         if not isinstance(exc, SlicebrokerError):
             log.exception("unhandled error in %s", self.method)

@@ -149,9 +149,7 @@ async def _supervise(service: str, loop: Callable[[], Awaitable[None]]) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception(
-                "%s: background loop %s crashed; restarting", service, getattr(loop, "__name__", loop)
-            )
+            log.exception("%s: background loop %s crashed; restarting", service, getattr(loop, "__name__", loop))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

@@ -12,9 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLICEBROKER_", extra="ignore", frozen=True)
 
-    listen: str = Field(
-        "127.0.0.1:0", description="host:port the gRPC server binds; port 0 picks a free one."
-    )
+    listen: str = Field("127.0.0.1:0", description="host:port the gRPC server binds; port 0 picks a free one.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis this service keeps its state in.")
     key_prefix: str = Field(
         "sb",

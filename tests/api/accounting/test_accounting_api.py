@@ -104,9 +104,7 @@ async def test_usage_filters_by_institution_project_and_sku(stub: Any) -> None:
         ("kaist", "vision", "RNGD"),
     ]
     assert names(await usage(stub, project="llm", sku=H100)) == [("kaist", "llm", H100), ("snu", "llm", H100)]
-    assert names(await usage(stub, institution="kaist", project="vision", sku="RNGD")) == [
-        ("kaist", "vision", "RNGD")
-    ]
+    assert names(await usage(stub, institution="kaist", project="vision", sku="RNGD")) == [("kaist", "vision", "RNGD")]
     assert names(await usage(stub, institution="postech")) == []
     assert all(r.device_seconds == 1.0 for r in (await usage(stub)).rows)
 
@@ -177,9 +175,7 @@ async def test_a_bad_event_refuses_the_whole_batch_naming_the_field(
     ("filters", "field"),
     [({"institution": "KAIST"}, "institution"), ({"project": "a|b"}, "project"), ({"sku": "a b"}, "sku")],
 )
-async def test_a_bad_usage_filter_is_refused_naming_the_field(
-    stub: Any, filters: dict[str, str], field: str
-) -> None:
+async def test_a_bad_usage_filter_is_refused_naming_the_field(stub: Any, filters: dict[str, str], field: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await usage(stub, **filters)
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT

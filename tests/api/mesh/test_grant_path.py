@@ -20,9 +20,7 @@ H100 = "H100-SXM-80GB"
 def request(project: str = "uni-a-llm", count: int = 1, lease_s: float = 600, key: str = "", sku: str = H100):
     lease = Duration()
     lease.FromMilliseconds(int(lease_s * 1000))
-    return broker_pb2.RequestGrantRequest(
-        project=project, sku=sku, count=count, lease=lease, idempotency_key=key
-    )
+    return broker_pb2.RequestGrantRequest(project=project, sku=sku, count=count, lease=lease, idempotency_key=key)
 
 
 async def held_devices(stubs: Stubs) -> dict[str, str]:
@@ -104,9 +102,7 @@ async def test_200_concurrent_requests_on_64_devices_grant_exactly_64(stubs: Stu
 
 async def test_replayed_idempotency_key_returns_the_same_grant(stubs: Stubs) -> None:
     first = await stubs.broker.RequestGrant(request(count=2, key="same"))
-    replays = await asyncio.gather(
-        *(stubs.broker.RequestGrant(request(count=2, key="same")) for _ in range(10))
-    )
+    replays = await asyncio.gather(*(stubs.broker.RequestGrant(request(count=2, key="same")) for _ in range(10)))
     assert {r.id for r in replays} == {first.id}
     listed = await stubs.broker.ListGrants(broker_pb2.ListGrantsRequest(project="uni-a-llm"))
     assert [g.id for g in listed.grants] == [first.id]
@@ -115,9 +111,7 @@ async def test_replayed_idempotency_key_returns_the_same_grant(stubs: Stubs) -> 
 
 
 async def test_concurrent_first_requests_with_one_key_make_one_grant(stubs: Stubs) -> None:
-    results = await asyncio.gather(
-        *(stubs.broker.RequestGrant(request(count=3, key="race")) for _ in range(20))
-    )
+    results = await asyncio.gather(*(stubs.broker.RequestGrant(request(count=3, key="race")) for _ in range(20)))
     assert len({r.id for r in results}) == 1
     assert len(await held_devices(stubs)) == 3
 
@@ -203,9 +197,7 @@ BAD_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("field", "kwargs"), BAD_REQUESTS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(BAD_REQUESTS)]
-)
+@pytest.mark.parametrize(("field", "kwargs"), BAD_REQUESTS, ids=[f"{f}-{i}" for i, (f, _) in enumerate(BAD_REQUESTS)])
 async def test_bad_request_is_invalid_argument_naming_the_field_and_changes_nothing(
     stubs: Stubs, field: str, kwargs: dict
 ) -> None:

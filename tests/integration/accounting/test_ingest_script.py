@@ -74,9 +74,7 @@ async def test_a_grant_opens_then_closes_into_totals_and_one_ledger_record(
     assert (await client.hgetall(keys.grant(gid)))["state"] == "closed"
 
 
-async def test_replaying_a_whole_batch_changes_nothing(
-    store: RedisUsageStore, client: aioredis.Redis
-) -> None:
+async def test_replaying_a_whole_batch_changes_nothing(store: RedisUsageStore, client: aioredis.Redis) -> None:
     gids = [new_grant_id(T0 + i) for i in range(20)]
     batch = [granted(g, T0 + i) for i, g in enumerate(gids)] + [
         ended(g, T0 + 10_000 + i) for i, g in enumerate(gids[:10])
@@ -237,9 +235,7 @@ async def test_200_concurrent_overlapping_batches_apply_each_event_exactly_once(
     for gid, inst, sku, count, start, span in grants:
         events.append(granted(gid, start, count, inst=inst, sku=sku))
         events.append(ended(gid, start + span, "released", count, inst=inst, sku=sku))
-        events.append(
-            ended(gid, start + span, "expired", count, inst=inst, sku=sku, event_id=f"{gid}:expired")
-        )
+        events.append(ended(gid, start + span, "expired", count, inst=inst, sku=sku, event_id=f"{gid}:expired"))
     rng.shuffle(events)
     stride, width = 6, 40  # 200 batches x stride covers all 1200 events; each sits in ~7 batches
     batches = [[events[(k * stride + j) % len(events)] for j in range(width)] for k in range(200)]
@@ -300,9 +296,7 @@ class Model:
         self.closed.append(start.grant_id)
 
 
-async def test_random_event_streams_match_the_reference_rules(
-    client: aioredis.Redis, store: RedisUsageStore
-) -> None:
+async def test_random_event_streams_match_the_reference_rules(client: aioredis.Redis, store: RedisUsageStore) -> None:
     """Shuffled, duplicated and re-ided events in random batches, against the reference model."""
     for seed in range(25):
         await client.flushdb()
@@ -333,8 +327,6 @@ async def test_random_event_streams_match_the_reference_rules(
                 n, c, s = running.get((e.institution, e.project, e.sku), (0, 0, 0))
                 running[(e.institution, e.project, e.sku)] = (n + 1, c + e.count, s + e.count * e.at_ms)
         assert {
-            k: (t.running_grants, t.running_devices, t.running_start_sum)
-            for k, t in totals.items()
-            if t.running_grants
+            k: (t.running_grants, t.running_devices, t.running_start_sum) for k, t in totals.items() if t.running_grants
         } == running, seed
         assert [r.grant_id for r in await store.ledger(limit=10_000)] == model.closed, seed

@@ -80,9 +80,7 @@ class GrantService:
             await batcher.close()
 
     # -- requests ------------------------------------------------------------------------------
-    async def request_grant(
-        self, *, project: str, sku: str, count: int, lease_ms: int, idempotency_key: str
-    ) -> Grant:
+    async def request_grant(self, *, project: str, sku: str, count: int, lease_ms: int, idempotency_key: str) -> Grant:
         request = validate_request(
             project=project,
             sku=sku,
@@ -251,17 +249,13 @@ class GrantService:
             await self.end_grants([grant], EndReason.RELEASED)
         return await self.get_grant(grant_id)
 
-    async def end_grants(
-        self, grants: Sequence[Grant], reason: EndReason, *, expired_by_ms: int = 0
-    ) -> list[str]:
+    async def end_grants(self, grants: Sequence[Grant], reason: EndReason, *, expired_by_ms: int = 0) -> list[str]:
         """Ends active grants and returns their devices and quota. Returns the ids this call ended."""
         now = self._clock()
         ended = [
             g.id
             for g in grants
-            if await self._store.end(
-                g, GrantEvent.of(g, EventType.ENDED, now, reason), expired_by_ms=expired_by_ms
-            )
+            if await self._store.end(g, GrantEvent.of(g, EventType.ENDED, now, reason), expired_by_ms=expired_by_ms)
         ]
         await self.return_resources(ended)
         return ended

@@ -53,9 +53,7 @@ class Placer:
         self._claim_attempts = claim_attempts
         self._refresh_after_ms = refresh_after_ms
         self.snapshot = Snapshot()
-        self._batcher: Batcher[Job, Placed | None] = Batcher(
-            self._flush, max_batch=max_batch, max_in_flight=1
-        )
+        self._batcher: Batcher[Job, Placed | None] = Batcher(self._flush, max_batch=max_batch, max_in_flight=1)
 
     async def place(self, grant_id: str, sku: str, count: int) -> Placed:
         placed = await self._batcher.submit(PlaceJob(grant_id, sku, count))

@@ -58,9 +58,7 @@ class Snapshot:
             self._drop(node_id)
         for view in nodes:
             if view.schedulable:
-                self._put(
-                    view.node_id, _Node(view.sku, view.generation, sorted(view.free_devices), dict(view.held))
-                )
+                self._put(view.node_id, _Node(view.sku, view.generation, sorted(view.free_devices), dict(view.held)))
         self.loaded_skus[sku] = now_ms
 
     def _put(self, node_id: str, node: _Node) -> None:

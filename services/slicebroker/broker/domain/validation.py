@@ -48,6 +48,4 @@ def validate_request(
     check_lease("lease", lease_ms, max_lease_ms)
     if idempotency_key:
         check_idempotency_key("idempotency_key", idempotency_key)
-    return GrantRequest(
-        project=project, sku=sku, count=count, lease_ms=lease_ms, idempotency_key=idempotency_key
-    )
+    return GrantRequest(project=project, sku=sku, count=count, lease_ms=lease_ms, idempotency_key=idempotency_key)

@@ -115,9 +115,7 @@ class RedisGrantStore:
             pipe.hgetall(self._k.grant(grant_id))
         return [grant_from_fields(f) if f else None for f in await pipe.execute()]
 
-    async def page(
-        self, project: str, state: GrantState | None, page_size: int, after: str
-    ) -> tuple[list[Grant], str]:
+    async def page(self, project: str, state: GrantState | None, page_size: int, after: str) -> tuple[list[Grant], str]:
         """Newest first. Filtering by state reads on until the page is full or the index ends."""
         index = self._k.project_grants(project) if project else self._k.grants
         out: list[Grant] = []
