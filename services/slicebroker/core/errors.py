@@ -115,9 +115,7 @@ _BY_KIND: dict[ErrorKind, type[SlicebrokerError]] = {
 }
 
 
-def error_of_kind(
-    kind: ErrorKind, message: str, reason: Reason | str, metadata: Mapping[str, str]
-) -> SlicebrokerError:
+def error_of_kind(kind: ErrorKind, message: str, reason: Reason | str, metadata: Mapping[str, str]) -> SlicebrokerError:
     """Rebuilds a domain error received from another service (the inverse of the status table)."""
     try:
         known = Reason(reason)

@@ -14,8 +14,13 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 
-def connect(url: str, *, max_connections: int = 64) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, decode_responses=True, max_connections=max_connections)
+def connect(url: str, *, max_connections: int = 64, wait_s: float = 10.0) -> aioredis.Redis:
+    """A client whose pool makes callers wait for a connection instead of failing when all are busy:
+    bursts of concurrent requests queue here rather than erroring."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=max_connections, timeout=wait_s
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 class Scripts:
