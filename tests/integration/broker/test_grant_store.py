@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from slicebroker.broker.domain.model import EndReason, EventType, Grant, GrantEvent, GrantState, Slice
 from slicebroker.broker.storage.store import RedisGrantStore
 from slicebroker.core.ids import new_grant_id
