@@ -73,10 +73,21 @@ class GrantService:
         self._reserve = Batcher(self._flush_reserve, max_in_flight=4)
         self._commit: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_commit, max_in_flight=4)
         self._cancel: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_cancel, max_in_flight=4)
-        self._activate = Batcher(self._flush_activate, max_in_flight=4)
+        self._activate = Batcher(self._store.activate, max_in_flight=4)
+        self._begin = Batcher(self._store.begin, max_in_flight=4)
+        self._end = Batcher(self._store.end, max_in_flight=4)
+        self._cleaned: Batcher[str, None] = Batcher(self._flush_cleaned, max_in_flight=4)
 
     async def close(self) -> None:
-        for batcher in (self._reserve, self._commit, self._cancel, self._activate):
+        for batcher in (
+            self._reserve,
+            self._commit,
+            self._cancel,
+            self._activate,
+            self._begin,
+            self._end,
+            self._cleaned,
+        ):
             await batcher.close()
 
     # -- requests ------------------------------------------------------------------------------
@@ -104,7 +115,7 @@ class GrantService:
                 state=GrantState.PENDING,
                 created_ms=now,
             )
-            existing_id = await self._store.begin(grant)
+            existing_id = await self._begin.submit(grant)
             if existing_id is None:
                 return await self._complete(grant)
             settled = await self._settled(existing_id, request, deadline)
@@ -245,18 +256,20 @@ class GrantService:
                 reason=Reason.GRANT_NOT_ACTIVE,
                 metadata={"id": grant_id, "state": grant.state},
             )
-        if grant.state is GrantState.ACTIVE:
-            await self.end_grants([grant], EndReason.RELEASED)
+        now = self._clock()
+        if grant.state is GrantState.ACTIVE and await self.end_grants([grant], EndReason.RELEASED, now_ms=now):
+            return grant.with_(state=GrantState.ENDED, ended_ms=now, end_reason=EndReason.RELEASED.value)
         return await self.get_grant(grant_id)
 
-    async def end_grants(self, grants: Sequence[Grant], reason: EndReason, *, expired_by_ms: int = 0) -> list[str]:
+    async def end_grants(
+        self, grants: Sequence[Grant], reason: EndReason, *, expired_by_ms: int = 0, now_ms: int = 0
+    ) -> list[str]:
         """Ends active grants and returns their devices and quota. Returns the ids this call ended."""
-        now = self._clock()
-        ended = [
-            g.id
-            for g in grants
-            if await self._store.end(g, GrantEvent.of(g, EventType.ENDED, now, reason), expired_by_ms=expired_by_ms)
-        ]
+        now = now_ms or self._clock()
+        outcomes = await asyncio.gather(
+            *(self._end.submit((g, GrantEvent.of(g, EventType.ENDED, now, reason), expired_by_ms)) for g in grants)
+        )
+        ended = [g.id for g, ok in zip(grants, outcomes, strict=True) if ok]
         await self.return_resources(ended)
         return ended
 
@@ -265,7 +278,7 @@ class GrantService:
         if not grant_ids:
             return
         await asyncio.gather(self._placer.release(grant_ids), *(self._cancel.submit(g) for g in grant_ids))
-        await self._store.cleaned(grant_ids)
+        await asyncio.gather(*(self._cleaned.submit(g) for g in grant_ids))
 
     # -- batch flushes -------------------------------------------------------------------------
     async def _flush_reserve(self, items: list[ReserveItem]) -> Sequence[str | BaseException]:
@@ -278,8 +291,9 @@ class GrantService:
         # Cancelling is idempotent; an error here (other than unavailability) is not the caller's.
         return await self._quota.cancel(grant_ids)
 
-    async def _flush_activate(self, items: list[tuple[Grant, GrantEvent]]) -> Sequence[bool]:
-        return await self._store.activate(items)
+    async def _flush_cleaned(self, grant_ids: list[str]) -> Sequence[None]:
+        await self._store.cleaned(grant_ids)
+        return [None] * len(grant_ids)
 
 
 def _slices(placed: Placed) -> tuple[Slice, ...]:

@@ -53,9 +53,9 @@ class AccountingPort(Protocol):
 
 
 class GrantStore(Protocol):
-    async def begin(self, grant: Grant) -> str | None:
-        """Records a pending grant and its idempotency key atomically. Returns the id of the grant
-        already recorded under that key instead, if any (then nothing is written)."""
+    async def begin(self, grants: Sequence[Grant]) -> list[str | None]:
+        """Records each pending grant and its idempotency key atomically. Per grant: None, or the id
+        of the grant already recorded under that key (then nothing is written for it)."""
         ...
 
     async def activate(self, grants: Sequence[tuple[Grant, GrantEvent]]) -> list[bool]:
@@ -71,10 +71,10 @@ class GrantStore(Protocol):
         """Pending → failed (a crash left it half done); frees its idempotency key."""
         ...
 
-    async def end(self, grant: Grant, event: GrantEvent, *, expired_by_ms: int = 0) -> bool:
-        """Active → ended with the ENDED event in the outbox, atomically; the grant joins the set
-        whose devices and quota are still to be returned. With `expired_by_ms`, only if its lease
-        ended by then (a renewal wins). False if nothing changed."""
+    async def end(self, items: Sequence[tuple[Grant, GrantEvent, int]]) -> list[bool]:
+        """Per (grant, ENDED event, expired_by_ms): active → ended with the event in the outbox,
+        atomically; the grant joins the set whose devices and quota are still to be returned. With
+        expired_by_ms > 0, only if its lease ended by then (a renewal wins). False if nothing changed."""
         ...
 
     async def cleaned(self, grant_ids: Sequence[str]) -> None: ...

@@ -35,20 +35,23 @@ class RedisGrantStore:
         key = grant.idempotency_key or f"-{grant.id}"
         return self._k.idempotency(grant.project, key)
 
-    async def begin(self, grant: Grant) -> str | None:
-        flat = [v for pair in grant_fields(grant).items() for v in pair]
-        existing: str = await self.scripts(
-            "begin",
-            [
-                self._k.grant(grant.id),
-                self._idem_key(grant),
-                self._k.grants,
-                self._k.project_grants(grant.project),
-                self._k.pending,
-            ],
-            [grant.id, "1" if grant.idempotency_key else "0", grant.created_ms, *flat],
-        )
-        return existing or None
+    async def begin(self, grants: Sequence[Grant]) -> list[str | None]:
+        pipe = self._r.pipeline(transaction=False)
+        for grant in grants:
+            flat = [v for pair in grant_fields(grant).items() for v in pair]
+            await self.scripts.on(
+                pipe,
+                "begin",
+                [
+                    self._k.grant(grant.id),
+                    self._idem_key(grant),
+                    self._k.grants,
+                    self._k.project_grants(grant.project),
+                    self._k.pending,
+                ],
+                [grant.id, "1" if grant.idempotency_key else "0", grant.created_ms, *flat],
+            )
+        return [existing or None for existing in await pipe.execute()]
 
     async def activate(self, grants: Sequence[tuple[Grant, GrantEvent]]) -> list[bool]:
         pipe = self._r.pipeline(transaction=False)
@@ -84,14 +87,16 @@ class RedisGrantStore:
             )
         )
 
-    async def end(self, grant: Grant, event: GrantEvent, *, expired_by_ms: int = 0) -> bool:
-        return bool(
-            await self.scripts(
+    async def end(self, items: Sequence[tuple[Grant, GrantEvent, int]]) -> list[bool]:
+        pipe = self._r.pipeline(transaction=False)
+        for grant, event, expired_by_ms in items:
+            await self.scripts.on(
+                pipe,
                 "end",
                 [self._k.grant(grant.id), self._k.expiry, self._k.ending, self._k.outbox],
                 [grant.id, event.at_ms, event.reason, event_json(event), expired_by_ms],
             )
-        )
+        return [bool(r) for r in await pipe.execute()]
 
     async def cleaned(self, grant_ids: Sequence[str]) -> None:
         if grant_ids:

@@ -1,0 +1,151 @@
+"""`AsyncClient`: the asyncio SDK (grpc.aio), method for method the same as `Client`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import TypeVar
+
+import grpc
+
+from slicebroker.client import _ops as ops
+from slicebroker.client._base import CHANNEL_OPTIONS, ClientBase
+from slicebroker.client._errors import from_rpc_error
+from slicebroker.client._lease import Lease
+from slicebroker.client._models import (
+    Grant,
+    GrantState,
+    Institution,
+    Node,
+    Project,
+    Sku,
+    SkuCapacity,
+    Usage,
+)
+from slicebroker.client._options import ClientOptions
+
+T = TypeVar("T")
+
+
+class AsyncClient(ClientBase):
+    """An asyncio client of the slicebroker mesh; see `Client` for the behaviour of each method.
+
+    Channels open on first use inside the running event loop and close with `await close()` or the
+    `async with` block::
+
+        async with AsyncClient.from_env() as sb:
+            grant = await sb.request_grant("snu-llm", "H100-SXM-80GB", count=8, lease="2h")
+            async for g in sb.list_grants(project="snu-llm"):
+                ...
+    """
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AsyncClient:
+        """A client configured from SLICEBROKER_* environment variables (see `ClientOptions.from_env`)."""
+        return cls(ClientOptions.from_env(environ))
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for channel in self._forget_channels():
+            await channel.close()
+
+    # Grants (broker)
+
+    async def request_grant(
+        self,
+        project: str,
+        sku: str,
+        count: int = 1,
+        lease: Lease = timedelta(hours=1),
+        idempotency_key: str | None = None,
+    ) -> Grant:
+        """Grants `count` whole devices of `sku` to `project` for `lease` (a timedelta, seconds, or
+        text like "2h"). Without `idempotency_key` a fresh one is chosen; either way every retry
+        sends the same key, so a retry never makes a second grant. Pass your own key to make a
+        request safe to repeat across processes."""
+        return await self._run(ops.request_grant(project, sku, count, lease, idempotency_key))
+
+    async def get_grant(self, grant_id: str) -> Grant:
+        return await self._run(ops.get_grant(grant_id))
+
+    def list_grants(
+        self, project: str | None = None, state: GrantState | str | None = None, *, page_size: int = 0
+    ) -> AsyncIterator[Grant]:
+        """Grants, newest first, fetched page by page as the iterator is consumed."""
+        return self._paginate(lambda token: ops.list_grants_page(project, state, page_size, token))
+
+    async def renew_grant(self, grant_id: str, lease: Lease) -> Grant:
+        """Extends a live grant's lease to `lease` from now."""
+        return await self._run(ops.renew_grant(grant_id, lease))
+
+    async def release_grant(self, grant_id: str) -> Grant:
+        """Ends a grant and frees its slices; releasing an ended grant returns it unchanged."""
+        return await self._run(ops.release_grant(grant_id))
+
+    # Facility (inventory)
+
+    async def capacity(self) -> list[SkuCapacity]:
+        """Free and total devices per SKU."""
+        return await self._run(ops.capacity())
+
+    def nodes(self, sku: str | None = None, *, page_size: int = 0) -> AsyncIterator[Node]:
+        """Nodes in id order (only those with devices of `sku`, if given), fetched page by page."""
+        return self._paginate(lambda token: ops.nodes_page(sku, page_size, token))
+
+    async def skus(self) -> list[Sku]:
+        return await self._run(ops.skus())
+
+    # Tenants (quota) and usage (accounting)
+
+    async def usage(self, institution: str | None = None, project: str | None = None, sku: str | None = None) -> Usage:
+        """Device-seconds used, per institution, project and SKU, filtered by what is given."""
+        return await self._run(ops.usage(institution, project, sku))
+
+    async def projects(self, institution: str | None = None) -> list[Project]:
+        return await self._run(ops.projects(institution))
+
+    async def institutions(self) -> list[Institution]:
+        return await self._run(ops.institutions())
+
+    # Plumbing
+
+    async def _paginate(self, page: Callable[[str], ops.Op[ops.Page[T]]]) -> AsyncIterator[T]:
+        token = ""
+        while True:
+            items, token = await self._run(page(token))
+            for item in items:
+                yield item
+            if not token:
+                return
+
+    async def _run(self, op: ops.Op[T]) -> T:
+        call, where = self._callable(op.rpc)
+        request_id = self._new_request_id()
+        metadata = self._metadata(request_id)
+        deadline = time.monotonic() + self._options.timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await call(op.request, timeout=deadline - time.monotonic(), metadata=metadata)
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc, where=where, request_id=request_id)
+                delay = self._options.retries.next_delay(attempt, error.code, deadline - time.monotonic())
+                if delay is None:
+                    raise error from exc
+                await asyncio.sleep(delay)
+            else:
+                return op.convert(response)
+
+    def _open_channel(self, target: str) -> grpc.aio.Channel:
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)

@@ -1,0 +1,149 @@
+"""`Client`: the blocking SDK, for scripts, notebooks and `slicectl`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import TypeVar
+
+import grpc
+
+from slicebroker.client import _ops as ops
+from slicebroker.client._base import CHANNEL_OPTIONS, ClientBase
+from slicebroker.client._errors import from_rpc_error
+from slicebroker.client._lease import Lease
+from slicebroker.client._models import (
+    Grant,
+    GrantState,
+    Institution,
+    Node,
+    Project,
+    Sku,
+    SkuCapacity,
+    Usage,
+)
+from slicebroker.client._options import ClientOptions
+
+T = TypeVar("T")
+
+
+class Client(ClientBase):
+    """A blocking client of the slicebroker mesh.
+
+    Every method makes one call (lists: one per page) with a deadline of `options.timeout` seconds,
+    retried on UNAVAILABLE and ABORTED per `options.retries`, and raises a `SlicebrokerError` on
+    failure. Channels open on first use, one per address, and close with `close()` or the `with`
+    block::
+
+        with Client.from_env() as sb:
+            grant = sb.request_grant("snu-llm", "H100-SXM-80GB", count=8, lease=timedelta(hours=2))
+    """
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Client:
+        """A client configured from SLICEBROKER_* environment variables (see `ClientOptions.from_env`)."""
+        return cls(ClientOptions.from_env(environ))
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for channel in self._forget_channels():
+            channel.close()
+
+    # Grants (broker)
+
+    def request_grant(
+        self,
+        project: str,
+        sku: str,
+        count: int = 1,
+        lease: Lease = timedelta(hours=1),
+        idempotency_key: str | None = None,
+    ) -> Grant:
+        """Grants `count` whole devices of `sku` to `project` for `lease` (a timedelta, seconds, or
+        text like "2h"). Without `idempotency_key` a fresh one is chosen; either way every retry
+        sends the same key, so a retry never makes a second grant. Pass your own key to make a
+        request safe to repeat across processes."""
+        return self._run(ops.request_grant(project, sku, count, lease, idempotency_key))
+
+    def get_grant(self, grant_id: str) -> Grant:
+        return self._run(ops.get_grant(grant_id))
+
+    def list_grants(
+        self, project: str | None = None, state: GrantState | str | None = None, *, page_size: int = 0
+    ) -> Iterator[Grant]:
+        """Grants, newest first, fetched page by page as the iterator is consumed."""
+        return self._paginate(lambda token: ops.list_grants_page(project, state, page_size, token))
+
+    def renew_grant(self, grant_id: str, lease: Lease) -> Grant:
+        """Extends a live grant's lease to `lease` from now."""
+        return self._run(ops.renew_grant(grant_id, lease))
+
+    def release_grant(self, grant_id: str) -> Grant:
+        """Ends a grant and frees its slices; releasing an ended grant returns it unchanged."""
+        return self._run(ops.release_grant(grant_id))
+
+    # Facility (inventory)
+
+    def capacity(self) -> list[SkuCapacity]:
+        """Free and total devices per SKU."""
+        return self._run(ops.capacity())
+
+    def nodes(self, sku: str | None = None, *, page_size: int = 0) -> Iterator[Node]:
+        """Nodes in id order (only those with devices of `sku`, if given), fetched page by page."""
+        return self._paginate(lambda token: ops.nodes_page(sku, page_size, token))
+
+    def skus(self) -> list[Sku]:
+        return self._run(ops.skus())
+
+    # Tenants (quota) and usage (accounting)
+
+    def usage(self, institution: str | None = None, project: str | None = None, sku: str | None = None) -> Usage:
+        """Device-seconds used, per institution, project and SKU, filtered by what is given."""
+        return self._run(ops.usage(institution, project, sku))
+
+    def projects(self, institution: str | None = None) -> list[Project]:
+        return self._run(ops.projects(institution))
+
+    def institutions(self) -> list[Institution]:
+        return self._run(ops.institutions())
+
+    # Plumbing
+
+    def _paginate(self, page: Callable[[str], ops.Op[ops.Page[T]]]) -> Iterator[T]:
+        token = ""
+        while True:
+            items, token = self._run(page(token))
+            yield from items
+            if not token:
+                return
+
+    def _run(self, op: ops.Op[T]) -> T:
+        call, where = self._callable(op.rpc)
+        request_id = self._new_request_id()
+        metadata = self._metadata(request_id)
+        deadline = time.monotonic() + self._options.timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = call(op.request, timeout=deadline - time.monotonic(), metadata=metadata)
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc, where=where, request_id=request_id)
+                delay = self._options.retries.next_delay(attempt, error.code, deadline - time.monotonic())
+                if delay is None:
+                    raise error from exc
+                time.sleep(delay)
+            else:
+                return op.convert(response)
+
+    def _open_channel(self, target: str) -> grpc.Channel:
+        return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)

@@ -1,0 +1,42 @@
+"""Settings of the quota service (environment prefix SLICEBROKER_QUOTA_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from slicebroker.runtime.settings import ServiceSettings
+
+
+class QuotaSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SLICEBROKER_QUOTA_", extra="ignore", frozen=True)
+
+    key_prefix: str = Field(
+        "sb:quota",
+        description="Prefix of every Redis key this service writes; services sharing a Redis differ here.",
+    )
+    sweep_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds between sweeps that release reservations whose TTL passed. Until swept, a "
+        "lapsed reservation still counts against its project's cap (the safe side).",
+    )
+    sweep_batch: int = Field(
+        1000,
+        ge=1,
+        description="Most lapsed reservations one sweep call releases; a backlog takes several calls.",
+    )
+    script_calls_in_flight: int = Field(
+        4,
+        ge=0,
+        description="Most concurrent Lua calls per batch verb (Reserve, Commit, Cancel); concurrent requests "
+        "beyond it are merged into the next call, which also bounds the Redis connections they use. "
+        "0 sends every request on its own.",
+    )
+    tenants_file: Path | None = Field(
+        None,
+        description="A tenants YAML file (see examples/tenants.yaml) applied at start-up, idempotently. "
+        "Unset: institutions and projects come only through the API.",
+    )
