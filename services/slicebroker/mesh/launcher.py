@@ -15,9 +15,12 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from slicebroker.runtime.redis_server import RedisServer, free_port
+from slicebroker.runtime.redis_server import RedisServer, free_port, port_is_free
 
+# Start order: the broker needs the other three. Port offsets from `base_port` are fixed so that
+# the services' own defaults (e.g. the broker's INVENTORY_ADDR) point at `make run`'s mesh.
 SERVICES = ("inventory", "quota", "accounting", "broker")
+PORT_OFFSETS = {"inventory": 0, "quota": 1, "broker": 2, "accounting": 3}
 
 
 @dataclass
@@ -40,14 +43,18 @@ class Mesh:
         return {name: f"127.0.0.1:{port}" for name, port in self.ports.items()}
 
     def start(self) -> Mesh:
+        self.run_dir = self.run_dir.resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
         if not self.redis_url:
             self.redis = RedisServer(data_dir=self.run_dir / "redis").start()
             self.redis_url = self.redis.url
         self._write_tokens()
-        for offset, name in enumerate(SERVICES):
-            self.ports[name] = self.base_port + offset if self.base_port else free_port()
+        for name in SERVICES:
+            wanted = self.base_port + PORT_OFFSETS[name] if self.base_port else 0
+            # A busy port (another program, or a lingering connection that took it as its ephemeral
+            # source port) falls back to a free one; .run/env always has the real addresses.
+            self.ports[name] = wanted if wanted and port_is_free(wanted) else free_port()
         for name in SERVICES:
             self.start_service(name)
         return self

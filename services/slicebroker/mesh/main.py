@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from slicebroker.mesh.demo import load_demo
+from slicebroker.mesh.demo import Loaded, load_demo
 from slicebroker.mesh.launcher import SERVICES, Mesh
 
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
-def _print_summary(console: Console, mesh: Mesh, loaded: object, env_path: Path) -> None:
+def _print_summary(console: Console, mesh: Mesh, loaded: Loaded | None, env_path: Path) -> None:
     table = Table(title="slicebroker mesh", show_header=True)
     table.add_column("service")
     table.add_column("address")
@@ -66,6 +66,9 @@ def _print_summary(console: Console, mesh: Mesh, loaded: object, env_path: Path)
         table.add_row(name, addr, str(mesh.run_dir / "logs" / f"{name}.log"))
     console.print(table)
     if loaded is not None:
-        console.print(f"demo facility loaded: {loaded}")
+        console.print(
+            f"loaded: {loaded.nodes:,} nodes with {loaded.devices:,} devices; "
+            f"{loaded.institutions} institutions with {loaded.projects} projects"
+        )
     console.print(f"in another shell:  [bold]source {env_path}[/]  then  [bold]slicectl inventory[/]")
     console.print("Ctrl-C stops everything.")
