@@ -1,0 +1,48 @@
+"""What the inventory's domain needs from storage. The Redis adapter implements it; every write
+method is one atomic step (one Lua script per call or per chunk), so the domain never sees a
+half-done write."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from slicebroker.inventory.domain.model import (
+    ClaimOutcome,
+    DeviceClaim,
+    Node,
+    NodeSpec,
+    RegisterOutcome,
+    ReleaseOutcome,
+    SkuCapacity,
+)
+
+
+class InventoryStore(Protocol):
+    async def register(self, nodes: Sequence[NodeSpec]) -> RegisterOutcome:
+        """Creates or updates `nodes`. Refuses (writes nothing, reports the node) when one would
+        change its SKU or device count while it has held devices."""
+        ...
+
+    async def get_node(self, node_id: str) -> Node | None: ...
+
+    async def list_nodes(self, sku: str, after: str, limit: int) -> tuple[list[Node], str]:
+        """Up to `limit` nodes with ids after `after` (all of them for ""), in id order, only those
+        of `sku` unless it is ""; and the id the next page starts after ("" when none follows)."""
+        ...
+
+    async def capacity(self) -> dict[str, SkuCapacity]:
+        """The counters per SKU that has ever had a node."""
+        ...
+
+    async def claim(self, claims: Sequence[DeviceClaim]) -> list[ClaimOutcome]:
+        """Applies the claims in order, each all-or-nothing; one outcome per claim."""
+        ...
+
+    async def release(self, grant_ids: Sequence[str]) -> ReleaseOutcome:
+        """Frees every device the grants hold; unknown grants are no-ops."""
+        ...
+
+    async def holders(self) -> list[str]:
+        """Grant ids that hold at least one device, sorted."""
+        ...
