@@ -9,7 +9,6 @@ is one item and adds no latency; under heavy load batches grow by themselves.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -39,12 +38,12 @@ class Batcher(Generic[T, R]):
         return await future
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        for task in [self._task, *self._flushes]:
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """Stops taking batches; batches in flight are cancelled (their callers see CancelledError)."""
+        tasks = [t for t in (self._task, *self._flushes) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def _run(self) -> None:
         while True:

@@ -70,15 +70,17 @@ class RunningServer:
         await asyncio.wait_for(self.ready_event.wait(), timeout_s)
 
     async def stop(self, grace_s: float = 2.0) -> None:
+        """Stops serving, then the loops, then the service's clients. Each step is bounded: a stuck
+        dependency must not keep a process from exiting on SIGTERM."""
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.server.stop(grace_s), grace_s + 5)
         for task in self.tasks:
             task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await asyncio.wait(self.tasks, timeout=5)
         if self.spec.close is not None:
-            await self.spec.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.spec.close(), 10)
 
 
 def load_tokens(path: Path | None) -> dict[str, Principal] | None:
