@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from functools import cache
-from importlib import resources
 
 import yaml
 
+from slicebroker.core.catalogue import catalogue_text
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.reasons import Reason
 from slicebroker.inventory.domain.model import DeviceKind, Sku
@@ -63,5 +63,4 @@ def parse_catalogue(text: str) -> Catalogue:
 @cache
 def load_catalogue() -> Catalogue:
     """The catalogue shipped with the package (read once per process)."""
-    text = resources.files("slicebroker.inventory.domain").joinpath("catalogue.yaml").read_text(encoding="utf-8")
-    return parse_catalogue(text)
+    return parse_catalogue(catalogue_text())

@@ -5,21 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from slicebroker.core.catalogue import sku_names
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.ids import check_grant_id, check_name
 from slicebroker.core.reasons import Reason
 from slicebroker.quota.domain.model import InstitutionSpec, ProjectSpec, ReservationRequest
 
 # The canonical SKU names (case-sensitive) shared by every service of the mesh.
-KNOWN_SKUS: tuple[str, ...] = (
-    "H100-SXM-80GB",
-    "H200-SXM-141GB",
-    "A100-SXM-80GB",
-    "B200-SXM-180GB",
-    "RNGD",
-    "ATOM",
-    "REBEL",
-)
+KNOWN_SKUS: tuple[str, ...] = sku_names()
 _KNOWN = frozenset(KNOWN_SKUS)
 
 MAX_CAP = 1_000_000
