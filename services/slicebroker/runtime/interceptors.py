@@ -48,26 +48,36 @@ class Authenticator:
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every method's handler once (cached by method name): the wrapper reads the call's
+    metadata from its context, so no per-call handler needs building."""
+
     def __init__(self, service: str, authenticator: Authenticator) -> None:
         self._service = service
         self._auth = authenticator
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
         method: str = handler_call_details.method
-        metadata = {k: v for k, v in (handler_call_details.invocation_metadata or ()) if isinstance(v, str)}
-        open_method = method.startswith(_UNAUTHENTICATED_PREFIXES)
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return handler
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        auth = None if method.startswith(_UNAUTHENTICATED_PREFIXES) else self._auth
+        meter = _Meter(self._service, method)
         if handler.unary_unary is not None:
             inner_unary = handler.unary_unary
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                with self._call(method, metadata, open_method) as call:
+                with _Call(meter, context, auth) as call:
                     try:
                         call.enter()
                         return await inner_unary(request, context)
@@ -84,7 +94,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                with self._call(method, metadata, open_method) as call:
+                with _Call(meter, context, auth) as call:
                     try:
                         call.enter()
                         async for item in inner_stream(request, context):
@@ -100,15 +110,30 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler
 
-    def _call(self, method: str, metadata: Mapping[str, str], open_method: bool) -> _Call:
-        return _Call(self._service, method, metadata, None if open_method else self._auth)
+
+class _Meter:
+    """One method's metric children, resolved once (label lookups are not free per call)."""
+
+    def __init__(self, service: str, method: str) -> None:
+        self.method = method
+        self._service = service
+        self._short = method.rsplit("/", 1)[-1]
+        self.seconds = RPC_SECONDS.labels(service, self._short)
+        self._totals: dict[grpc.StatusCode, Any] = {}
+
+    def count(self, code: grpc.StatusCode) -> None:
+        total = self._totals.get(code)
+        if total is None:
+            total = self._totals[code] = RPC_TOTAL.labels(self._service, self._short, code.name)
+        total.inc()
 
 
 class _Call:
     """The bookkeeping of one call: context variables in, metrics and logs out."""
 
-    def __init__(self, service: str, method: str, metadata: Mapping[str, str], auth: Authenticator | None) -> None:
-        self.service, self.method, self.metadata, self.auth = service, method, metadata, auth
+    def __init__(self, meter: _Meter, context: grpc.aio.ServicerContext, auth: Authenticator | None) -> None:
+        self.meter, self.auth = meter, auth
+        self.metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         self.code = grpc.StatusCode.OK
         self.start = time.perf_counter()
 
@@ -126,21 +151,20 @@ class _Call:
 
     async def fail(self, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
         if isinstance(exc, grpc.aio.AbortError) or not isinstance(exc, Exception):
-            self.code = context.code() if isinstance(context.code(), grpc.StatusCode) else grpc.StatusCode.CANCELLED
+            code = context.code()
+            self.code = code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.CANCELLED
             return
         if not isinstance(exc, SlicebrokerError):
-            log.exception("unhandled error in %s", self.method)
+            log.exception("unhandled error in %s", self.meter.method)
             exc = Internal("internal error; the request id is in the server log", metadata={})
         self.code = STATUS_OF_KIND[exc.kind]
         if self.code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE):
-            log.warning("%s failed: %s", self.method, exc, extra=log_fields(reason=str(exc.reason)))
+            log.warning("%s failed: %s", self.meter.method, exc, extra=log_fields(reason=str(exc.reason)))
         await context.abort_with_status(rpc_status.to_status(to_status(exc)))
 
     def __exit__(self, *exc: object) -> None:
-        elapsed = time.perf_counter() - self.start
-        short = self.method.rsplit("/", 1)[-1]
-        RPC_TOTAL.labels(self.service, short, self.code.name).inc()
-        RPC_SECONDS.labels(self.service, short).observe(elapsed)
+        self.meter.seconds.observe(time.perf_counter() - self.start)
+        self.meter.count(self.code)
         if self._principal is not None:
             principal_var.reset(self._principal)
         request_id_var.reset(self._rid)

@@ -12,6 +12,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 
 def connect(url: str, *, max_connections: int = 64, wait_s: float = 10.0) -> aioredis.Redis:
@@ -43,6 +44,29 @@ class Scripts:
     async def __call__(self, name: str, keys: Sequence[str], args: Sequence[Any], client: Any = None) -> Any:
         return await self._scripts[name](keys=list(keys), args=list(args), client=client)
 
-    async def on(self, pipe: Any, name: str, keys: Sequence[str], args: Sequence[Any]) -> None:
-        """Queues a script call on a pipeline (EVALSHA; the pipeline reloads it on NOSCRIPT)."""
-        await self._scripts[name](keys=list(keys), args=list(args), client=pipe)
+    async def many(self, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> list[Any]:
+        """Runs several script calls in one round trip, answering each in order.
+
+        EVALSHA only: redis-py's pipeline would first ask SCRIPT EXISTS on every execution, a
+        second round trip. If Redis lost its script cache, the calls refused with NOSCRIPT did
+        not run, so they alone are sent again once the scripts are reloaded.
+        """
+        if not calls:
+            return []
+        results = await self._evalsha_all(calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            await self.load()
+            for i, result in zip(missing, await self._evalsha_all([calls[i] for i in missing]), strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    async def _evalsha_all(self, calls: Sequence[tuple[str, Sequence[str], Sequence[Any]]]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for name, keys, args in calls:
+            pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
+        results: list[Any] = await pipe.execute(raise_on_error=False)
+        return results

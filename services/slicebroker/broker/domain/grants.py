@@ -70,13 +70,14 @@ class GrantService:
         # A test hook: called once both halves hold, before the commit (see BrokerSettings.failpoint).
         self._after_claim = after_claim
         self._inflight: dict[str, asyncio.Future[Grant]] = {}
-        self._reserve = Batcher(self._flush_reserve, max_in_flight=4)
-        self._commit: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_commit, max_in_flight=4)
-        self._cancel: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_cancel, max_in_flight=4)
-        self._activate = Batcher(self._store.activate, max_in_flight=4)
-        self._begin = Batcher(self._store.begin, max_in_flight=4)
-        self._end = Batcher(self._store.end, max_in_flight=4)
-        self._cleaned: Batcher[str, None] = Batcher(self._flush_cleaned, max_in_flight=4)
+        self._reserve = Batcher(self._flush_reserve, max_in_flight=1)
+        self._commit: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_commit, max_in_flight=1)
+        self._cancel: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_cancel, max_in_flight=1)
+        self._activate = Batcher(self._store.activate, max_in_flight=1)
+        self._begin = Batcher(self._store.begin, max_in_flight=1)
+        self._end = Batcher(self._store.end, max_in_flight=1)
+        self._cleaned: Batcher[str, None] = Batcher(self._flush_cleaned, max_in_flight=1)
+        self._get = Batcher(self._store.get_many, max_in_flight=1)
 
     async def close(self) -> None:
         for batcher in (
@@ -216,7 +217,7 @@ class GrantService:
     # -- reads ---------------------------------------------------------------------------------
     async def get_grant(self, grant_id: str) -> Grant:
         check_grant_id("id", grant_id)
-        grant = await self._store.get(grant_id)
+        grant = await self._get.submit(grant_id)
         if grant is None:
             raise NotFound(f"no grant {grant_id}", reason=Reason.GRANT_NOT_FOUND, metadata={"id": grant_id})
         return grant

@@ -24,6 +24,10 @@ from slicebroker.runtime.redis import Scripts
 SCRIPTS = ("begin", "activate", "abandon", "fail", "end", "renew")
 
 
+def _flat(fields: dict[str, str]) -> list[str]:
+    return [v for pair in fields.items() for v in pair]
+
+
 class RedisGrantStore:
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
         self._r = client
@@ -36,11 +40,8 @@ class RedisGrantStore:
         return self._k.idempotency(grant.project, key)
 
     async def begin(self, grants: Sequence[Grant]) -> list[str | None]:
-        pipe = self._r.pipeline(transaction=False)
-        for grant in grants:
-            flat = [v for pair in grant_fields(grant).items() for v in pair]
-            await self.scripts.on(
-                pipe,
+        calls = [
+            (
                 "begin",
                 [
                     self._k.grant(grant.id),
@@ -49,20 +50,22 @@ class RedisGrantStore:
                     self._k.project_grants(grant.project),
                     self._k.pending,
                 ],
-                [grant.id, "1" if grant.idempotency_key else "0", grant.created_ms, *flat],
+                [grant.id, "1" if grant.idempotency_key else "0", grant.created_ms, *_flat(grant_fields(grant))],
             )
-        return [existing or None for existing in await pipe.execute()]
+            for grant in grants
+        ]
+        return [existing or None for existing in await self.scripts.many(calls)]
 
     async def activate(self, grants: Sequence[tuple[Grant, GrantEvent]]) -> list[bool]:
-        pipe = self._r.pipeline(transaction=False)
-        for grant, event in grants:
-            await self.scripts.on(
-                pipe,
+        calls = [
+            (
                 "activate",
                 [self._k.grant(grant.id), self._k.pending, self._k.expiry, self._k.outbox],
                 [grant.id, grant.institution, slices_json(grant.slices), grant.expires_ms, event_json(event)],
             )
-        return [bool(r) for r in await pipe.execute()]
+            for grant, event in grants
+        ]
+        return [bool(r) for r in await self.scripts.many(calls)]
 
     async def abandon(self, grant: Grant) -> None:
         await self.scripts(
@@ -88,15 +91,15 @@ class RedisGrantStore:
         )
 
     async def end(self, items: Sequence[tuple[Grant, GrantEvent, int]]) -> list[bool]:
-        pipe = self._r.pipeline(transaction=False)
-        for grant, event, expired_by_ms in items:
-            await self.scripts.on(
-                pipe,
+        calls = [
+            (
                 "end",
                 [self._k.grant(grant.id), self._k.expiry, self._k.ending, self._k.outbox],
                 [grant.id, event.at_ms, event.reason, event_json(event), expired_by_ms],
             )
-        return [bool(r) for r in await pipe.execute()]
+            for grant, event, expired_by_ms in items
+        ]
+        return [bool(r) for r in await self.scripts.many(calls)]
 
     async def cleaned(self, grant_ids: Sequence[str]) -> None:
         if grant_ids:

@@ -66,15 +66,15 @@ class RedisInventoryStore:
         return await self._run_chunks("apply", chunks)
 
     async def _run_chunks(self, mode: str, chunks: Sequence[Sequence[NodeSpec]]) -> RegisterOutcome:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for chunk in chunks:
-                keys = [self.keys.nodes, self.keys.nodes_by_sku, self.keys.capacity]
-                args: list[Any] = [mode]
-                for node in chunk:
-                    keys.append(self.keys.node(node.id))
-                    args += (node.id, node.site, node.rack, node.sku, str(node.kind), node.device_count)
-                await self.scripts.on(pipe, "register", keys, args)
-            replies = await pipe.execute()
+        calls = []
+        for chunk in chunks:
+            keys = [self.keys.nodes, self.keys.nodes_by_sku, self.keys.capacity]
+            args: list[Any] = [mode]
+            for node in chunk:
+                keys.append(self.keys.node(node.id))
+                args += (node.id, node.site, node.rack, node.sku, str(node.kind), node.device_count)
+            calls.append(("register", keys, args))
+        replies = await self.scripts.many(calls)
         registered = unchanged = offset = 0
         for chunk, reply in zip(chunks, replies, strict=True):
             if reply[0] == "HELD":
