@@ -6,9 +6,25 @@ import argparse
 
 from rich.console import Console
 
-from bench import mesh_throughput, report
+from bench import (
+    accounting,
+    inventory_scale,
+    mesh_throughput,
+    placement_speed,
+    placement_trace,
+    quota,
+    report,
+)
 
-BENCHMARKS = {"mesh_throughput": mesh_throughput.run}
+BENCHMARKS = {
+    "mesh_throughput": mesh_throughput.run,
+    "accounting": accounting.run,
+    "inventory_scale": inventory_scale.run,
+    "quota": quota.run,
+    "placement_speed": placement_speed.run,
+    # About 80 arrival-only runs of the packing engine (8 variants x 10 seeds) on all cores.
+    "placement_trace": placement_trace.run,
+}
 
 
 def main() -> None:

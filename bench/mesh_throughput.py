@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import grpc
 from google.protobuf.duration_pb2 import Duration
 from rich.console import Console
 
@@ -46,11 +45,11 @@ def facility() -> str:
 
 
 async def _load(mesh: Mesh, md: list[tuple[str, str]]) -> None:
-    async with grpc.aio.insecure_channel(mesh.addresses["inventory"]) as ch:
+    async with mesh.aio_channel("inventory") as ch:
         await inventory_pb2_grpc.InventoryServiceStub(ch).LoadFacility(
             inventory_pb2.LoadFacilityRequest(yaml=facility()), metadata=md
         )
-    async with grpc.aio.insecure_channel(mesh.addresses["quota"]) as ch:
+    async with mesh.aio_channel("quota") as ch:
         q = quota_pb2_grpc.QuotaServiceStub(ch)
         await q.UpsertInstitution(quota_pb2.UpsertInstitutionRequest(id="bench"), metadata=md)
         for p in range(PROJECTS):
@@ -63,10 +62,10 @@ async def _load(mesh: Mesh, md: list[tuple[str, str]]) -> None:
 
 
 async def _mesh_runs(mesh: Mesh, seconds: float, console: Console) -> tuple[list[LoadResult], LoadResult]:
-    md = [("authorization", f"Bearer {mesh.admin_token}")]
+    md = mesh.metadata
     await _load(mesh, md)
     run_id = str(int(time.time()))
-    async with grpc.aio.insecure_channel(mesh.addresses["broker"]) as channel:
+    async with mesh.aio_channel("broker") as channel:
         broker = broker_pb2_grpc.BrokerServiceStub(channel)
 
         async def cycle(i: int) -> float:

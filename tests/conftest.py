@@ -17,6 +17,11 @@ from slicebroker.runtime.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Servers started in this process by the tests serve plaintext, and say so explicitly; meshes of
+# processes (slicebroker.mesh) run mTLS with their own CA.
+for _service in ("INVENTORY", "QUOTA", "BROKER", "ACCOUNTING"):
+    os.environ.setdefault(f"SLICEBROKER_{_service}_ALLOW_PLAINTEXT", "true")
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:

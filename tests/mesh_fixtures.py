@@ -74,7 +74,8 @@ async def start_mesh(start_service: StartService, redis_url: str, **broker_overr
     inventory = await start_service(build_inventory, InventorySettings(redis_url=redis_url, listen=listen))
     quota = await start_service(build_quota, QuotaSettings(redis_url=redis_url, listen=listen))
     accounting = await start_service(build_accounting, AccountingSettings(redis_url=redis_url, listen=listen))
-    await load_small_demo(inventory.address, quota.address)
+    addresses = {"inventory": inventory.address, "quota": quota.address}
+    await load_small_demo(lambda name: grpc.aio.insecure_channel(addresses[name]))
     broker_settings = BrokerSettings(
         redis_url=redis_url,
         listen=listen,
@@ -87,12 +88,13 @@ async def start_mesh(start_service: StartService, redis_url: str, **broker_overr
     return MeshUnderTest(inventory=inventory, quota=quota, accounting=accounting, broker=broker)
 
 
-async def load_small_demo(inventory_addr: str, quota_addr: str, metadata: Any = ()) -> None:
-    async with grpc.aio.insecure_channel(inventory_addr) as channel:
+async def load_small_demo(channel_to: Callable[[str], grpc.aio.Channel], metadata: Any = ()) -> None:
+    """Loads SMALL_FACILITY and PROJECTS through channels opened by `channel_to(service name)`."""
+    async with channel_to("inventory") as channel:
         await inventory_pb2_grpc.InventoryServiceStub(channel).LoadFacility(
             inventory_pb2.LoadFacilityRequest(yaml=SMALL_FACILITY), metadata=metadata
         )
-    async with grpc.aio.insecure_channel(quota_addr) as channel:
+    async with channel_to("quota") as channel:
         stub = quota_pb2_grpc.QuotaServiceStub(channel)
         for institution in sorted({inst for inst, _ in PROJECTS.values()}):
             await stub.UpsertInstitution(quota_pb2.UpsertInstitutionRequest(id=institution), metadata=metadata)

@@ -46,8 +46,8 @@ def mesh(tmp_path: Path, redis_url: str) -> Iterator[Mesh]:
 
 
 async def test_broker_killed_between_claim_and_commit_leaks_nothing(mesh: Mesh) -> None:
-    md = [("authorization", f"Bearer {mesh.admin_token}")]
-    await load_small_demo(mesh.addresses["inventory"], mesh.addresses["quota"], md)
+    md = mesh.metadata
+    await load_small_demo(mesh.aio_channel, md)
 
     # 1. Restart the broker with the failpoint armed, and ask for a grant: it dies mid-way.
     mesh.kill("broker")
@@ -60,15 +60,15 @@ async def test_broker_killed_between_claim_and_commit_leaks_nothing(mesh: Mesh) 
         lease=Duration(seconds=600),
         idempotency_key="crash-1",
     )
-    async with grpc.aio.insecure_channel(mesh.addresses["broker"]) as channel:
+    async with mesh.aio_channel("broker") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await broker_pb2_grpc.BrokerServiceStub(channel).RequestGrant(request, metadata=md, timeout=10)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert mesh.processes["broker"].wait(timeout=10) == 137
 
     async with (
-        grpc.aio.insecure_channel(mesh.addresses["inventory"]) as inv_ch,
-        grpc.aio.insecure_channel(mesh.addresses["quota"]) as quota_ch,
+        mesh.aio_channel("inventory") as inv_ch,
+        mesh.aio_channel("quota") as quota_ch,
     ):
         inventory = inventory_pb2_grpc.InventoryServiceStub(inv_ch)
         quota = quota_pb2_grpc.QuotaServiceStub(quota_ch)
@@ -91,7 +91,7 @@ async def test_broker_killed_between_claim_and_commit_leaks_nothing(mesh: Mesh) 
         project = await quota.GetProject(quota_pb2.GetProjectRequest(id="uni-a-llm"), metadata=md)
         assert project.devices_in_use.get("H100-SXM-80GB", 0) == 0
 
-    async with grpc.aio.insecure_channel(mesh.addresses["broker"]) as channel:
+    async with mesh.aio_channel("broker") as channel:
         broker = broker_pb2_grpc.BrokerServiceStub(channel)
         failed = await broker.ListGrants(broker_pb2.ListGrantsRequest(project="uni-a-llm"), metadata=md)
         assert [g.state for g in failed.grants] == [broker_pb2.GRANT_STATE_FAILED]

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from slicebroker.cli import _render as render
+from slicebroker.cli import inventory_commands, quota_commands
 from slicebroker.cli._render import Output
 from slicebroker.client import Client, ClientOptions, GrantState, SlicebrokerError
 from slicebroker.client._lease import lease_to_timedelta
@@ -27,6 +28,9 @@ from slicebroker.client._options import (
     ENV_INVENTORY_ADDR,
     ENV_QUOTA_ADDR,
     ENV_TIMEOUT,
+    ENV_TLS_CA,
+    ENV_TLS_CERT,
+    ENV_TLS_KEY,
     ENV_TOKEN,
 )
 
@@ -131,6 +135,24 @@ def _root(
             rich_help_panel=_CONNECTION,
         ),
     ] = DEFAULT_TIMEOUT,
+    tls_ca_file: Annotated[
+        str | None,
+        typer.Option(
+            envvar=ENV_TLS_CA, metavar="PEM", help="CA to check the services against.", rich_help_panel=_CONNECTION
+        ),
+    ] = None,
+    tls_cert_file: Annotated[
+        str | None,
+        typer.Option(
+            envvar=ENV_TLS_CERT, metavar="PEM", help="Client certificate (mutual TLS).", rich_help_panel=_CONNECTION
+        ),
+    ] = None,
+    tls_key_file: Annotated[
+        str | None,
+        typer.Option(
+            envvar=ENV_TLS_KEY, metavar="PEM", help="Key of the client certificate.", rich_help_panel=_CONNECTION
+        ),
+    ] = None,
 ) -> None:
     """Share the centre's GPUs and NPUs: request, renew and release grants; see capacity and usage."""
     options = ClientOptions(
@@ -140,6 +162,9 @@ def _root(
         accounting_addr=accounting_addr,
         token=token,
         timeout=timeout,
+        tls_ca_file=tls_ca_file,
+        tls_cert_file=tls_cert_file,
+        tls_key_file=tls_key_file,
     )
     ctx.obj = _Globals(options, as_json)
 
@@ -260,29 +285,6 @@ def renew(
 
 @app.command(
     epilog=_examples(
-        "slicectl inventory",
-        "slicectl inventory --nodes --sku RNGD",
-        "slicectl inventory --json",
-    )
-)
-def inventory(
-    ctx: typer.Context,
-    nodes: Annotated[bool, typer.Option("--nodes", help="List nodes instead of capacity per SKU.")] = False,
-    sku: Annotated[str | None, typer.Option("--sku", "-s", help="Only this SKU.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Capacity per SKU (nodes, devices, free, used %, unhealthy), or the nodes themselves."""
-    with _session(ctx, as_json) as (client, out):
-        if nodes:
-            listed = list(client.nodes(sku))
-            out.result(listed, render.nodes_table(listed))
-            return
-        capacity = [c for c in client.capacity() if sku is None or c.sku == sku]
-        out.result(capacity, render.capacity_table(capacity))
-
-
-@app.command(
-    epilog=_examples(
         "slicectl usage",
         "slicectl usage --institution snu",
         "slicectl usage --project snu-llm --sku H100-SXM-80GB --json",
@@ -327,6 +329,10 @@ def skus(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     with _session(ctx, as_json) as (client, out):
         listed = client.skus()
         out.result(listed, render.skus_table(listed))
+
+
+quota_commands.register(app)
+inventory_commands.register(app)
 
 
 def main() -> None:

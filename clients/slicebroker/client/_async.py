@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import TypeVar
 
 import grpc
 
+from slicebroker.client import _inventory as inventory
 from slicebroker.client import _ops as ops
+from slicebroker.client import _quota as quota
 from slicebroker.client._base import CHANNEL_OPTIONS, ClientBase
 from slicebroker.client._errors import from_rpc_error
 from slicebroker.client._lease import Lease
@@ -105,6 +107,26 @@ class AsyncClient(ClientBase):
     async def skus(self) -> list[Sku]:
         return await self._run(ops.skus())
 
+    async def capacity_by(self, group_by: str = "", **subtree: str) -> list[inventory.CapacityRow]:
+        """Capacity per SKU (and per `group_by`: site, hall, pod, rack or leaf) under a subtree
+        given as keywords (site=, hall=, pod=, rack=, leaf=, sku=)."""
+        return await self._run(inventory.query_capacity(group_by, **subtree))
+
+    async def export_facility(self) -> inventory.FacilityExport:
+        return await self._run(inventory.export_facility())
+
+    async def load_facility(self, yaml: str) -> inventory.FacilityLoad:
+        return await self._run(inventory.load_facility(yaml))
+
+    async def register_node(
+        self, node_id: str, sku: str, device_count: int, *, site: str, rack: str, hall: str = "", pod: str = ""
+    ) -> inventory.NodeState:
+        op = inventory.register_node(node_id, sku, device_count, site=site, rack=rack, hall=hall, pod=pod)
+        return await self._run(op)
+
+    async def heartbeat(self, node_id: str, health: Sequence[tuple[str, bool]] = ()) -> inventory.NodeState:
+        return await self._run(inventory.heartbeat(node_id, health))
+
     # Tenants (quota) and usage (accounting)
 
     async def usage(self, institution: str | None = None, project: str | None = None, sku: str | None = None) -> Usage:
@@ -116,6 +138,56 @@ class AsyncClient(ClientBase):
 
     async def institutions(self) -> list[Institution]:
         return await self._run(ops.institutions())
+
+    # Quota: standings and administration (facility admins)
+
+    async def standings(self, *tenants: str) -> list[quota.Standing]:
+        """Entitlement, use, borrowing, budget left and fair share of tenants (all when none given)."""
+        return await self._run(quota.standings(tenants))
+
+    async def tenants(self, kind: quota.TenantKind | None = None, parent: str | None = None) -> list[quota.Tenant]:
+        return await self._run(quota.list_tenants(kind, parent))
+
+    async def upsert_tenant(
+        self,
+        tenant_id: str,
+        kind: quota.TenantKind,
+        *,
+        parent: str = "",
+        state: quota.TenantState = quota.TenantState.ACTIVE,
+        display_name: str = "",
+        weight: float = 1.0,
+        expected_generation: int | None = None,
+    ) -> quota.Tenant:
+        """Creates or changes a cohort, institution or project; with `expected_generation`, a
+        concurrent change makes it fail with `ConflictError` instead of being overwritten."""
+        op = quota.upsert_tenant(tenant_id, kind, parent, state, display_name, weight, expected_generation)
+        return await self._run(op)
+
+    async def set_quota(
+        self,
+        tenant_id: str,
+        entries: Sequence[quota.QuotaEntry] = (),
+        *,
+        remove: Sequence[str] = (),
+        expected_generation: int | None = None,
+    ) -> quota.Tenant:
+        return await self._run(quota.set_quota(tenant_id, entries, remove, expected_generation))
+
+    async def set_budget(
+        self,
+        tenant_id: str,
+        budget: quota.Budget | None,
+        *,
+        roll_over: bool = False,
+        expected_generation: int | None = None,
+    ) -> quota.Tenant:
+        return await self._run(quota.set_budget(tenant_id, budget, roll_over, expected_generation))
+
+    async def top_up_budget(
+        self, tenant_id: str, hours: float, *, expected_generation: int | None = None
+    ) -> quota.Tenant:
+        return await self._run(quota.top_up_budget(tenant_id, hours, expected_generation))
 
     # Plumbing
 
@@ -148,4 +220,7 @@ class AsyncClient(ClientBase):
                 return op.convert(response)
 
     def _open_channel(self, target: str) -> grpc.aio.Channel:
-        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        credentials = self._options.channel_credentials()
+        if credentials is None:
+            return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)

@@ -16,6 +16,9 @@ ENV_QUOTA_ADDR = "SLICEBROKER_QUOTA_ADDR"
 ENV_ACCOUNTING_ADDR = "SLICEBROKER_ACCOUNTING_ADDR"
 ENV_TOKEN = "SLICEBROKER_TOKEN"
 ENV_TIMEOUT = "SLICEBROKER_TIMEOUT_S"
+ENV_TLS_CA = "SLICEBROKER_TLS_CA_FILE"
+ENV_TLS_CERT = "SLICEBROKER_TLS_CERT_FILE"
+ENV_TLS_KEY = "SLICEBROKER_TLS_KEY_FILE"
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -74,15 +77,41 @@ class ClientOptions:
     timeout: float = DEFAULT_TIMEOUT
     """Seconds one SDK call may take, retries included: the deadline of every RPC."""
     retries: RetryPolicy = field(default_factory=RetryPolicy)
+    tls_ca_file: str | None = None
+    """PEM CA the services' certificates are checked against; set it to call over TLS."""
+    tls_cert_file: str | None = None
+    """PEM client certificate, for meshes that require mutual TLS (make run's does)."""
+    tls_key_file: str | None = field(default=None, repr=False)
+    """PEM private key of `tls_cert_file`."""
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
             raise ValueError("ClientOptions.timeout must be positive")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("ClientOptions.tls_cert_file and tls_key_file go together")
+
+    def channel_credentials(self) -> grpc.ChannelCredentials | None:
+        """TLS credentials when a CA is configured; None means a plaintext channel."""
+        if not self.tls_ca_file:
+            return None
+
+        def read(path: str | None) -> bytes | None:
+            if not path:
+                return None
+            with open(path, "rb") as f:
+                return f.read()
+
+        return grpc.ssl_channel_credentials(
+            root_certificates=read(self.tls_ca_file),
+            private_key=read(self.tls_key_file),
+            certificate_chain=read(self.tls_cert_file),
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientOptions:
-        """Options from SLICEBROKER_{BROKER,INVENTORY,QUOTA,ACCOUNTING}_ADDR, SLICEBROKER_TOKEN and
-        SLICEBROKER_TIMEOUT_S (seconds); unset or empty variables keep the defaults."""
+        """Options from SLICEBROKER_{BROKER,INVENTORY,QUOTA,ACCOUNTING}_ADDR, SLICEBROKER_TOKEN,
+        SLICEBROKER_TIMEOUT_S (seconds) and SLICEBROKER_TLS_{CA,CERT,KEY}_FILE; unset or empty
+        variables keep the defaults."""
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str | None:
@@ -100,4 +129,7 @@ class ClientOptions:
             accounting_addr=get(ENV_ACCOUNTING_ADDR),
             token=get(ENV_TOKEN),
             timeout=seconds,
+            tls_ca_file=get(ENV_TLS_CA),
+            tls_cert_file=get(ENV_TLS_CERT),
+            tls_key_file=get(ENV_TLS_KEY),
         )

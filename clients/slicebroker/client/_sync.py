@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import TypeVar
 
 import grpc
 
+from slicebroker.client import _inventory as inventory
 from slicebroker.client import _ops as ops
+from slicebroker.client import _quota as quota
 from slicebroker.client._base import CHANNEL_OPTIONS, ClientBase
 from slicebroker.client._errors import from_rpc_error
 from slicebroker.client._lease import Lease
@@ -104,6 +106,28 @@ class Client(ClientBase):
     def skus(self) -> list[Sku]:
         return self._run(ops.skus())
 
+    def capacity_by(self, group_by: str = "", **subtree: str) -> list[inventory.CapacityRow]:
+        """Capacity per SKU (and per `group_by`: site, hall, pod, rack or leaf) under a subtree
+        given as keywords (site=, hall=, pod=, rack=, leaf=, sku=)."""
+        return self._run(inventory.query_capacity(group_by, **subtree))
+
+    def export_facility(self) -> inventory.FacilityExport:
+        """The registered facility as facility YAML (what `load_facility` takes)."""
+        return self._run(inventory.export_facility())
+
+    def load_facility(self, yaml: str) -> inventory.FacilityLoad:
+        """Registers a facility description: all of it or, on bad input, nothing."""
+        return self._run(inventory.load_facility(yaml))
+
+    def register_node(
+        self, node_id: str, sku: str, device_count: int, *, site: str, rack: str, hall: str = "", pod: str = ""
+    ) -> inventory.NodeState:
+        return self._run(inventory.register_node(node_id, sku, device_count, site=site, rack=rack, hall=hall, pod=pod))
+
+    def heartbeat(self, node_id: str, health: Sequence[tuple[str, bool]] = ()) -> inventory.NodeState:
+        """Liveness and device health ("gpu3", healthy) of a node, from its agent."""
+        return self._run(inventory.heartbeat(node_id, health))
+
     # Tenants (quota) and usage (accounting)
 
     def usage(self, institution: str | None = None, project: str | None = None, sku: str | None = None) -> Usage:
@@ -115,6 +139,54 @@ class Client(ClientBase):
 
     def institutions(self) -> list[Institution]:
         return self._run(ops.institutions())
+
+    # Quota: standings and administration (facility admins)
+
+    def standings(self, *tenants: str) -> list[quota.Standing]:
+        """Entitlement, use, borrowing, budget left and fair share of tenants (all when none given)."""
+        return self._run(quota.standings(tenants))
+
+    def tenants(self, kind: quota.TenantKind | None = None, parent: str | None = None) -> list[quota.Tenant]:
+        return self._run(quota.list_tenants(kind, parent))
+
+    def upsert_tenant(
+        self,
+        tenant_id: str,
+        kind: quota.TenantKind,
+        *,
+        parent: str = "",
+        state: quota.TenantState = quota.TenantState.ACTIVE,
+        display_name: str = "",
+        weight: float = 1.0,
+        expected_generation: int | None = None,
+    ) -> quota.Tenant:
+        """Creates or changes a cohort, institution or project; with `expected_generation`, a
+        concurrent change makes it fail with `ConflictError` instead of being overwritten."""
+        op = quota.upsert_tenant(tenant_id, kind, parent, state, display_name, weight, expected_generation)
+        return self._run(op)
+
+    def set_quota(
+        self,
+        tenant_id: str,
+        entries: Sequence[quota.QuotaEntry] = (),
+        *,
+        remove: Sequence[str] = (),
+        expected_generation: int | None = None,
+    ) -> quota.Tenant:
+        return self._run(quota.set_quota(tenant_id, entries, remove, expected_generation))
+
+    def set_budget(
+        self,
+        tenant_id: str,
+        budget: quota.Budget | None,
+        *,
+        roll_over: bool = False,
+        expected_generation: int | None = None,
+    ) -> quota.Tenant:
+        return self._run(quota.set_budget(tenant_id, budget, roll_over, expected_generation))
+
+    def top_up_budget(self, tenant_id: str, hours: float, *, expected_generation: int | None = None) -> quota.Tenant:
+        return self._run(quota.top_up_budget(tenant_id, hours, expected_generation))
 
     # Plumbing
 
@@ -146,4 +218,7 @@ class Client(ClientBase):
                 return op.convert(response)
 
     def _open_channel(self, target: str) -> grpc.Channel:
-        return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        credentials = self._options.channel_credentials()
+        if credentials is None:
+            return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        return grpc.secure_channel(target, credentials, options=CHANNEL_OPTIONS)

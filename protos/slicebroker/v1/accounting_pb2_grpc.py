@@ -44,6 +44,41 @@ class AccountingServiceStub:
                 request_serializer=slicebroker_dot_v1_dot_accounting__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=slicebroker_dot_v1_dot_accounting__pb2.GetUsageResponse.FromString,
                 _registered_method=True)
+        self.PublishPriceBook = channel.unary_unary(
+                '/slicebroker.v1.AccountingService/PublishPriceBook',
+                request_serializer=slicebroker_dot_v1_dot_accounting__pb2.PublishPriceBookRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_accounting__pb2.PriceBook.FromString,
+                _registered_method=True)
+        self.GetPriceBook = channel.unary_unary(
+                '/slicebroker.v1.AccountingService/GetPriceBook',
+                request_serializer=slicebroker_dot_v1_dot_accounting__pb2.GetPriceBookRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_accounting__pb2.PriceBook.FromString,
+                _registered_method=True)
+        self.QueryLedger = channel.unary_unary(
+                '/slicebroker.v1.AccountingService/QueryLedger',
+                request_serializer=slicebroker_dot_v1_dot_accounting__pb2.QueryLedgerRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_accounting__pb2.QueryLedgerResponse.FromString,
+                _registered_method=True)
+        self.ClosePeriod = channel.unary_unary(
+                '/slicebroker.v1.AccountingService/ClosePeriod',
+                request_serializer=slicebroker_dot_v1_dot_accounting__pb2.ClosePeriodRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_accounting__pb2.StatementsResponse.FromString,
+                _registered_method=True)
+        self.GetStatements = channel.unary_unary(
+                '/slicebroker.v1.AccountingService/GetStatements',
+                request_serializer=slicebroker_dot_v1_dot_accounting__pb2.GetStatementsRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_accounting__pb2.StatementsResponse.FromString,
+                _registered_method=True)
+        self.ReratePeriod = channel.unary_unary(
+                '/slicebroker.v1.AccountingService/ReratePeriod',
+                request_serializer=slicebroker_dot_v1_dot_accounting__pb2.RerateRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_accounting__pb2.RerateResponse.FromString,
+                _registered_method=True)
+        self.ExportLedger = channel.unary_stream(
+                '/slicebroker.v1.AccountingService/ExportLedger',
+                request_serializer=slicebroker_dot_v1_dot_accounting__pb2.ExportLedgerRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_accounting__pb2.ExportChunk.FromString,
+                _registered_method=True)
 
 
 class AccountingServiceServicer:
@@ -63,6 +98,57 @@ class AccountingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PublishPriceBook(self, request, context):
+        """Publishes the next price book version (admins). Refused with the field named when entries of
+        the same SKU, slice kind and tier overlap in validity, or a price is negative.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPriceBook(self, request, context):
+        """One price book version (0: the latest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryLedger(self, request, context):
+        """Usage and cost of closed grants over any time range, grouped by institution/project/user/SKU/day.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClosePeriod(self, request, context):
+        """Closes a finished billing period into one immutable statement per institution (admins). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStatements(self, request, context):
+        """The statements of a closed period (a tenant sees its own).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReratePeriod(self, request, context):
+        """Re-rates a closed period with another book version: differences become adjustment lines billed
+        in the next open period; the period's statements never change (admins).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportLedger(self, request, context):
+        """A billing period's charge rows as a file (CSV, JSON Lines, FOCUS CSV or Parquet), in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +161,41 @@ def add_AccountingServiceServicer_to_server(servicer, server):
                     servicer.GetUsage,
                     request_deserializer=slicebroker_dot_v1_dot_accounting__pb2.GetUsageRequest.FromString,
                     response_serializer=slicebroker_dot_v1_dot_accounting__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'PublishPriceBook': grpc.unary_unary_rpc_method_handler(
+                    servicer.PublishPriceBook,
+                    request_deserializer=slicebroker_dot_v1_dot_accounting__pb2.PublishPriceBookRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_accounting__pb2.PriceBook.SerializeToString,
+            ),
+            'GetPriceBook': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPriceBook,
+                    request_deserializer=slicebroker_dot_v1_dot_accounting__pb2.GetPriceBookRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_accounting__pb2.PriceBook.SerializeToString,
+            ),
+            'QueryLedger': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryLedger,
+                    request_deserializer=slicebroker_dot_v1_dot_accounting__pb2.QueryLedgerRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_accounting__pb2.QueryLedgerResponse.SerializeToString,
+            ),
+            'ClosePeriod': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClosePeriod,
+                    request_deserializer=slicebroker_dot_v1_dot_accounting__pb2.ClosePeriodRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_accounting__pb2.StatementsResponse.SerializeToString,
+            ),
+            'GetStatements': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatements,
+                    request_deserializer=slicebroker_dot_v1_dot_accounting__pb2.GetStatementsRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_accounting__pb2.StatementsResponse.SerializeToString,
+            ),
+            'ReratePeriod': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReratePeriod,
+                    request_deserializer=slicebroker_dot_v1_dot_accounting__pb2.RerateRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_accounting__pb2.RerateResponse.SerializeToString,
+            ),
+            'ExportLedger': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportLedger,
+                    request_deserializer=slicebroker_dot_v1_dot_accounting__pb2.ExportLedgerRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_accounting__pb2.ExportChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +252,195 @@ class AccountingService:
             '/slicebroker.v1.AccountingService/GetUsage',
             slicebroker_dot_v1_dot_accounting__pb2.GetUsageRequest.SerializeToString,
             slicebroker_dot_v1_dot_accounting__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishPriceBook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.AccountingService/PublishPriceBook',
+            slicebroker_dot_v1_dot_accounting__pb2.PublishPriceBookRequest.SerializeToString,
+            slicebroker_dot_v1_dot_accounting__pb2.PriceBook.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPriceBook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.AccountingService/GetPriceBook',
+            slicebroker_dot_v1_dot_accounting__pb2.GetPriceBookRequest.SerializeToString,
+            slicebroker_dot_v1_dot_accounting__pb2.PriceBook.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryLedger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.AccountingService/QueryLedger',
+            slicebroker_dot_v1_dot_accounting__pb2.QueryLedgerRequest.SerializeToString,
+            slicebroker_dot_v1_dot_accounting__pb2.QueryLedgerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClosePeriod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.AccountingService/ClosePeriod',
+            slicebroker_dot_v1_dot_accounting__pb2.ClosePeriodRequest.SerializeToString,
+            slicebroker_dot_v1_dot_accounting__pb2.StatementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.AccountingService/GetStatements',
+            slicebroker_dot_v1_dot_accounting__pb2.GetStatementsRequest.SerializeToString,
+            slicebroker_dot_v1_dot_accounting__pb2.StatementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReratePeriod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.AccountingService/ReratePeriod',
+            slicebroker_dot_v1_dot_accounting__pb2.RerateRequest.SerializeToString,
+            slicebroker_dot_v1_dot_accounting__pb2.RerateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportLedger(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/slicebroker.v1.AccountingService/ExportLedger',
+            slicebroker_dot_v1_dot_accounting__pb2.ExportLedgerRequest.SerializeToString,
+            slicebroker_dot_v1_dot_accounting__pb2.ExportChunk.FromString,
             options,
             channel_credentials,
             insecure,

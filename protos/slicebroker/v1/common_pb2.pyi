@@ -28,7 +28,7 @@ class Slice(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., device_id: _Optional[str] = ...) -> None: ...
 
 class GrantEvent(_message.Message):
-    __slots__ = ("event_id", "grant_id", "type", "institution", "project", "sku", "count", "at", "reason", "slices")
+    __slots__ = ("event_id", "grant_id", "type", "institution", "project", "sku", "count", "at", "reason", "slices", "user", "slice_kind", "priority_class", "isolation_class", "site")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     GRANT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +39,11 @@ class GrantEvent(_message.Message):
     AT_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SLICES_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    SLICE_KIND_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_CLASS_FIELD_NUMBER: _ClassVar[int]
+    ISOLATION_CLASS_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     grant_id: str
     type: GrantEventType
@@ -49,4 +54,9 @@ class GrantEvent(_message.Message):
     at: _timestamp_pb2.Timestamp
     reason: str
     slices: _containers.RepeatedCompositeFieldContainer[Slice]
-    def __init__(self, event_id: _Optional[str] = ..., grant_id: _Optional[str] = ..., type: _Optional[_Union[GrantEventType, str]] = ..., institution: _Optional[str] = ..., project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., slices: _Optional[_Iterable[_Union[Slice, _Mapping]]] = ...) -> None: ...
+    user: str
+    slice_kind: str
+    priority_class: str
+    isolation_class: str
+    site: str
+    def __init__(self, event_id: _Optional[str] = ..., grant_id: _Optional[str] = ..., type: _Optional[_Union[GrantEventType, str]] = ..., institution: _Optional[str] = ..., project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., slices: _Optional[_Iterable[_Union[Slice, _Mapping]]] = ..., user: _Optional[str] = ..., slice_kind: _Optional[str] = ..., priority_class: _Optional[str] = ..., isolation_class: _Optional[str] = ..., site: _Optional[str] = ...) -> None: ...

@@ -79,6 +79,46 @@ class InventoryServiceStub:
                 request_serializer=slicebroker_dot_v1_dot_inventory__pb2.ListHoldersRequest.SerializeToString,
                 response_deserializer=slicebroker_dot_v1_dot_inventory__pb2.ListHoldersResponse.FromString,
                 _registered_method=True)
+        self.ExportFacility = channel.unary_unary(
+                '/slicebroker.v1.InventoryService/ExportFacility',
+                request_serializer=slicebroker_dot_v1_dot_inventory__pb2.ExportFacilityRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_inventory__pb2.ExportFacilityResponse.FromString,
+                _registered_method=True)
+        self.QueryCapacity = channel.unary_unary(
+                '/slicebroker.v1.InventoryService/QueryCapacity',
+                request_serializer=slicebroker_dot_v1_dot_inventory__pb2.QueryCapacityRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_inventory__pb2.QueryCapacityResponse.FromString,
+                _registered_method=True)
+        self.ListLeafNeighbours = channel.unary_unary(
+                '/slicebroker.v1.InventoryService/ListLeafNeighbours',
+                request_serializer=slicebroker_dot_v1_dot_inventory__pb2.ListLeafNeighboursRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_inventory__pb2.ListLeafNeighboursResponse.FromString,
+                _registered_method=True)
+        self.Heartbeat = channel.unary_unary(
+                '/slicebroker.v1.InventoryService/Heartbeat',
+                request_serializer=slicebroker_dot_v1_dot_inventory__pb2.HeartbeatRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_inventory__pb2.Node.FromString,
+                _registered_method=True)
+        self.SetNodeState = channel.unary_unary(
+                '/slicebroker.v1.InventoryService/SetNodeState',
+                request_serializer=slicebroker_dot_v1_dot_inventory__pb2.SetNodeStateRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_inventory__pb2.SetNodeStateResponse.FromString,
+                _registered_method=True)
+        self.SetDeviceHealth = channel.unary_unary(
+                '/slicebroker.v1.InventoryService/SetDeviceHealth',
+                request_serializer=slicebroker_dot_v1_dot_inventory__pb2.SetDeviceHealthRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_inventory__pb2.Node.FromString,
+                _registered_method=True)
+        self.RemoveNode = channel.unary_unary(
+                '/slicebroker.v1.InventoryService/RemoveNode',
+                request_serializer=slicebroker_dot_v1_dot_inventory__pb2.RemoveNodeRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_inventory__pb2.RemoveNodeResponse.FromString,
+                _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/slicebroker.v1.InventoryService/Watch',
+                request_serializer=slicebroker_dot_v1_dot_inventory__pb2.WatchRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_inventory__pb2.WatchEvent.FromString,
+                _registered_method=True)
 
 
 class InventoryServiceServicer:
@@ -148,6 +188,64 @@ class InventoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportFacility(self, request, context):
+        """The registered facility as YAML that LoadFacility accepts (round-trips).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryCapacity(self, request, context):
+        """Capacity under a subtree of the topology (site / hall / pod / rack / leaf), per SKU and
+        optionally per group (e.g. per hall).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLeafNeighbours(self, request, context):
+        """The nodes under the same InfiniBand leaf switch as a node (itself included).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Heartbeat(self, request, context):
+        """A node agent's report: liveness and device health. A health change increments the generation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetNodeState(self, request, context):
+        """Cordon (no new claims), uncordon, or drain (cordon and list the grants to move off).
+        Compare-and-increment on the node generation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDeviceHealth(self, request, context):
+        """Marks devices failed or repaired. Compare-and-increment on the node generation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNode(self, request, context):
+        """Removes a node that holds nothing. Compare-and-increment on the node generation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Watch(self, request, context):
+        """Node changes from a revision on; a full snapshot first when the revision is 0 or too old.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +293,46 @@ def add_InventoryServiceServicer_to_server(servicer, server):
                     servicer.ListHolders,
                     request_deserializer=slicebroker_dot_v1_dot_inventory__pb2.ListHoldersRequest.FromString,
                     response_serializer=slicebroker_dot_v1_dot_inventory__pb2.ListHoldersResponse.SerializeToString,
+            ),
+            'ExportFacility': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportFacility,
+                    request_deserializer=slicebroker_dot_v1_dot_inventory__pb2.ExportFacilityRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_inventory__pb2.ExportFacilityResponse.SerializeToString,
+            ),
+            'QueryCapacity': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryCapacity,
+                    request_deserializer=slicebroker_dot_v1_dot_inventory__pb2.QueryCapacityRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_inventory__pb2.QueryCapacityResponse.SerializeToString,
+            ),
+            'ListLeafNeighbours': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLeafNeighbours,
+                    request_deserializer=slicebroker_dot_v1_dot_inventory__pb2.ListLeafNeighboursRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_inventory__pb2.ListLeafNeighboursResponse.SerializeToString,
+            ),
+            'Heartbeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.Heartbeat,
+                    request_deserializer=slicebroker_dot_v1_dot_inventory__pb2.HeartbeatRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_inventory__pb2.Node.SerializeToString,
+            ),
+            'SetNodeState': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNodeState,
+                    request_deserializer=slicebroker_dot_v1_dot_inventory__pb2.SetNodeStateRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_inventory__pb2.SetNodeStateResponse.SerializeToString,
+            ),
+            'SetDeviceHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDeviceHealth,
+                    request_deserializer=slicebroker_dot_v1_dot_inventory__pb2.SetDeviceHealthRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_inventory__pb2.Node.SerializeToString,
+            ),
+            'RemoveNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNode,
+                    request_deserializer=slicebroker_dot_v1_dot_inventory__pb2.RemoveNodeRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_inventory__pb2.RemoveNodeResponse.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=slicebroker_dot_v1_dot_inventory__pb2.WatchRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_inventory__pb2.WatchEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -440,6 +578,222 @@ class InventoryService:
             '/slicebroker.v1.InventoryService/ListHolders',
             slicebroker_dot_v1_dot_inventory__pb2.ListHoldersRequest.SerializeToString,
             slicebroker_dot_v1_dot_inventory__pb2.ListHoldersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportFacility(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.InventoryService/ExportFacility',
+            slicebroker_dot_v1_dot_inventory__pb2.ExportFacilityRequest.SerializeToString,
+            slicebroker_dot_v1_dot_inventory__pb2.ExportFacilityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryCapacity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.InventoryService/QueryCapacity',
+            slicebroker_dot_v1_dot_inventory__pb2.QueryCapacityRequest.SerializeToString,
+            slicebroker_dot_v1_dot_inventory__pb2.QueryCapacityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLeafNeighbours(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.InventoryService/ListLeafNeighbours',
+            slicebroker_dot_v1_dot_inventory__pb2.ListLeafNeighboursRequest.SerializeToString,
+            slicebroker_dot_v1_dot_inventory__pb2.ListLeafNeighboursResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Heartbeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.InventoryService/Heartbeat',
+            slicebroker_dot_v1_dot_inventory__pb2.HeartbeatRequest.SerializeToString,
+            slicebroker_dot_v1_dot_inventory__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNodeState(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.InventoryService/SetNodeState',
+            slicebroker_dot_v1_dot_inventory__pb2.SetNodeStateRequest.SerializeToString,
+            slicebroker_dot_v1_dot_inventory__pb2.SetNodeStateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDeviceHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.InventoryService/SetDeviceHealth',
+            slicebroker_dot_v1_dot_inventory__pb2.SetDeviceHealthRequest.SerializeToString,
+            slicebroker_dot_v1_dot_inventory__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.InventoryService/RemoveNode',
+            slicebroker_dot_v1_dot_inventory__pb2.RemoveNodeRequest.SerializeToString,
+            slicebroker_dot_v1_dot_inventory__pb2.RemoveNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/slicebroker.v1.InventoryService/Watch',
+            slicebroker_dot_v1_dot_inventory__pb2.WatchRequest.SerializeToString,
+            slicebroker_dot_v1_dot_inventory__pb2.WatchEvent.FromString,
             options,
             channel_credentials,
             insecure,

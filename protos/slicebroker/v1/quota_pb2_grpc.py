@@ -79,6 +79,51 @@ class QuotaServiceStub:
                 request_serializer=slicebroker_dot_v1_dot_quota__pb2.ListReservationsRequest.SerializeToString,
                 response_deserializer=slicebroker_dot_v1_dot_quota__pb2.ListReservationsResponse.FromString,
                 _registered_method=True)
+        self.UpsertTenant = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/UpsertTenant',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.UpsertTenantRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.Tenant.FromString,
+                _registered_method=True)
+        self.GetTenant = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/GetTenant',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.GetTenantRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.Tenant.FromString,
+                _registered_method=True)
+        self.ListTenants = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/ListTenants',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.ListTenantsRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.ListTenantsResponse.FromString,
+                _registered_method=True)
+        self.SetQuota = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/SetQuota',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.SetQuotaRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.Tenant.FromString,
+                _registered_method=True)
+        self.SetBudget = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/SetBudget',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.SetBudgetRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.Tenant.FromString,
+                _registered_method=True)
+        self.TopUpBudget = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/TopUpBudget',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.TopUpBudgetRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.Tenant.FromString,
+                _registered_method=True)
+        self.RecordBurn = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/RecordBurn',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.RecordBurnRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.RecordBurnResponse.FromString,
+                _registered_method=True)
+        self.GetStandings = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/GetStandings',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.GetStandingsRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.GetStandingsResponse.FromString,
+                _registered_method=True)
+        self.FairShareOrder = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/FairShareOrder',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.FairShareOrderRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.FairShareOrderResponse.FromString,
+                _registered_method=True)
 
 
 class QuotaServiceServicer:
@@ -142,6 +187,67 @@ class QuotaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpsertTenant(self, request, context):
+        """Admin: the tenant tree. Every write with expected_generation set is refused
+        (ABORTED, GENERATION_CONFLICT) unless the tenant is still at that generation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTenant(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTenants(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetQuota(self, request, context):
+        """Sets or removes quota entries of one tenant, all in one atomic step.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TopUpBudget(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordBurn(self, request, context):
+        """Budget burn, pushed by accounting; idempotent by event id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStandings(self, request, context):
+        """Entitlement, use, borrowing, budget left and fair share of tenants.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FairShareOrder(self, request, context):
+        """The order in which pending requests should be served: weighted dominant-resource fair share
+        across institutions, then across the projects of each, with decayed history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QuotaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -189,6 +295,51 @@ def add_QuotaServiceServicer_to_server(servicer, server):
                     servicer.ListReservations,
                     request_deserializer=slicebroker_dot_v1_dot_quota__pb2.ListReservationsRequest.FromString,
                     response_serializer=slicebroker_dot_v1_dot_quota__pb2.ListReservationsResponse.SerializeToString,
+            ),
+            'UpsertTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpsertTenant,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.UpsertTenantRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.Tenant.SerializeToString,
+            ),
+            'GetTenant': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTenant,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.GetTenantRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.Tenant.SerializeToString,
+            ),
+            'ListTenants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTenants,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.ListTenantsRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.ListTenantsResponse.SerializeToString,
+            ),
+            'SetQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQuota,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.SetQuotaRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.Tenant.SerializeToString,
+            ),
+            'SetBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBudget,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.SetBudgetRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.Tenant.SerializeToString,
+            ),
+            'TopUpBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.TopUpBudget,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.TopUpBudgetRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.Tenant.SerializeToString,
+            ),
+            'RecordBurn': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordBurn,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.RecordBurnRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.RecordBurnResponse.SerializeToString,
+            ),
+            'GetStandings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStandings,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.GetStandingsRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.GetStandingsResponse.SerializeToString,
+            ),
+            'FairShareOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.FairShareOrder,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.FairShareOrderRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.FairShareOrderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -434,6 +585,249 @@ class QuotaService:
             '/slicebroker.v1.QuotaService/ListReservations',
             slicebroker_dot_v1_dot_quota__pb2.ListReservationsRequest.SerializeToString,
             slicebroker_dot_v1_dot_quota__pb2.ListReservationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpsertTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/UpsertTenant',
+            slicebroker_dot_v1_dot_quota__pb2.UpsertTenantRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.Tenant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTenant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/GetTenant',
+            slicebroker_dot_v1_dot_quota__pb2.GetTenantRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.Tenant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTenants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/ListTenants',
+            slicebroker_dot_v1_dot_quota__pb2.ListTenantsRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.ListTenantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/SetQuota',
+            slicebroker_dot_v1_dot_quota__pb2.SetQuotaRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.Tenant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/SetBudget',
+            slicebroker_dot_v1_dot_quota__pb2.SetBudgetRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.Tenant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TopUpBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/TopUpBudget',
+            slicebroker_dot_v1_dot_quota__pb2.TopUpBudgetRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.Tenant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordBurn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/RecordBurn',
+            slicebroker_dot_v1_dot_quota__pb2.RecordBurnRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.RecordBurnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStandings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/GetStandings',
+            slicebroker_dot_v1_dot_quota__pb2.GetStandingsRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.GetStandingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FairShareOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/FairShareOrder',
+            slicebroker_dot_v1_dot_quota__pb2.FairShareOrderRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.FairShareOrderResponse.FromString,
             options,
             channel_credentials,
             insecure,

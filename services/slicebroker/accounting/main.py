@@ -6,6 +6,7 @@ import grpc
 
 from slicebroker.accounting.api.servicer import AccountingServicer
 from slicebroker.accounting.domain.service import AccountingService
+from slicebroker.accounting.exports.encoders import encoder
 from slicebroker.accounting.settings import AccountingSettings
 from slicebroker.accounting.storage.keys import AccountingKeys
 from slicebroker.accounting.storage.redis_store import LUA_PACKAGE, SCRIPTS, RedisUsageStore
@@ -20,7 +21,14 @@ async def build(settings: AccountingSettings) -> ServiceSpec:
     client = connect(settings.redis_url)
     scripts = Scripts(client, LUA_PACKAGE, SCRIPTS)
     store = RedisUsageStore(client, scripts, AccountingKeys(settings.key_prefix))
-    servicer = AccountingServicer(AccountingService(store, max_ingest_events=settings.max_ingest_events))
+    service = AccountingService(
+        store,
+        max_ingest_events=settings.max_ingest_events,
+        currency=settings.currency,
+        encoders=encoder,
+        provider=settings.provider_name,
+    )
+    servicer = AccountingServicer(service)
 
     def register(server: grpc.aio.Server) -> None:
         accounting_pb2_grpc.add_AccountingServiceServicer_to_server(servicer, server)

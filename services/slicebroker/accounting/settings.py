@@ -28,3 +28,12 @@ class AccountingSettings(ServiceSettings):
         ge=1,
         description="Most events one IngestEvents call may carry; the relay sends batches of a few hundred.",
     )
+    currency: str = Field(
+        "KRW",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 currency of price books that name none, and of statements and exports.",
+    )
+    provider_name: str = Field(
+        "slicebroker",
+        description="Provider, publisher and invoice issuer named in FOCUS exports (e.g. the centre's name).",
+    )

@@ -30,9 +30,10 @@ def clock_ms() -> int:
 async def build(settings: BrokerSettings) -> ServiceSpec:
     client = connect(settings.redis_url)
     store = RedisGrantStore(client, settings.key_prefix)
-    inventory = GrpcInventory(settings.inventory_addr, settings.service_token, settings.peer_timeout_s)
-    quota = GrpcQuota(settings.quota_addr, settings.service_token, settings.peer_timeout_s)
-    accounting = GrpcAccounting(settings.accounting_addr, settings.service_token, settings.peer_timeout_s * 2)
+    tls = settings.tls()
+    inventory = GrpcInventory(settings.inventory_addr, settings.service_token, settings.peer_timeout_s, tls)
+    quota = GrpcQuota(settings.quota_addr, settings.service_token, settings.peer_timeout_s, tls)
+    accounting = GrpcAccounting(settings.accounting_addr, settings.service_token, settings.peer_timeout_s * 2, tls)
     placer = Placer(inventory, clock_ms, claim_attempts=settings.claim_attempts)
     known_skus: set[str] = set()
     grants = GrantService(

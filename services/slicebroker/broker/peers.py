@@ -15,6 +15,7 @@ from slicebroker.broker.domain.snapshot import NodeClaim, NodeView
 from slicebroker.core.errors import SlicebrokerError
 from slicebroker.runtime.channels import call_metadata, open_channel
 from slicebroker.runtime.status import from_rpc_error, from_status
+from slicebroker.runtime.tls import TlsFiles
 from slicebroker.v1 import (
     accounting_pb2,
     accounting_pb2_grpc,
@@ -29,8 +30,8 @@ T = TypeVar("T")
 
 
 class _Peer:
-    def __init__(self, target: str, token: str, timeout_s: float) -> None:
-        self.channel = open_channel(target)
+    def __init__(self, target: str, token: str, timeout_s: float, tls: TlsFiles | None) -> None:
+        self.channel = open_channel(target, tls)
         self._token = token
         self._timeout_s = timeout_s
 
@@ -45,8 +46,8 @@ class _Peer:
 
 
 class GrpcInventory(_Peer):
-    def __init__(self, target: str, token: str = "", timeout_s: float = 5.0) -> None:
-        super().__init__(target, token, timeout_s)
+    def __init__(self, target: str, token: str = "", timeout_s: float = 5.0, tls: TlsFiles | None = None) -> None:
+        super().__init__(target, token, timeout_s, tls)
         self._stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
 
     async def skus(self) -> list[str]:
@@ -114,8 +115,8 @@ def _node_view(node: inventory_pb2.Node, sku: str) -> NodeView:
 
 
 class GrpcQuota(_Peer):
-    def __init__(self, target: str, token: str = "", timeout_s: float = 5.0) -> None:
-        super().__init__(target, token, timeout_s)
+    def __init__(self, target: str, token: str = "", timeout_s: float = 5.0, tls: TlsFiles | None = None) -> None:
+        super().__init__(target, token, timeout_s, tls)
         self._stub = quota_pb2_grpc.QuotaServiceStub(self.channel)
 
     async def reserve(self, items: Sequence[ReserveItem]) -> list[str | SlicebrokerError]:
@@ -150,8 +151,8 @@ _EVENT_TYPES = {
 
 
 class GrpcAccounting(_Peer):
-    def __init__(self, target: str, token: str = "", timeout_s: float = 10.0) -> None:
-        super().__init__(target, token, timeout_s)
+    def __init__(self, target: str, token: str = "", timeout_s: float = 10.0, tls: TlsFiles | None = None) -> None:
+        super().__init__(target, token, timeout_s, tls)
         self._stub = accounting_pb2_grpc.AccountingServiceStub(self.channel)
 
     async def ingest(self, events: Sequence[GrantEvent]) -> None:

@@ -21,8 +21,9 @@ async def build(settings: InventorySettings) -> ServiceSpec:
         register_chunk_nodes=settings.register_chunk_nodes,
         release_attempts=settings.release_attempts,
         remembered_grants=settings.remembered_grants,
+        change_log_length=settings.change_log_length,
     )
-    servicer = InventoryServicer(InventoryService(store))
+    servicer = InventoryServicer(InventoryService(store, watch_block_ms=settings.watch_block_ms))
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_InventoryServiceServicer_to_server(servicer, server)

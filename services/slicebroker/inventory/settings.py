@@ -33,4 +33,15 @@ class InventorySettings(ServiceSettings):
         description="Grants whose nodes this process remembers from their claims, so that releasing "
         "them needs one Redis round trip instead of two (about 200 bytes each; 0 turns it off).",
     )
+    change_log_length: int = Field(
+        100_000,
+        ge=100,
+        description="Node changes kept in the change log (a Redis stream, trimmed approximately) for "
+        "Watch readers to resume from; a reader further behind gets a full snapshot.",
+    )
+    watch_block_ms: int = Field(
+        1000,
+        ge=1,
+        description="How long one Watch read waits for changes before it checks the stream again (ms).",
+    )
     redis_max_connections: int = Field(64, ge=1, description="Size of the Redis connection pool.")

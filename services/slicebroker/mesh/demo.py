@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-
+from slicebroker.mesh.launcher import Mesh
 from slicebroker.quota.domain.tenants import parse_tenants
 from slicebroker.v1 import inventory_pb2, inventory_pb2_grpc, quota_pb2, quota_pb2_grpc
 
@@ -19,14 +18,14 @@ class Loaded:
     projects: int
 
 
-def load_demo(addresses: dict[str, str], token: str, facility: Path, tenants: Path) -> Loaded:
-    metadata = [("authorization", f"Bearer {token}")] if token else []
-    with grpc.insecure_channel(addresses["inventory"]) as channel:
+def load_demo(mesh: Mesh, facility: Path, tenants: Path) -> Loaded:
+    metadata = mesh.metadata
+    with mesh.channel("inventory") as channel:
         result = inventory_pb2_grpc.InventoryServiceStub(channel).LoadFacility(
             inventory_pb2.LoadFacilityRequest(yaml=facility.read_text()), timeout=120, metadata=metadata
         )
     institutions, projects = parse_tenants(tenants.read_text())
-    with grpc.insecure_channel(addresses["quota"]) as channel:
+    with mesh.channel("quota") as channel:
         stub = quota_pb2_grpc.QuotaServiceStub(channel)
         for inst in institutions:
             stub.UpsertInstitution(

@@ -16,6 +16,7 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from slicebroker.runtime.redis_server import RedisServer, free_port, port_is_free
+from slicebroker.runtime.tls import TlsFiles, channel_credentials, make_local_pki
 
 # Start order: the broker needs the other three. Port offsets from `base_port` are fixed so that
 # the services' own defaults (e.g. the broker's INVENTORY_ADDR) point at `make run`'s mesh.
@@ -37,6 +38,9 @@ class Mesh:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     admin_token: str = ""
     service_token: str = ""
+    # mTLS between every pair, with a local CA under run_dir/pki; False runs plaintext (explicitly).
+    tls: bool = True
+    pki: dict[str, TlsFiles] = field(default_factory=dict)
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -50,6 +54,8 @@ class Mesh:
             self.redis = RedisServer(data_dir=self.run_dir / "redis").start()
             self.redis_url = self.redis.url
         self._write_tokens()
+        if self.tls:
+            self.pki = make_local_pki(self.run_dir / "pki", ("mesh", "client"))
         for name in SERVICES:
             wanted = self.base_port + PORT_OFFSETS[name] if self.base_port else 0
             # A busy port (another program, or a lingering connection that took it as its ephemeral
@@ -87,6 +93,17 @@ class Mesh:
             prefix + "LOG_JSON": "true" if self.log_json else "false",
             prefix + "AUTH_TOKENS_FILE": str(self.run_dir / "tokens.yaml"),
         }
+        if self.tls:
+            mesh = self.pki["mesh"]
+            env.update(
+                {
+                    prefix + "TLS_CA_FILE": str(mesh.ca),
+                    prefix + "TLS_CERT_FILE": str(mesh.cert),
+                    prefix + "TLS_KEY_FILE": str(mesh.key),
+                }
+            )
+        else:
+            env[prefix + "ALLOW_PLAINTEXT"] = "true"
         if name == "broker":
             env.update(
                 {
@@ -118,8 +135,31 @@ class Mesh:
                     raise TimeoutError(f"{name} not serving after {timeout_s}s; see {self.run_dir}/logs/{name}.log")
                 time.sleep(0.1)
 
+    @property
+    def client_tls(self) -> TlsFiles | None:
+        """The certificate clients (slicectl, the SDK, tests) present to the mesh."""
+        return self.pki.get("client")
+
+    def channel(self, name: str) -> grpc.Channel:
+        """A blocking channel to one service, with the client certificate when TLS is on."""
+        tls = self.client_tls
+        if tls is None:
+            return grpc.insecure_channel(self.addresses[name])
+        return grpc.secure_channel(self.addresses[name], channel_credentials(tls))
+
+    def aio_channel(self, name: str) -> grpc.aio.Channel:
+        tls = self.client_tls
+        if tls is None:
+            return grpc.aio.insecure_channel(self.addresses[name])
+        return grpc.aio.secure_channel(self.addresses[name], channel_credentials(tls))
+
+    @property
+    def metadata(self) -> list[tuple[str, str]]:
+        """Call metadata carrying the facility admin's token."""
+        return [("authorization", f"Bearer {self.admin_token}")]
+
     def _serving(self, name: str) -> bool:
-        with grpc.insecure_channel(self.addresses[name]) as channel:
+        with self.channel(name) as channel:
             try:
                 response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
             except grpc.RpcError:
@@ -148,5 +188,9 @@ class Mesh:
     def env_file(self) -> str:
         lines = [f"export SLICEBROKER_{name.upper()}_ADDR={addr}" for name, addr in self.addresses.items()]
         lines.append(f"export SLICEBROKER_TOKEN={self.admin_token}")
+        if self.client_tls is not None:
+            lines.append(f"export SLICEBROKER_TLS_CA_FILE={self.client_tls.ca}")
+            lines.append(f"export SLICEBROKER_TLS_CERT_FILE={self.client_tls.cert}")
+            lines.append(f"export SLICEBROKER_TLS_KEY_FILE={self.client_tls.key}")
         lines.append(f"export SLICEBROKER_REDIS_URL={self.redis_url}")
         return "\n".join(lines) + "\n"

@@ -23,10 +23,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-url", default="", help="use this Redis instead of starting one")
     parser.add_argument("--facility", type=Path, help="facility YAML to load")
     parser.add_argument("--tenants", type=Path, help="tenants YAML to load")
+    parser.add_argument(
+        "--plaintext", action="store_true", help="run without TLS (default: mTLS with a local CA in RUN_DIR/pki)"
+    )
     args = parser.parse_args(argv)
 
     console = Console(stderr=True)
-    mesh = Mesh(run_dir=args.run_dir, base_port=args.base_port, redis_url=args.redis_url, log_json=False)
+    mesh = Mesh(
+        run_dir=args.run_dir, base_port=args.base_port, redis_url=args.redis_url, log_json=False, tls=not args.plaintext
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -37,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         loaded = None
         if args.facility and args.tenants:
             with console.status(f"loading {args.facility} and {args.tenants}…"):
-                loaded = load_demo(mesh.addresses, mesh.admin_token, args.facility, args.tenants)
+                loaded = load_demo(mesh, args.facility, args.tenants)
         env_path = args.run_dir / "env"
         env_path.write_text(mesh.env_file())
         env_path.chmod(0o600)

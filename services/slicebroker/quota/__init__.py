@@ -1,4 +1,5 @@
-"""The quota service: who may use what. It keeps the tenant tree (institutions and their projects),
-each project's per-SKU device caps, and the two-phase reservations (reserve → commit / cancel, with a
-TTL) through which the broker takes devices out of a project's caps, so that no project ever holds
-more devices of a SKU than its cap allows."""
+"""The quota service: who may use what. It keeps the tenant tree (cohorts of institutions, their
+projects), quota per resource class (SKU, family, normalised unit) with guarantees, borrowing and
+lending inside cohorts and hard caps, budgets of accelerator-hours, priority classes and fair-share
+state, and the two-phase reservations (reserve → commit / cancel, with a TTL) through which the
+broker takes capacity, checked against the whole tree in one atomic step."""

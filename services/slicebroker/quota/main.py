@@ -10,7 +10,7 @@ import time
 import grpc
 
 from slicebroker.quota.api.servicer import QuotaServicer
-from slicebroker.quota.domain.service import QuotaService
+from slicebroker.quota.domain.service import FairShareSettings, QuotaService
 from slicebroker.quota.domain.tenants import apply_tenants
 from slicebroker.quota.settings import QuotaSettings
 from slicebroker.quota.storage.redis_store import RedisQuotaStore
@@ -25,7 +25,10 @@ log = logging.getLogger("slicebroker.quota")
 async def build(settings: QuotaSettings) -> ServiceSpec:
     client = connect(settings.redis_url)
     store = RedisQuotaStore(client, settings.key_prefix, calls_in_flight=settings.script_calls_in_flight)
-    service = QuotaService(store, sweep_batch=settings.sweep_batch)
+    fair = FairShareSettings(
+        half_life_ms=int(settings.fair_share_half_life_s * 1000), history_weight=settings.fair_share_history_weight
+    )
+    service = QuotaService(store, sweep_batch=settings.sweep_batch, fair=fair)
     servicer = QuotaServicer(service)
 
     def register(server: grpc.aio.Server) -> None:

@@ -35,6 +35,16 @@ class QuotaSettings(ServiceSettings):
         "beyond it are merged into the next call, which also bounds the Redis connections they use. "
         "0 sends every request on its own.",
     )
+    fair_share_half_life_s: float = Field(
+        7 * 86_400.0,
+        gt=0,
+        description="Half-life of past burn in fair share: usage this long ago weighs half as much as now.",
+    )
+    fair_share_history_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Weight of past burn against current use in a fair-share number (0: current use only).",
+    )
     tenants_file: Path | None = Field(
         None,
         description="A tenants YAML file (see examples/tenants.yaml) applied at start-up, idempotently. "

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import grpc
 
 from slicebroker.runtime.context import REQUEST_ID_HEADER, current_request_id
+from slicebroker.runtime.tls import TlsFiles, channel_credentials
 
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -16,8 +17,10 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def open_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+def open_channel(target: str, tls: TlsFiles | None) -> grpc.aio.Channel:
+    if tls is None:
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(target, channel_credentials(tls), options=CHANNEL_OPTIONS)
 
 
 def call_metadata(token: str = "") -> Sequence[tuple[str, str]]:

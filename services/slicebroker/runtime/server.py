@@ -28,6 +28,7 @@ from slicebroker.runtime.interceptors import Authenticator, ServiceInterceptor
 from slicebroker.runtime.logs import configure_logging
 from slicebroker.runtime.metrics import serve_metrics
 from slicebroker.runtime.settings import ServiceSettings
+from slicebroker.runtime.tls import server_credentials
 
 log = logging.getLogger("slicebroker.server")
 
@@ -114,7 +115,11 @@ async def start_server(spec: ServiceSpec, settings: ServiceSettings) -> RunningS
         ],
         server,
     )
-    port = server.add_insecure_port(settings.listen)
+    tls = settings.tls()
+    if tls is None:
+        port = server.add_insecure_port(settings.listen)
+    else:
+        port = server.add_secure_port(settings.listen, server_credentials(tls))
     if port == 0:
         raise RuntimeError(f"{spec.name}: cannot bind {settings.listen}")
     await server.start()

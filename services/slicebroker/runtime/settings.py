@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from slicebroker.runtime.tls import TlsFiles
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLICEBROKER_", extra="ignore", frozen=True)
@@ -22,8 +24,30 @@ class ServiceSettings(BaseSettings):
     log_json: bool = Field(True, description="JSON lines (for collectors) instead of readable text.")
     metrics_port: int = Field(0, description="Port of the Prometheus /metrics endpoint; 0 disables it.")
     shutdown_grace_s: float = Field(5.0, description="Seconds in-flight calls get to finish on SIGTERM.")
+    tls_ca_file: Path | None = Field(None, description="PEM CA that signs every peer of the mesh (mTLS).")
+    tls_cert_file: Path | None = Field(None, description="PEM certificate this service serves and calls with.")
+    tls_key_file: Path | None = Field(None, description="PEM private key of tls_cert_file.")
+    allow_plaintext: bool = Field(
+        False,
+        description="Serve and call without TLS when no certificate is configured. Off by default: "
+        "plaintext must be asked for (local development, tests).",
+    )
     auth_tokens_file: Path | None = Field(
         None,
         description="YAML mapping bearer tokens to principals ({token: {name, role, institution}}). "
         "Unset: calls are not authenticated (local development only).",
     )
+
+    def tls(self) -> TlsFiles | None:
+        """The mTLS files, or None for plaintext; refuses a half-configured or unconsented setup."""
+        files = (self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+        if all(files):
+            return TlsFiles(*files)  # type: ignore[arg-type]
+        if any(files):
+            raise ValueError("set all three of tls_ca_file, tls_cert_file and tls_key_file, or none")
+        if not self.allow_plaintext:
+            raise ValueError(
+                "no TLS certificate configured: set the TLS_CA_FILE, TLS_CERT_FILE and TLS_KEY_FILE settings, "
+                "or ALLOW_PLAINTEXT=true to run without TLS"
+            )
+        return None

@@ -34,7 +34,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     m.start()
     try:
         m.wait_serving()
-        load_demo(m.addresses, m.admin_token, ROOT / "examples" / "facility.yaml", ROOT / "examples" / "tenants.yaml")
+        load_demo(m, ROOT / "examples" / "facility.yaml", ROOT / "examples" / "tenants.yaml")
         yield m
     finally:
         m.stop()
@@ -53,6 +53,9 @@ def options(env: dict[str, str]) -> ClientOptions:
         quota_addr=env["SLICEBROKER_QUOTA_ADDR"],
         accounting_addr=env["SLICEBROKER_ACCOUNTING_ADDR"],
         token=env["SLICEBROKER_TOKEN"],
+        tls_ca_file=env["SLICEBROKER_TLS_CA_FILE"],
+        tls_cert_file=env["SLICEBROKER_TLS_CERT_FILE"],
+        tls_key_file=env["SLICEBROKER_TLS_KEY_FILE"],
     )
 
 

@@ -137,8 +137,19 @@ async def test_reserve_answers_each_item(quota: Any) -> None:
     exceeded, missing, mismatch = errors[1], errors[2], errors[3]
     assert answer.results[1].status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     assert exceeded is not None and exceeded.reason == "QUOTA_EXCEEDED"
-    assert exceeded.metadata == {"project": "p", "sku": H100, "limit": "8", "in_use": "7", "requested": "2"}
-    assert exceeded.message == "project p would hold 9 H100-SXM-80GB; its cap is 8 (7 in use)"
+    assert exceeded.metadata == {
+        "project": "p",
+        "sku": H100,
+        "limit": "8",
+        "limit_kind": "hard_cap",
+        "in_use": "7",
+        "node": "p",
+        "resource": H100,
+        "requested": "2",
+        "available": "1",
+        "short_by": "1",
+    }
+    assert exceeded.message == "2 H100-SXM-80GB for project p: the hard cap of p on H100-SXM-80GB leaves 1, 1 short"
     assert missing is not None and missing.reason == "PROJECT_NOT_FOUND"
     assert answer.results[3].status.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
     assert mismatch is not None and mismatch.reason == "RESERVATION_MISMATCH"

@@ -65,12 +65,24 @@ async def assert_consistent(store: RedisInventoryStore, client: aioredis.Redis) 
         c = expected.setdefault(node.sku, Counter())
         c["nodes"] += 1
         c["devices"] += len(node.devices)
-        c["free"] += sum(1 for d in node.devices if d.healthy and not d.holder)
+        c["free"] += sum(1 for d in node.devices if d.healthy and not d.holder and not d.slices)
         c["unhealthy"] += sum(1 for d in node.devices if not d.healthy)
         held = [d for d in node.devices if d.holder]
         assert int(await client.hget(keys.node(node.id), "held") or 0) == len(held), node.id
+        sliced = [d for d in node.devices if d.slices]
+        assert int(await client.hget(keys.node(node.id), "sliced") or 0) == len(sliced), node.id
         for d in held:
             held_by_grant.setdefault(d.holder, {}).setdefault(node.id, []).append(d.id.rpartition("/")[2])
+        for d in sliced:
+            assert not d.holder
+            # The device's usage is the sum of its slices, all of one kind.
+            usage = await client.hget(keys.node(node.id), "u|" + d.id.rpartition("/")[2])
+            assert usage == f"{d.slices[0].kind} {sum(x.compute for x in d.slices)} {sum(x.memory for x in d.slices)}"
+            assert len({x.kind for x in d.slices}) == 1
+            for x in d.slices:
+                held_by_grant.setdefault(x.grant_id, {}).setdefault(node.id, []).append(
+                    f"{d.id.rpartition('/')[2]}#{x.kind}#{x.profile}#{x.compute}#{x.memory}"
+                )
     capacity = await store.capacity()
     for sku, counts in expected.items():
         got = capacity[sku]

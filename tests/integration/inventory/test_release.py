@@ -91,7 +91,9 @@ async def test_the_script_refuses_when_the_grant_gained_a_node_since_it_was_read
     keys = store.keys
     # As if the caller had read the grant before its claim on h-n02.
     reply = await store.scripts(
-        "release", [keys.holders, keys.capacity, keys.grant(gid), keys.node("h-n01")], [1, gid, 1, "h-n01"]
+        "release",
+        [keys.holders, keys.capacity, keys.revision, keys.changes, keys.grant(gid), keys.node("h-n01")],
+        [1, 1000, gid, 1, "h-n01"],
     )
     assert reply == ["STALE"]
     assert await all_nodes(store) == before

@@ -29,8 +29,9 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 async def _seeded(store: RedisQuotaStore) -> RedisQuotaStore:
     await store.scripts.load()
-    await store.upsert_institution(InstitutionSpec("snu", "Seoul National University"))
-    await store.upsert_project(ProjectSpec("p", "snu", "Project P", {H100: 8, "RNGD": 64}))
+    service = QuotaService(store)
+    await service.upsert_institution(InstitutionSpec("snu", "Seoul National University"))
+    await service.upsert_project(ProjectSpec("p", "snu", "Project P", {H100: 8, "RNGD": 64}))
     return store
 
 

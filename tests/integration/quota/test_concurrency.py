@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+from fractions import Fraction
 
 import pytest
 
 from slicebroker.core.ids import new_grant_id
+from slicebroker.quota.domain.amount import Amount
+from slicebroker.quota.domain.model import NodeKind, NodeSpec
+from slicebroker.quota.domain.service import QuotaService
 from slicebroker.quota.domain.store import CommitStatus, ReserveStatus
+from slicebroker.quota.domain.tree import QuotaEntry
 from slicebroker.quota.storage.redis_store import RedisQuotaStore
 
-from .support import T0, res
+from .support import H100, T0, res
 
 N = 200
 S = 1000
@@ -103,3 +108,33 @@ async def test_churn_keeps_counters_equal_to_reservations(any_store: RedisQuotaS
     await asyncio.gather(*(one(n) for n in range(N)), *(any_store.sweep(T0 + 5 * S + n, 5) for n in range(20)))
     counters = await consistent(any_store)
     assert counters.get(("p", "RNGD"), 0) <= 64
+
+
+async def test_concurrent_slices_against_a_project_and_a_cohort_never_pass_a_limit(any_store: RedisQuotaStore) -> None:
+    """universities (no own quota) → snu (nominal 4, borrowing limit 2) → s; kaist (nominal 4,
+    hard cap 5) → k. 200 concurrent 1g.10gb reservations (1/7 device each), half per project:
+    exactly the cohort's 8 devices (56 slices) are admitted, snu never above 6, kaist never above 5."""
+    service = QuotaService(any_store)
+    await service.upsert_node(NodeSpec("universities", NodeKind.COHORT))
+    limits = {
+        "snu": QuotaEntry(Amount.of(4), borrowing_limit=Amount.of(2)),
+        "kaist": QuotaEntry(Amount.of(4), hard_cap=Amount.of(5)),
+    }
+    for inst, project in (("snu", "s"), ("kaist", "k")):
+        await service.upsert_node(NodeSpec(inst, NodeKind.INSTITUTION, "universities"))
+        await service.set_quota(inst, {H100: limits[inst]}, None)
+        await service.upsert_node(NodeSpec(project, NodeKind.PROJECT, inst))
+    items = [res(1, H100, "s" if i % 2 else "k", shape="1g.10gb") for i in range(N)]
+    outcomes = await asyncio.gather(*(any_store.reserve([item], T0) for item in items))
+    admitted = [item for item, (o,) in zip(items, outcomes, strict=True) if o.status is ReserveStatus.OK]
+    assert len(admitted) == 56
+    slice_units = Amount.of(Fraction(1, 7)).finite()
+    snu, _ = await any_store.usage("snu", H100)
+    kaist, _ = await any_store.usage("kaist", H100)
+    cohort_total, _ = await any_store.usage("universities", H100)
+    assert snu <= 6 * 7 * slice_units and kaist <= 5 * 7 * slice_units
+    assert cohort_total == snu + kaist == 56 * slice_units
+    # Cancelling everything concurrently returns every unit exactly once.
+    await asyncio.gather(*(any_store.cancel([item.grant_id], T0) for item in items))
+    assert await any_store.usage("universities", H100) == (0, 0)
+    assert await any_store.usage("s", H100) == (0, 0)

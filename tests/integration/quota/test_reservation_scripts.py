@@ -1,15 +1,17 @@
-"""reserve.lua, commit.lua, cancel.lua and sweep.lua against real Redis, with a controlled clock."""
+"""tree.lua's reserve, commit, cancel and sweep verbs against real Redis, with a controlled clock."""
 
 from __future__ import annotations
 
 import redis.asyncio as aioredis
 
 from slicebroker.core.ids import new_grant_id
+from slicebroker.quota.domain.amount import SCALE
 from slicebroker.quota.domain.model import Phase, ProjectSpec
+from slicebroker.quota.domain.service import QuotaService
 from slicebroker.quota.domain.store import CommitStatus, ReserveStatus
 from slicebroker.quota.storage.redis_store import LAPSED_RETENTION_MS, RedisQuotaStore
 
-from .support import H100, T0, res
+from .support import H100, T0, res, upsert_project
 
 S = 1000  # ms
 
@@ -58,8 +60,9 @@ async def test_unknown_project(store: RedisQuotaStore, client: aioredis.Redis) -
 async def test_cap_is_exact_and_reports_what_is_in_use(store: RedisQuotaStore) -> None:
     outcomes = await store.reserve([res(5), res(3), res(1), res(0 + 1, sku="ATOM")], T0)
     assert [o.status for o in outcomes] == ["OK", "OK", "QUOTA_EXCEEDED", "QUOTA_EXCEEDED"]
-    assert (outcomes[2].cap, outcomes[2].in_use) == (8, 8)
-    assert (outcomes[3].cap, outcomes[3].in_use) == (0, 0)  # no cap for ATOM: none allowed
+    assert (outcomes[2].limit, outcomes[2].node, outcomes[2].available) == ("hard_cap", "p", 0)
+    assert (outcomes[2].requested, outcomes[2].resource) == (SCALE, H100)
+    assert outcomes[3].limit == "no_quota"  # no cap for ATOM: none allowed
     assert await used(store) == 8
 
 
@@ -164,11 +167,11 @@ async def test_cancel_of_a_lapsed_reservation(store: RedisQuotaStore) -> None:
 
 
 async def test_in_use_is_per_project_and_sku(store: RedisQuotaStore) -> None:
-    await store.upsert_project(ProjectSpec("q", "snu", "", {H100: 8}))
+    await upsert_project(store, ProjectSpec("q", "snu", "", {H100: 8}))
     await store.reserve([res(8), res(8, project="q"), res(10, sku="RNGD")], T0)
     assert await store.in_use_all() == {("p", H100): 8, ("q", H100): 8, ("p", "RNGD"): 10}
-    (p,) = await store.get_projects(["p"])
-    assert p is not None and p.devices_in_use == {H100: 8, "RNGD": 10}
+    p = await QuotaService(store).get_project("p")
+    assert p.devices_in_use == {H100: 8, "RNGD": 10}
 
 
 async def test_list_reservations_decodes_every_field(store: RedisQuotaStore) -> None:

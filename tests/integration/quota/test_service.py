@@ -15,47 +15,50 @@ from slicebroker.quota.domain.model import InstitutionSpec, ProjectSpec
 from slicebroker.quota.domain.service import QuotaService
 from slicebroker.quota.domain.tenants import apply_tenants, parse_tenants
 
-from .support import H100, T0, res
+from .support import H100, T0, req
 
 S = 1000
 
 
 async def test_lapsed_reservations_do_not_refuse_a_request_that_fits(service: QuotaService) -> None:
-    await service.reserve([res(8, ttl=5)], T0)
-    (result,) = await service.reserve([res(3)], T0 + 5 * S)
+    await service.reserve([req(8, ttl=5)], T0)
+    (result,) = await service.reserve([req(3)], T0 + 5 * S)
     assert result.error is None and result.institution == "snu"
     assert (await service.get_project("p")).devices_in_use == {H100: 3}
 
 
 async def test_a_refusal_carries_the_numbers(service: QuotaService) -> None:
-    await service.reserve([res(7)], T0)
-    (result,) = await service.reserve([res(2)], T0)
+    await service.reserve([req(7)], T0)
+    (result,) = await service.reserve([req(2)], T0)
     assert result.error is not None and result.error.reason is Reason.QUOTA_EXCEEDED
-    assert result.error.message == "project p would hold 9 H100-SXM-80GB; its cap is 8 (7 in use)"
+    assert result.error.message == (
+        "2 H100-SXM-80GB for project p: the hard cap of p on H100-SXM-80GB leaves 1, 1 short"
+    )
+    assert result.error.metadata["limit_kind"] == "hard_cap" and result.error.metadata["short_by"] == "1"
 
 
 async def test_a_bad_item_writes_nothing(service: QuotaService, client: aioredis.Redis) -> None:
     before = {k: await client.type(k) for k in await client.keys("*")}
     with pytest.raises(InvalidArgument) as exc:
-        await service.reserve([res(1), res(1), res(1, sku="TPU")], T0)
+        await service.reserve([req(1), req(1), req(1, sku="TPU")], T0)
     assert exc.value.field == "reservations[2].sku"
     assert {k: await client.type(k) for k in await client.keys("*")} == before
 
 
 async def test_list_reservations_sweeps_first(service: QuotaService) -> None:
-    keep, lapse = res(1, ttl=60), res(1, ttl=5)
+    keep, lapse = req(1, ttl=60), req(1, ttl=5)
     await service.reserve([keep, lapse], T0)
     assert [r.grant_id for r in await service.list_reservations(T0 + 10 * S)] == [keep.grant_id]
 
 
 async def test_sweep_drains_a_backlog_larger_than_one_batch(service: QuotaService) -> None:
-    await service.reserve([res(1, sku="RNGD", ttl=1) for _ in range(64)], T0)
+    await service.reserve([req(1, sku="RNGD", ttl=1) for _ in range(64)], T0)
     assert await service.sweep(T0 + 2 * S) == 64  # the fixture's batch is 50
     assert (await service.get_project("p")).devices_in_use == {}
 
 
 async def test_commit_and_cancel_answers(service: QuotaService) -> None:
-    item, unknown = res(2, ttl=5), new_grant_id()
+    item, unknown = req(2, ttl=5), new_grant_id()
     await service.reserve([item], T0)
     results = await service.commit([item.grant_id, unknown], T0 + 1 * S)
     assert [r.error.reason if r.error else None for r in results] == [None, Reason.RESERVATION_NOT_FOUND]

@@ -135,15 +135,37 @@ def test_release_and_renew(mesh: FakeMesh) -> None:
     assert "(reason: GRANT_NOT_ACTIVE)" in again.stderr
 
 
-def test_inventory_capacity_table(mesh: FakeMesh) -> None:
+def test_inventory_capacity_per_sku_and_per_hall_with_bars(mesh: FakeMesh) -> None:
     result = slicectl("inventory", env=mesh.env)
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[0].split() == ["SKU", "NODES", "DEVICES", "FREE", "USED", "%", "UNHEALTHY"]
+    header = ["SKU", "NODES", "DEVICES", "USED", "FREE", "UNHEALTHY", "CORDONED", "FREE", "UNITS", "UTILISATION"]
+    assert header == next(line.split() for line in result.stdout.splitlines() if line.split()[:1] == ["SKU"])
     # 8 devices, 5 free, 1 unhealthy: 2 of the 7 healthy ones are used.
-    assert lines_with(result.stdout, "H100-SXM-80GB")[0] == ["H100-SXM-80GB", "2", "8", "5", "28.6%", "1"]
-    assert lines_with(result.stdout, "RNGD")[0] == ["RNGD", "1", "2", "2", "0.0%", "0"]
-    only = as_json(slicectl("inventory", "--sku", "RNGD", "--json", env=mesh.env))
-    assert only == [{"sku": "RNGD", "nodes": 1, "devices": 2, "free": 2, "unhealthy": 0}]
+    h100 = lines_with(result.stdout, "H100-SXM-80GB")
+    assert h100[0][:8] == ["H100-SXM-80GB", "2", "8", "2", "5", "1", "0", "5.0"]
+    assert h100[0][-1] == "28.6%" and "█" in h100[0][8]
+    assert h100[1][:3] == ["hall-a", "H100-SXM-80GB", "2"]
+    assert lines_with(result.stdout, "RNGD")[1][:2] == ["hall-n", "RNGD"]
+    only = as_json(slicectl("inventory", "--sku", "RNGD", "--by", "rack", "--json", env=mesh.env))
+    assert [(r["group"], r["sku"], r["free"]) for r in only["rack"]] == [("rngd-r02", "RNGD", 2)]
+    assert [r["sku"] for r in only["skus"]] == ["RNGD"]
+    bad = slicectl("inventory", "--by", "row", env=mesh.env)
+    assert bad.exit_code == 2
+
+
+def test_admin_facility_generate_writes_yaml_the_inventory_reads(tmp_path: Any) -> None:
+    out = tmp_path / "centre.yaml"
+    result = slicectl(
+        "admin", "facility", "generate", "--gpus", "18000", "--npus", "800", "--sku", "ATOM=16", "-o", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    import yaml
+
+    doc = yaml.safe_load(out.read_text())
+    halls = doc["sites"][0]["halls"]
+    assert len(halls) == 7  # 5 of H100 (16 leaves of 32 nodes each), 1 of RNGD, 1 of ATOM
+    bad = slicectl("admin", "facility", "generate", "--sku", "V100=8")
+    assert bad.exit_code == 2 and "unknown SKU" in bad.output
 
 
 def test_inventory_nodes(mesh: FakeMesh) -> None:

@@ -196,7 +196,14 @@ def _node(node_id: str, sku: str, kind: str, holders: list[str], unhealthy: int 
         for i, holder in enumerate(holders)
     ]
     return inventory_pb2.Node(
-        id=node_id, site="daejeon", rack=node_id[:-4], devices=devices, generation=7, schedulable=True
+        id=node_id,
+        site="daejeon",
+        rack=node_id[:-4],
+        devices=devices,
+        generation=7,
+        schedulable=True,
+        hall="hall-a" if kind == "gpu" else "hall-n",
+        sku=sku,
     )
 
 
@@ -235,6 +242,25 @@ class FakeInventory(inventory_pb2_grpc.InventoryServiceServicer):
             c.free += sum(1 for d in n.devices if d.healthy and not d.holder)
             c.unhealthy += sum(1 for d in n.devices if not d.healthy)
         return inventory_pb2.GetCapacityResponse(skus=list(capacity.values()))
+
+    async def QueryCapacity(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> inventory_pb2.QueryCapacityResponse:
+        await self.rec.enter("QueryCapacity", request, context)
+        rows: dict[tuple[str, str], inventory_pb2.CapacityRow] = {}
+        for n in self.nodes:
+            sku = n.devices[0].sku
+            if request.sku and sku != request.sku:
+                continue
+            group = getattr(n, request.group_by) if request.group_by else ""
+            r = rows.setdefault((group, sku), inventory_pb2.CapacityRow(group=group, sku=sku))
+            r.nodes += 1
+            r.devices += len(n.devices)
+            r.free += sum(1 for d in n.devices if d.healthy and not d.holder)
+            r.held += sum(1 for d in n.devices if d.healthy and d.holder)
+            r.unhealthy += sum(1 for d in n.devices if not d.healthy)
+            r.free_units = float(r.free)
+        return inventory_pb2.QueryCapacityResponse(rows=list(rows.values()))
 
 
 class FakeQuota(quota_pb2_grpc.QuotaServiceServicer):

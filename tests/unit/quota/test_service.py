@@ -12,9 +12,10 @@ import pytest
 from slicebroker.core.errors import ErrorKind, InvalidArgument, NotFound
 from slicebroker.core.ids import new_grant_id
 from slicebroker.core.reasons import Reason
+from slicebroker.quota.domain.amount import SCALE
 from slicebroker.quota.domain.model import ProjectSpec, ReservationRequest
 from slicebroker.quota.domain.service import QuotaService
-from slicebroker.quota.domain.store import CommitStatus, ReserveOutcome, ReserveStatus
+from slicebroker.quota.domain.store import ChargedRequest, CommitStatus, ReserveOutcome, ReserveStatus
 
 
 @dataclass
@@ -26,7 +27,7 @@ class ScriptedStore:
     sweep_answers: list[list[str]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
 
-    async def reserve(self, items: Sequence[ReservationRequest], now_ms: int) -> list[ReserveOutcome]:
+    async def reserve(self, items: Sequence[ChargedRequest], now_ms: int) -> list[ReserveOutcome]:
         self.calls.append(f"reserve:{len(items)}")
         return self.reserve_answers.pop(0)
 
@@ -42,9 +43,9 @@ class ScriptedStore:
         self.calls.append("sweep")
         return self.sweep_answers.pop(0) if self.sweep_answers else []
 
-    async def upsert_project(self, spec: ProjectSpec) -> None:
-        self.calls.append("upsert_project")
-        return None
+    async def get_nodes(self, node_ids: Sequence[str]) -> list[None]:
+        self.calls.append("get_nodes")
+        return [None for _ in node_ids]
 
 
 def item(count: int = 1, project: str = "p") -> ReservationRequest:
@@ -52,7 +53,9 @@ def item(count: int = 1, project: str = "p") -> ReservationRequest:
 
 
 OK = ReserveOutcome(ReserveStatus.OK, institution="snu")
-OVER = ReserveOutcome(ReserveStatus.QUOTA_EXCEEDED, cap=4, in_use=3)
+OVER = ReserveOutcome(
+    ReserveStatus.QUOTA_EXCEEDED, limit="hard_cap", node="p", resource="RNGD", requested=2 * SCALE, available=SCALE
+)
 
 
 def service(store: ScriptedStore) -> QuotaService:
@@ -87,6 +90,7 @@ async def test_outcomes_become_per_item_errors() -> None:
         (ErrorKind.RESOURCE_EXHAUSTED, Reason.QUOTA_EXCEEDED),
     ]
     assert errors[2] is not None and errors[2].metadata["requested"] == "2"
+    assert (errors[2].metadata["limit_kind"], errors[2].metadata["short_by"]) == ("hard_cap", "1")
     # Nothing lapsed, so the refusal stands after one sweep.
     assert store.calls == ["reserve:4", "sweep"]
 

@@ -6,6 +6,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+@dataclass(frozen=True, slots=True)
+class GrantAttrs:
+    """What a GRANTED event tells beyond identity, for rating and exports. The broker does not fill
+    these yet; the defaults describe what it grants today (whole devices, normal priority)."""
+
+    user: str = ""
+    slice_kind: str = "whole"
+    priority_class: str = ""
+    isolation_class: str = ""
+    node: str = ""
+    site: str = ""
+
+
 class EventType(StrEnum):
     # What a caller sent when it named no type (or one this version does not know).
     UNSPECIFIED = "unspecified"
@@ -26,6 +39,7 @@ class IncomingEvent:
     count: int
     at_ms: int | None
     reason: str = ""
+    attrs: GrantAttrs = GrantAttrs()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +56,7 @@ class GrantEvent:
     # When the event took effect, epoch ms: the grant's start for GRANTED, its end for ENDED.
     at_ms: int
     reason: str = ""
+    attrs: GrantAttrs = GrantAttrs()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from slicebroker.accounting.domain.model import EventType, GrantEvent, IncomingEvent, UsageFilter
 from slicebroker.core.errors import InvalidArgument
@@ -25,6 +26,9 @@ MAX_AT_MS = 4_102_444_800_000
 SKU_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+/-]{0,63}$")
 # Free-form fields stay free of control characters, which the store uses as separators.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Grant attributes travel packed in the ledger index, joined by control characters.
+_ATTR_BAD_RE = re.compile(r"[\x00-\x1f\x7f|]")
+MAX_ATTR_LEN = 128
 
 
 def check_sku(field: str, value: str) -> str:
@@ -61,6 +65,15 @@ def parse_event(field: str, event: IncomingEvent) -> GrantEvent:
         raise InvalidArgument(f"{field}.reason", f"must be at most {MAX_REASON_LEN} characters")
     if _CONTROL_RE.search(event.reason):
         raise InvalidArgument(f"{field}.reason", "must not contain control characters")
+    attrs = event.attrs
+    for name in ("user", "slice_kind", "priority_class", "isolation_class", "node", "site"):
+        value = getattr(attrs, name)
+        if len(value) > MAX_ATTR_LEN or _ATTR_BAD_RE.search(value):
+            raise InvalidArgument(
+                f"{field}.{name}", f"at most {MAX_ATTR_LEN} characters, none of them control characters or '|'"
+            )
+    if not attrs.slice_kind:
+        attrs = replace(attrs, slice_kind="whole")
     return GrantEvent(
         event_id=event.event_id,
         grant_id=event.grant_id,
@@ -71,6 +84,7 @@ def parse_event(field: str, event: IncomingEvent) -> GrantEvent:
         count=event.count,
         at_ms=event.at_ms,
         reason=event.reason,
+        attrs=attrs,
     )
 
 

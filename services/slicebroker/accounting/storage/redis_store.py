@@ -8,23 +8,38 @@ batches can be lost in a power cut. Which policy the ledger gets is decided wher
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import cast
 
 import redis.asyncio as aioredis
 
+from slicebroker.accounting.domain.ledger import AdjustmentLine, LedgerLine
 from slicebroker.accounting.domain.model import (
     EventType,
+    GrantAttrs,
     GrantEvent,
     IngestResult,
     LedgerRecord,
     RowTotals,
     UsageFilter,
 )
-from slicebroker.accounting.storage.keys import METRICS, AccountingKeys, row_name, split_row, usage_fields
+from slicebroker.accounting.domain.pricebook import PriceBook
+from slicebroker.accounting.domain.statements import Statement
+from slicebroker.accounting.storage import codec
+from slicebroker.accounting.storage.keys import (
+    ATTR_SEP,
+    FIELD_SEP,
+    METRICS,
+    AccountingKeys,
+    lex_range,
+    row_name,
+    split_row,
+    usage_fields,
+)
+from slicebroker.core.errors import Conflict
 from slicebroker.runtime.redis import Scripts
 
-SCRIPTS = ("ingest",)
+SCRIPTS = ("ingest", "publish_book", "commit_rerate")
 # Joins one event's fields into the single script argument ingest.lua splits; validation keeps
 # control characters out of every field.
 SEP = "\x1f"
@@ -39,16 +54,18 @@ class RedisUsageStore:
 
     async def ingest(self, events: Sequence[GrantEvent]) -> IngestResult:
         keys = self._keys
-        script_keys = [keys.applied, keys.usage, keys.rows, keys.ledger]
+        script_keys = [keys.applied, keys.usage, keys.rows, keys.ledger, keys.closed, keys.lines]
         args: list[str] = []
         granted = EventType.GRANTED
         for e in events:
             script_keys.append(keys.grant(e.grant_id))
             # count * at is computed here, exactly; in Lua it would be a double.
             extra = str(e.count * e.at_ms) if e.type is granted else e.reason
+            a = e.attrs
+            attrs = ATTR_SEP.join((a.user, a.slice_kind, a.priority_class, a.isolation_class, a.node, a.site))
             args.append(
                 f"{e.type.value}{SEP}{e.event_id}{SEP}{e.grant_id}{SEP}{e.institution}{SEP}{e.project}"
-                f"{SEP}{e.sku}{SEP}{e.count}{SEP}{e.at_ms}{SEP}{extra}"
+                f"{SEP}{e.sku}{SEP}{e.count}{SEP}{e.at_ms}{SEP}{extra}{SEP}{attrs}"
             )
         applied, duplicates = await self._scripts("ingest", script_keys, args)
         return IngestResult(applied=int(applied), duplicates=int(duplicates))
@@ -97,6 +114,127 @@ class RedisUsageStore:
             )
             for position, f in entries
         ]
+
+    async def lines(
+        self, billing_period: str, institution: str = "", page: int = 5000
+    ) -> AsyncIterator[list[LedgerLine]]:
+        low, high = lex_range(billing_period, institution) if institution else lex_range(billing_period)
+        client, key = self._client, self._keys.lines
+        while True:
+            members = cast("list[str]", await client.zrangebylex(key, low, high, start=0, num=page))
+            if not members:
+                return
+            yield [_line(m) for m in members]
+            if len(members) < page:
+                return
+            low = "(" + members[-1]
+
+    async def adjustments(self, billing_period: str, institution: str = "") -> list[AdjustmentLine]:
+        low, high = lex_range(billing_period, institution) if institution else lex_range(billing_period)
+        members = cast("list[str]", await self._client.zrangebylex(self._keys.adjustments, low, high))
+        out = []
+        for m in members:
+            billing, inst, charge, tag, project, user, sku, kind, tier, lst, billed = m.split(FIELD_SEP)
+            out.append(
+                AdjustmentLine(billing, inst, charge, project, user, sku, kind, tier, int(lst), int(billed), tag)
+            )
+        return out
+
+    async def publish_book(self, book: PriceBook, expected_version: int) -> int:
+        version = int(
+            await self._scripts("publish_book", [self._keys.books], [expected_version, codec.book_json(book)])
+        )
+        if version < 0:
+            raise Conflict(f"the latest price book is not version {expected_version}: read it and publish again")
+        return version
+
+    async def price_book(self, version: int = 0) -> PriceBook | None:
+        if not version:
+            version = int(await self._client.hlen(self._keys.books))
+            if not version:
+                return None
+        raw = cast("str | None", await self._client.hget(self._keys.books, str(version)))
+        return codec.book_from_json(raw, version) if raw is not None else None
+
+    async def close_period(self, period: str, book_version: int) -> int:
+        # SADD first: ingestion scripts run one at a time, so once it returns no script bills a
+        # line in this period any more. HSETNX keeps the first close's version on a repeat.
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.sadd(self._keys.closed, period)
+            pipe.hsetnx(self._keys.rated_with, period, book_version)
+            pipe.hget(self._keys.rated_with, period)
+            _, _, version = await pipe.execute()
+        return int(version)
+
+    async def rated_with(self, period: str) -> int | None:
+        raw = await self._client.hget(self._keys.rated_with, period)
+        return int(raw) if raw is not None else None
+
+    async def statements(self, period: str) -> list[Statement]:
+        raw = cast("dict[str, str]", await self._client.hgetall(self._keys.statements(period)))
+        return [codec.statement_from_json(raw[k]) for k in sorted(raw)]
+
+    async def save_statements(self, period: str, statements: Sequence[Statement]) -> None:
+        key = self._keys.statements(period)
+        async with self._client.pipeline(transaction=True) as pipe:
+            for st in statements:
+                pipe.hsetnx(key, st.institution, codec.statement_json(st))
+            await pipe.execute()
+
+    async def commit_rerate(
+        self, period: str, from_version: int, to_version: int, adjustments: Sequence[AdjustmentLine]
+    ) -> str:
+        k = self._keys
+        members = [
+            FIELD_SEP.join(
+                (
+                    a.institution,
+                    a.charge_period,
+                    a.rerate,
+                    a.project,
+                    a.user,
+                    a.sku,
+                    a.slice_kind,
+                    a.tier,
+                    str(a.list_cents),
+                    str(a.billed_cents),
+                )
+            )
+            for a in adjustments
+        ]
+        try:
+            billing = await self._scripts(
+                "commit_rerate", [k.rated_with, k.closed, k.adjustments], [period, from_version, to_version, *members]
+            )
+        except aioredis.ResponseError as exc:
+            if "CONFLICT" in str(exc):
+                raise Conflict(f"period {period} was re-rated meanwhile: re-rate again") from None
+            raise
+        return str(billing)
+
+    async def burn_cursor(self) -> str:
+        return cast("str | None", await self._client.get(self._keys.burn_cursor)) or ""
+
+    async def set_burn_cursor(self, position: str) -> None:
+        await self._client.set(self._keys.burn_cursor, position)
+
+
+def _line(member: str) -> LedgerLine:
+    billing, inst, charge, start, gid, project, sku, count, end, reason, attrs = member.split(FIELD_SEP)
+    user, kind, priority, isolation, node, site = attrs.split(ATTR_SEP)
+    return LedgerLine(
+        billing,
+        inst,
+        charge,
+        int(start),
+        gid,
+        project,
+        sku,
+        int(count),
+        int(end),
+        reason,
+        GrantAttrs(user, kind, priority, isolation, node, site),
+    )
 
 
 def _matches(row: tuple[str, str, str], f: UsageFilter) -> bool:

@@ -3,8 +3,11 @@ converts the answer. Errors are raised as domain errors and mapped by the shared
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+from slicebroker.core.facility_generator import dump
 from slicebroker.inventory.api import convert
 from slicebroker.inventory.domain.service import InventoryService
 from slicebroker.v1 import inventory_pb2 as pb
@@ -18,7 +21,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         self._service = service
 
     async def ListSkus(self, request: Any, context: Any) -> Any:
-        return pb.ListSkusResponse(skus=[convert.sku_to_pb(sku) for sku in self._service.list_skus()])
+        return convert.skus_to_pb(self._service.list_skus(list(request.names)), self._service.catalogue.unit)
 
     async def LoadFacility(self, request: Any, context: Any) -> Any:
         outcome = await self._service.load_facility(request.yaml)
@@ -30,7 +33,16 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
 
     async def RegisterNode(self, request: Any, context: Any) -> Any:
         node = await self._service.register_node(
-            request.id, request.site, request.rack, request.sku, request.device_count
+            request.id,
+            request.site,
+            request.rack,
+            request.sku,
+            request.device_count,
+            hall=request.hall,
+            pod=request.pod,
+            nvlink_domain=request.nvlink_domain,
+            leaf=request.leaf,
+            spine=request.spine,
         )
         return convert.node_to_pb(node)
 
@@ -59,3 +71,43 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
 
     async def ListHolders(self, request: Any, context: Any) -> Any:
         return pb.ListHoldersResponse(grant_ids=list(await self._service.holders()))
+
+    async def ExportFacility(self, request: Any, context: Any) -> Any:
+        document, nodes, devices = await self._service.export_facility()
+        return pb.ExportFacilityResponse(yaml=dump(document), nodes=nodes, devices=devices)
+
+    async def QueryCapacity(self, request: Any, context: Any) -> Any:
+        rows = await self._service.query_capacity(convert.subtree_from_pb(request), request.sku, request.group_by)
+        return pb.QueryCapacityResponse(rows=[convert.capacity_row_to_pb(row) for row in rows])
+
+    async def ListLeafNeighbours(self, request: Any, context: Any) -> Any:
+        leaf, node_ids = await self._service.leaf_neighbours(request.node_id)
+        return pb.ListLeafNeighboursResponse(leaf=leaf, node_ids=list(node_ids))
+
+    async def Heartbeat(self, request: Any, context: Any) -> Any:
+        node = await self._service.heartbeat(request.node_id, convert.health_from_pb(request.devices), _now_ms())
+        return convert.node_to_pb(node)
+
+    async def SetNodeState(self, request: Any, context: Any) -> Any:
+        node, grants = await self._service.set_node_state(
+            request.node_id, request.expected_generation, request.state, _now_ms()
+        )
+        return pb.SetNodeStateResponse(node=convert.node_to_pb(node), grant_ids=list(grants))
+
+    async def SetDeviceHealth(self, request: Any, context: Any) -> Any:
+        node = await self._service.set_device_health(
+            request.node_id, request.expected_generation, convert.health_from_pb(request.devices), _now_ms()
+        )
+        return convert.node_to_pb(node)
+
+    async def RemoveNode(self, request: Any, context: Any) -> Any:
+        await self._service.remove_node(request.node_id, request.expected_generation, _now_ms())
+        return pb.RemoveNodeResponse()
+
+    async def Watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        async for event in self._service.watch(request.from_revision):
+            yield convert.watch_event_to_pb(event)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -5,16 +5,20 @@ refuses the whole call and writes nothing. Field names follow the request
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.ids import check_grant_id, check_name
-from slicebroker.inventory.domain.model import MAX_DEVICES_PER_NODE, DeviceClaim
+from slicebroker.inventory.domain.model import MAX_DEVICES_PER_NODE, SHARE_MILLI, DeviceClaim, Sku, SliceKind
 
 # Bounds on one call: a batch is many grants' claims; a 512-GPU gang spans 64 eight-device nodes.
 MAX_CLAIMS_PER_CALL = 10_000
 MAX_NODES_PER_CLAIM = 1024
 MAX_GRANTS_PER_RELEASE = 10_000
+# Seven 1g MIG instances per GPU, eight devices: 64 leaves room for NPU core partitions too.
+MAX_SLICES_PER_NODE = 128
+SLICE_KINDS = (SliceKind.MIG, SliceKind.SHARE, SliceKind.NPU_PARTITION)
 
 # "<node id>/<kind><index>", the index without leading zeros so that a device has one spelling.
 DEVICE_ID_RE = re.compile(r"^(?P<node>[^/]+)/(?:gpu|npu)(?:0|[1-9][0-9]{0,2})$")
@@ -45,21 +49,95 @@ def validate_claims(claims: Sequence[DeviceClaim]) -> None:
                     f"{path}.expected_generation",
                     f"must be the generation read from the node (1 or more), not {node.expected_generation}",
                 )
-            _bounded(f"{path}.device_ids", node.device_ids, MAX_DEVICES_PER_NODE)
+            if not node.device_ids and not node.slices:
+                raise InvalidArgument(f"{path}.device_ids", "must not be empty (or give slices)")
+            if len(node.device_ids) > MAX_DEVICES_PER_NODE:
+                raise InvalidArgument(
+                    f"{path}.device_ids", f"at most {MAX_DEVICES_PER_NODE} items per call, not {len(node.device_ids)}"
+                )
+            if len(node.slices) > MAX_SLICES_PER_NODE:
+                raise InvalidArgument(
+                    f"{path}.slices", f"at most {MAX_SLICES_PER_NODE} items per call, not {len(node.slices)}"
+                )
             seen_devices: set[str] = set()
             for d, device_id in enumerate(node.device_ids):
                 field = f"{path}.device_ids[{d}]"
-                match = DEVICE_ID_RE.match(device_id)
-                if match is None:
-                    raise InvalidArgument(
-                        field,
-                        f"{device_id!r} is not a device id ('<node id>/gpu<n>' or '<node id>/npu<n>')",
-                    )
-                if match["node"] != node.node_id:
-                    raise InvalidArgument(field, f"device {device_id!r} is not on node {node.node_id!r}")
+                _check_device(field, device_id, node.node_id)
                 if device_id in seen_devices:
                     raise InvalidArgument(field, f"device {device_id!r} is listed twice")
                 seen_devices.add(device_id)
+            for s, piece in enumerate(node.slices):
+                field = f"{path}.slices[{s}]"
+                _check_device(f"{field}.device_id", piece.device_id, node.node_id)
+                if piece.device_id in seen_devices:
+                    raise InvalidArgument(
+                        f"{field}.device_id", f"device {piece.device_id!r} is claimed whole in this claim already"
+                    )
+                if piece.kind not in SLICE_KINDS:
+                    raise InvalidArgument(
+                        f"{field}.kind", f"must be one of {', '.join(SLICE_KINDS)}, not {piece.kind!r}"
+                    )
+                if piece.kind == SliceKind.SHARE:
+                    for name, value in (("compute_milli", piece.compute), ("memory_milli", piece.memory)):
+                        if not 1 <= value <= SHARE_MILLI:
+                            raise InvalidArgument(
+                                f"{field}.{name}", f"must be between 1 and {SHARE_MILLI}, not {value}"
+                            )
+                    if piece.profile:
+                        raise InvalidArgument(f"{field}.profile", "a share has no profile")
+                elif not piece.profile:
+                    raise InvalidArgument(f"{field}.profile", f"a {piece.kind} slice names its partition profile")
+
+
+def _check_device(field: str, device_id: str, node_id: str) -> None:
+    match = DEVICE_ID_RE.match(device_id)
+    if match is None:
+        raise InvalidArgument(field, f"{device_id!r} is not a device id ('<node id>/gpu<n>' or '<node id>/npu<n>')")
+    if match["node"] != node_id:
+        raise InvalidArgument(field, f"device {device_id!r} is not on node {node_id!r}")
+
+
+def resolve_slices(claims: Sequence[DeviceClaim], skus: Mapping[str, Sku]) -> list[DeviceClaim]:
+    """The claims with every slice sized from the catalogue: partition counters of its profile or
+    milli-units of a share, and the device's capacity in the same units. `skus` holds the SKU of
+    each existing node the slices are on; slices on a missing node are left for the store to
+    refuse (NODE_NOT_FOUND). A profile or slice kind the node's SKU does not offer is bad input."""
+    out: list[DeviceClaim] = []
+    for c, claim in enumerate(claims):
+        nodes = []
+        for n, node in enumerate(claim.nodes):
+            sku = skus.get(node.node_id)
+            if not node.slices or sku is None:
+                nodes.append(node)
+                continue
+            sized = []
+            for s, piece in enumerate(node.slices):
+                field = f"claims[{c}].nodes[{n}].slices[{s}]"
+                kind = SliceKind(piece.kind)
+                if sku.isolation(kind) is None:
+                    offered = ", ".join(k for k, _ in sku.slice_kinds)
+                    raise InvalidArgument(f"{field}.kind", f"{sku.name} is not granted as {kind} (offers: {offered})")
+                if kind == SliceKind.SHARE:
+                    sized.append(replace(piece, capacity_compute=SHARE_MILLI, capacity_memory=SHARE_MILLI))
+                    continue
+                partition = sku.partition(piece.profile)
+                if partition is None or partition.kind != kind or sku.geometry is None:
+                    known = ", ".join(p.profile for p in sku.partitions if p.kind == kind)
+                    raise InvalidArgument(
+                        f"{field}.profile", f"{sku.name} has no {kind} profile {piece.profile!r} (known: {known})"
+                    )
+                sized.append(
+                    replace(
+                        piece,
+                        compute=partition.compute,
+                        memory=partition.memory,
+                        capacity_compute=sku.geometry.compute_slices,
+                        capacity_memory=sku.geometry.memory_slices,
+                    )
+                )
+            nodes.append(replace(node, slices=tuple(sized), sku=sku.name))
+        out.append(replace(claim, nodes=tuple(nodes)))
+    return out
 
 
 def validate_release(grant_ids: Sequence[str]) -> tuple[str, ...]:

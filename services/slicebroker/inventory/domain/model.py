@@ -17,6 +17,70 @@ class DeviceKind(StrEnum):
     NPU = "npu"
 
 
+class SliceKind(StrEnum):
+    """How a device is granted."""
+
+    WHOLE = "whole"
+    MIG = "mig"
+    SHARE = "share"
+    NPU_PARTITION = "npu_partition"
+
+
+class Isolation(StrEnum):
+    EXCLUSIVE = "exclusive"
+    HARDWARE = "hardware"
+    SOFT = "soft"
+
+
+class NodeState(StrEnum):
+    ACTIVE = "active"
+    CORDONED = "cordoned"
+    DRAINING = "draining"
+
+
+# A share is counted in milli-units of one device's compute and memory.
+SHARE_MILLI = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """The counters a device's hardware partitions consume (DRA's sharedCounters)."""
+
+    compute_slices: int
+    memory_slices: int
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    profile: str
+    kind: SliceKind
+    compute: int
+    memory: int
+    memory_gib: int
+    max: int
+    legacy: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceName:
+    """A Kubernetes name devices of a SKU appear under, and the provider versions it applies to."""
+
+    name: str
+    slice: SliceKind
+    profile: str
+    provider: str
+    since: str = ""
+    until: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnitVersion:
+    version: str
+    unit: str
+    basis: str
+
+
 @dataclass(frozen=True, slots=True)
 class Sku:
     """One accelerator model of the catalogue."""
@@ -26,6 +90,20 @@ class Sku:
     model: str
     memory_gib: int
     kind: DeviceKind
+    bf16_dense_tflops: float = 0.0
+    power_w: int = 0
+    # Normalised units per device in the catalogue's current unit version.
+    normalised_units: float = 0.0
+    slice_kinds: tuple[tuple[SliceKind, Isolation], ...] = ((SliceKind.WHOLE, Isolation.EXCLUSIVE),)
+    geometry: Geometry | None = None
+    partitions: tuple[Partition, ...] = ()
+    resource_names: tuple[ResourceName, ...] = ()
+
+    def isolation(self, kind: SliceKind) -> Isolation | None:
+        return next((iso for k, iso in self.slice_kinds if k == kind), None)
+
+    def partition(self, profile: str) -> Partition | None:
+        return next((p for p in self.partitions if p.profile == profile), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +116,25 @@ class NodeSpec:
     sku: str
     kind: DeviceKind
     device_count: int
+    hall: str = ""
+    pod: str = ""
+    # "" stands for the node itself (NVLink inside one chassis).
+    nvlink_domain: str = ""
+    leaf: str = ""
+    spine: str = ""
 
     def device_name(self, index: int) -> str:
         """The device's name on its node ("gpu3"); its global id is "<node id>/<name>"."""
         return f"{self.kind}{index}"
+
+
+@dataclass(frozen=True, slots=True)
+class SliceAllocation:
+    grant_id: str
+    kind: SliceKind
+    profile: str
+    compute: int
+    memory: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +143,13 @@ class Device:
     sku: str
     index: int
     healthy: bool
-    # Grant id holding the device; "" when free.
+    # Grant id holding the device whole; "" when free or sliced.
     holder: str
+    slices: tuple[SliceAllocation, ...] = ()
+
+    @property
+    def free(self) -> bool:
+        return self.healthy and not self.holder and not self.slices
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +161,30 @@ class Node:
     devices: tuple[Device, ...]
     generation: int
     schedulable: bool
+    hall: str = ""
+    pod: str = ""
+    nvlink_domain: str = ""
+    leaf: str = ""
+    spine: str = ""
+    state: NodeState = NodeState.ACTIVE
+    last_heartbeat_ms: int = 0
+
+    @property
+    def spec(self) -> NodeSpec:
+        kind = DeviceKind.NPU if self.devices and "/npu" in self.devices[0].id else DeviceKind.GPU
+        return NodeSpec(
+            self.id,
+            self.site,
+            self.rack,
+            self.sku,
+            kind,
+            len(self.devices),
+            self.hall,
+            self.pod,
+            self.nvlink_domain,
+            self.leaf,
+            self.spine,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +223,34 @@ class LoadOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class SliceClaim:
+    """A partition or share of one device. `compute` / `memory` are what it consumes of the
+    device: partition counters (filled in from the catalogue) or milli-units for shares."""
+
+    device_id: str
+    # A SliceKind value once validated; the raw request string before.
+    kind: str
+    profile: str = ""
+    compute: int = 0
+    memory: int = 0
+    # The device's capacity in the same units, filled in from the catalogue by the service.
+    capacity_compute: int = 0
+    capacity_memory: int = 0
+
+    @property
+    def device_name(self) -> str:
+        return self.device_id.rpartition("/")[2]
+
+
+@dataclass(frozen=True, slots=True)
 class NodeClaim:
     node_id: str
     expected_generation: int
     # Global device ids ("<node_id>/gpu3"), every one on `node_id`.
     device_ids: tuple[str, ...]
+    slices: tuple[SliceClaim, ...] = ()
+    # The node's SKU the slices were sized for (filled in by the service when there are slices).
+    sku: str = ""
 
     @property
     def device_names(self) -> tuple[str, ...]:
@@ -137,6 +282,9 @@ class ClaimFailure(StrEnum):
     DEVICE_NOT_FOUND = "DEVICE_NOT_FOUND"
     DEVICE_UNHEALTHY = "DEVICE_UNHEALTHY"
     DEVICE_TAKEN = "DEVICE_TAKEN"
+    # The device is granted in another way (whole, or another slice kind), or the partition or
+    # share does not fit next to what the device already carries.
+    SLICE_CONFLICT = "SLICE_CONFLICT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,3 +313,80 @@ class ClaimResult:
 class ReleaseOutcome:
     devices_released: int
     generations: tuple[NodeGeneration, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityRow:
+    group: str
+    sku: str
+    nodes: int = 0
+    devices: int = 0
+    free: int = 0
+    held: int = 0
+    sliced: int = 0
+    unhealthy: int = 0
+    cordoned: int = 0
+    free_units: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Subtree:
+    """A part of the topology; empty fields do not filter."""
+
+    site: str = ""
+    hall: str = ""
+    pod: str = ""
+    rack: str = ""
+    leaf: str = ""
+
+    def contains(self, node: Node) -> bool:
+        return all(
+            not want or want == have
+            for want, have in (
+                (self.site, node.site),
+                (self.hall, node.hall),
+                (self.pod, node.pod),
+                (self.rack, node.rack),
+                (self.leaf, node.leaf),
+            )
+        )
+
+
+class WatchEventType(StrEnum):
+    UPSERT = "upsert"
+    DELETED = "deleted"
+    SNAPSHOT_BEGIN = "snapshot_begin"
+    SNAPSHOT_END = "snapshot_end"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    type: WatchEventType
+    revision: int
+    node_id: str = ""
+    node: Node | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change log: `node_id` changed (or was removed) at `revision`."""
+
+    revision: int
+    node_id: str
+
+
+class LifecycleFailure(StrEnum):
+    """Why the store refused a lifecycle write (the Lua script's status strings)."""
+
+    NODE_NOT_FOUND = "NODE_NOT_FOUND"
+    GENERATION_CONFLICT = "GENERATION_CONFLICT"
+    DEVICE_NOT_FOUND = "DEVICE_NOT_FOUND"
+    NODE_NOT_EMPTY = "NODE_NOT_EMPTY"
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleOutcome:
+    failure: LifecycleFailure | None
+    generation: int
+    # For NODE_NOT_EMPTY and drains: grants holding devices on the node; for DEVICE_NOT_FOUND the device.
+    detail: tuple[str, ...] = ()

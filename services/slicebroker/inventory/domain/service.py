@@ -20,7 +20,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from slicebroker.core.errors import (
     Conflict,
@@ -32,35 +34,52 @@ from slicebroker.core.errors import (
 from slicebroker.core.ids import check_name
 from slicebroker.core.reasons import Reason
 from slicebroker.inventory.domain.catalogue import Catalogue, load_catalogue
-from slicebroker.inventory.domain.claims import validate_claims, validate_release
-from slicebroker.inventory.domain.facility import parse_facility
+from slicebroker.inventory.domain.claims import resolve_slices, validate_claims, validate_release
+from slicebroker.inventory.domain.facility import export_facility, parse_facility
 from slicebroker.inventory.domain.model import (
     MAX_DEVICES_PER_NODE,
+    CapacityRow,
     ClaimFailure,
     ClaimOutcome,
     ClaimResult,
     DeviceClaim,
+    LifecycleFailure,
+    LifecycleOutcome,
     LoadOutcome,
     Node,
     NodePage,
     NodeSpec,
+    NodeState,
     ReleaseOutcome,
     Sku,
     SkuCapacity,
+    Subtree,
+    WatchEvent,
+    WatchEventType,
 )
 from slicebroker.inventory.domain.store import InventoryStore
+from slicebroker.inventory.domain.topology import capacity_rows, check_group_by
+from slicebroker.inventory.domain.watch import ChangeTail, events_for
 
+DEVICE_NAME_RE = re.compile(r"^(?:gpu|npu)(?:0|[1-9][0-9]{0,2})$")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
 
 class InventoryService:
-    def __init__(self, store: InventoryStore, catalogue: Catalogue | None = None) -> None:
+    def __init__(
+        self, store: InventoryStore, catalogue: Catalogue | None = None, *, watch_block_ms: int = 1000
+    ) -> None:
         self._store = store
         self.catalogue = catalogue or load_catalogue()
+        self._watch_block_ms = watch_block_ms
+        self._watch_batch = 1000
+        # One reader of the change log for every Watch stream of this process.
+        self._tail = ChangeTail(store, watch_block_ms, self._watch_batch)
 
-    def list_skus(self) -> tuple[Sku, ...]:
-        return tuple(self.catalogue)
+    def list_skus(self, names: Sequence[str] = ()) -> tuple[Sku, ...]:
+        """The SKUs named (canonical or Kubernetes resource names), all for none."""
+        return self.catalogue.select("names", names)
 
     async def load_facility(self, text: str) -> LoadOutcome:
         facility = parse_facility(text, self.catalogue)
@@ -72,14 +91,40 @@ class InventoryService:
             nodes_registered=outcome.registered, nodes_unchanged=outcome.unchanged, devices=facility.devices
         )
 
-    async def register_node(self, node_id: str, site: str, rack: str, sku: str, device_count: int) -> Node:
+    async def register_node(
+        self,
+        node_id: str,
+        site: str,
+        rack: str,
+        sku: str,
+        device_count: int,
+        *,
+        hall: str = "",
+        pod: str = "",
+        nvlink_domain: str = "",
+        leaf: str = "",
+        spine: str = "",
+    ) -> Node:
         check_name("id", node_id)
         check_name("site", site)
         check_name("rack", rack)
+        for field, value in (("hall", hall), ("pod", pod), ("leaf", leaf), ("spine", spine)):
+            if value:
+                check_name(field, value)
+        if pod and not hall:
+            raise InvalidArgument("pod", "a pod sits in a hall: give hall too")
+        if nvlink_domain == node_id:
+            nvlink_domain = ""
+        if nvlink_domain not in ("", rack):
+            raise InvalidArgument(
+                "nvlink_domain", f"must be empty (the node) or the rack {rack!r}, not {nvlink_domain!r}"
+            )
         known = self.catalogue.require("sku", sku)
         if not 1 <= device_count <= MAX_DEVICES_PER_NODE:
             raise InvalidArgument("device_count", f"must be between 1 and {MAX_DEVICES_PER_NODE}, not {device_count}")
-        spec = NodeSpec(node_id, site, rack, known.name, known.kind, device_count)
+        spec = NodeSpec(
+            node_id, site, rack, known.name, known.kind, device_count, hall, pod, nvlink_domain, leaf, spine
+        )
         outcome = await self._store.register([spec])
         if outcome.refused is not None:
             raise _shape_changed(spec, outcome.refused_held, "")
@@ -114,6 +159,13 @@ class InventoryService:
 
     async def claim(self, claims: Sequence[DeviceClaim]) -> tuple[ClaimResult, ...]:
         validate_claims(claims)
+        sliced = list(dict.fromkeys(n.node_id for c in claims for n in c.nodes if n.slices))
+        if sliced:
+            # Sizes depend on the node's SKU: read it (one pipelined round trip, slice claims only).
+            # The script re-checks the SKU, so a reshape in between is a conflict, not a mis-size.
+            found = await self._store.get_nodes(sliced)
+            skus = {i: self.catalogue.require("sku", n.sku) for i, n in found.items() if n is not None}
+            claims = resolve_slices(claims, skus)
         outcomes = await self._store.claim(claims)
         return tuple(
             ClaimResult(claim.grant_id, _claim_error(claim, outcome), outcome.generations)
@@ -125,6 +177,184 @@ class InventoryService:
 
     async def holders(self) -> tuple[str, ...]:
         return tuple(await self._store.holders())
+
+    # -- topology ---------------------------------------------------------------------------------
+
+    async def all_nodes(self, sku: str = "") -> AsyncIterator[Node]:
+        after = ""
+        while True:
+            nodes, after = await self._store.list_nodes(sku, after, MAX_PAGE_SIZE)
+            for node in nodes:
+                yield node
+            if not after:
+                return
+
+    async def export_facility(self, name: str = "exported") -> tuple[dict[str, Any], int, int]:
+        """The registered nodes as a facility document (see facility.export_facility), with the
+        node and device counts."""
+        specs = [node.spec async for node in self.all_nodes()]
+        return export_facility(name, specs), len(specs), sum(s.device_count for s in specs)
+
+    async def query_capacity(self, subtree: Subtree, sku: str, group_by: str) -> tuple[CapacityRow, ...]:
+        for field in ("site", "hall", "pod", "rack", "leaf"):
+            if value := getattr(subtree, field):
+                check_name(field, value)
+        if sku:
+            self.catalogue.require("sku", sku)
+        check_group_by(group_by)
+        # A full scan: an operator's question, not the broker's hot path (which keeps a Watch cache).
+        nodes = [node async for node in self.all_nodes(sku)]
+        return capacity_rows(nodes, subtree, group_by, self.catalogue)
+
+    async def leaf_neighbours(self, node_id: str) -> tuple[str, tuple[str, ...]]:
+        """The node's leaf and every node under it (the node included)."""
+        node = await self.get_node(node_id)
+        if not node.leaf:
+            return "", (node.id,)
+        return node.leaf, tuple(await self._store.leaf_members(node.leaf))
+
+    # -- node lifecycle ---------------------------------------------------------------------------
+
+    async def heartbeat(self, node_id: str, health: Sequence[tuple[str, bool]], now: int) -> Node:
+        check_name("node_id", node_id)
+        args = _health_args("devices", node_id, health)
+        outcome = await self._store.lifecycle("heartbeat", node_id, 0, now, args)
+        _lifecycle_error(node_id, 0, outcome)
+        return await self.get_node(node_id)
+
+    async def set_device_health(
+        self, node_id: str, expected_generation: int, health: Sequence[tuple[str, bool]], now: int
+    ) -> Node:
+        check_name("node_id", node_id)
+        _check_generation(expected_generation)
+        args = _health_args("devices", node_id, health)
+        if not args:
+            raise InvalidArgument("devices", "must not be empty")
+        outcome = await self._store.lifecycle("health", node_id, expected_generation, now, args)
+        _lifecycle_error(node_id, expected_generation, outcome)
+        return await self.get_node(node_id)
+
+    async def set_node_state(
+        self, node_id: str, expected_generation: int, state: str, now: int
+    ) -> tuple[Node, tuple[str, ...]]:
+        """Cordons, drains or reactivates the node; the grants holding devices there, for the broker."""
+        check_name("node_id", node_id)
+        _check_generation(expected_generation)
+        if state not in set(NodeState):
+            raise InvalidArgument("state", f"must be one of {', '.join(NodeState)}, not {state!r}")
+        outcome = await self._store.lifecycle("state", node_id, expected_generation, now, [state])
+        _lifecycle_error(node_id, expected_generation, outcome)
+        return await self.get_node(node_id), outcome.detail
+
+    async def remove_node(self, node_id: str, expected_generation: int, now: int) -> None:
+        check_name("node_id", node_id)
+        _check_generation(expected_generation)
+        outcome = await self._store.lifecycle("remove", node_id, expected_generation, now)
+        _lifecycle_error(node_id, expected_generation, outcome)
+
+    # -- watch ------------------------------------------------------------------------------------
+
+    async def watch(self, from_revision: int) -> AsyncIterator[WatchEvent]:
+        """Node changes after `from_revision`, forever (the sharing is described in watch.py).
+
+        1. When the reader has nothing (0), is ahead of this log (another database) or behind
+           its start (trimmed), send a snapshot: BEGIN, every node, END, all at the revision read
+           before the nodes, so a change racing the snapshot is sent (again) afterwards.
+        2. While behind the shared tail's buffer, read the log directly; a gap (trimmed while
+           the reader lagged) starts over at 1.
+        3. Then follow the shared tail.
+        """
+        if from_revision < 0:
+            raise InvalidArgument("from_revision", f"must not be negative, not {from_revision}")
+        last = from_revision
+        current = await self._store.revision()
+        snapshot = last == 0 or last > current or last < await self._store.oldest_revision() - 1
+        tail = self._tail
+        tail.follow()
+        try:
+            while True:
+                if snapshot:
+                    last = await self._store.revision()
+                    yield WatchEvent(WatchEventType.SNAPSHOT_BEGIN, last)
+                    async for node in self.all_nodes():
+                        yield WatchEvent(WatchEventType.UPSERT, last, node.id, node)
+                    yield WatchEvent(WatchEventType.SNAPSHOT_END, last)
+                    snapshot = False
+                if tail.floor < 0 or last < tail.floor:
+                    block = self._watch_block_ms if tail.floor < 0 else 0
+                    changes = await self._store.changes_after(last, block, self._watch_batch)
+                    if not changes:
+                        if tail.floor < 0:
+                            continue
+                        # Behind the buffer yet the log has nothing after us: it was trimmed.
+                        snapshot = True
+                        continue
+                    if changes[0].revision != last + 1:
+                        snapshot = True
+                        continue
+                    for event in await events_for(self._store, changes):
+                        yield event
+                    last = changes[-1].revision
+                    continue
+                await tail.wait_past(last)
+                if last < tail.floor:
+                    continue
+                for event in tail.after(last):
+                    yield event
+                    last = event.revision
+        finally:
+            tail.unfollow()
+
+
+def _check_generation(expected: int) -> None:
+    if expected < 1:
+        raise InvalidArgument(
+            "expected_generation", f"must be the generation read from the node (1 or more), not {expected}"
+        )
+
+
+def _health_args(field: str, node_id: str, health: Sequence[tuple[str, bool]]) -> list[str]:
+    """Device names and "1"/"0" for the lifecycle script; global ids ("<node>/gpu3") are accepted."""
+    args: list[str] = []
+    seen: set[str] = set()
+    for i, (device, healthy) in enumerate(health):
+        name = device.removeprefix(node_id + "/")
+        if not DEVICE_NAME_RE.match(name):
+            raise InvalidArgument(f"{field}[{i}].device", f"{device!r} is not a device of node {node_id!r}")
+        if name in seen:
+            raise InvalidArgument(f"{field}[{i}].device", f"device {name!r} is listed twice")
+        seen.add(name)
+        args += (name, "1" if healthy else "0")
+    return args
+
+
+def _lifecycle_error(node_id: str, expected: int, outcome: LifecycleOutcome) -> None:
+    meta: dict[str, object] = {"node_id": node_id}
+    match outcome.failure:
+        case None:
+            return None
+        case LifecycleFailure.NODE_NOT_FOUND:
+            raise NotFound(f"node {node_id!r} is not registered", reason=Reason.NODE_NOT_FOUND, metadata=meta)
+        case LifecycleFailure.GENERATION_CONFLICT:
+            raise Conflict(
+                f"node {node_id!r} is at generation {outcome.generation}, not {expected}: re-read it and try again",
+                reason=Reason.GENERATION_CONFLICT,
+                metadata=meta | {"expected_generation": expected, "generation": outcome.generation},
+            )
+        case LifecycleFailure.DEVICE_NOT_FOUND:
+            device = outcome.detail[0] if outcome.detail else ""
+            raise NotFound(
+                f"node {node_id!r} has no device {device!r}",
+                reason=Reason.DEVICE_NOT_FOUND,
+                metadata=meta | {"device_id": f"{node_id}/{device}"},
+            )
+        case LifecycleFailure.NODE_NOT_EMPTY:
+            raise FailedPrecondition(
+                f"node {node_id!r} still has devices held by {len(outcome.detail)} grants "
+                f"({', '.join(outcome.detail[:5])}); drain it and release them first",
+                reason=Reason.NODE_NOT_EMPTY,
+                metadata=meta | {"grants": ",".join(outcome.detail)},
+            )
 
 
 def _shape_changed(node: NodeSpec, held: int, path: str) -> FailedPrecondition:
@@ -145,7 +375,9 @@ def _claim_error(claim: DeviceClaim, outcome: ClaimOutcome) -> SlicebrokerError 
     meta: dict[str, object] = {"node_id": node.node_id}
     device = ""
     if outcome.device_index >= 0:
-        device = node.device_ids[outcome.device_index]
+        whole = len(node.device_ids)
+        i = outcome.device_index
+        device = node.device_ids[i] if i < whole else node.slices[i - whole].device_id
         meta["device_id"] = device
     match outcome.failure:
         case ClaimFailure.NODE_NOT_FOUND:
@@ -173,6 +405,12 @@ def _claim_error(claim: DeviceClaim, outcome: ClaimOutcome) -> SlicebrokerError 
             return FailedPrecondition(f"device {device!r} is unhealthy", reason=Reason.DEVICE_UNHEALTHY, metadata=meta)
         case ClaimFailure.DEVICE_TAKEN:
             return Conflict(f"device {device!r} is held by another grant", reason=Reason.DEVICE_TAKEN, metadata=meta)
+        case ClaimFailure.SLICE_CONFLICT:
+            return Conflict(
+                f"device {device!r} cannot take this slice next to what it carries: choose again",
+                reason=Reason.DEVICE_TAKEN,
+                metadata=meta | {"slice_conflict": True},
+            )
 
 
 def encode_page_token(after: str, sku: str) -> str:

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from slicebroker.inventory.domain.model import (
+    Change,
     ClaimOutcome,
     DeviceClaim,
+    LifecycleOutcome,
     Node,
     NodeSpec,
     RegisterOutcome,
@@ -45,4 +47,31 @@ class InventoryStore(Protocol):
 
     async def holders(self) -> list[str]:
         """Grant ids that hold at least one device, sorted."""
+        ...
+
+    async def get_nodes(self, node_ids: Sequence[str]) -> dict[str, Node | None]:
+        """Each node as it is now; None for one that does not exist (any more)."""
+        ...
+
+    async def leaf_members(self, leaf: str) -> list[str]:
+        """Ids of the nodes under `leaf`, sorted."""
+        ...
+
+    async def revision(self) -> int:
+        """The global revision: the number of node changes ever logged."""
+        ...
+
+    async def oldest_revision(self) -> int:
+        """The first revision still in the bounded change log (revision + 1 when it is empty)."""
+        ...
+
+    async def changes_after(self, revision: int, block_ms: int, limit: int) -> list[Change]:
+        """Up to `limit` logged changes after `revision`, in order, waiting up to `block_ms` for one."""
+        ...
+
+    async def lifecycle(
+        self, op: str, node_id: str, expected_generation: int, now_ms: int, args: Sequence[str] = ()
+    ) -> LifecycleOutcome:
+        """One atomic lifecycle write ("state", "health", "heartbeat", "remove") on one node,
+        compare-and-increment on its generation (0: unchecked)."""
         ...

@@ -10,21 +10,27 @@ import redis.asyncio as aioredis
 
 from slicebroker.core.errors import Unavailable
 from slicebroker.inventory.domain.model import (
+    Change,
     ClaimFailure,
     ClaimOutcome,
     Device,
     DeviceClaim,
+    LifecycleFailure,
+    LifecycleOutcome,
     Node,
     NodeGeneration,
     NodeSpec,
+    NodeState,
     RegisterOutcome,
     ReleaseOutcome,
     SkuCapacity,
+    SliceAllocation,
+    SliceKind,
 )
 from slicebroker.inventory.storage.keys import AFTER_NAMES, SKU_SEPARATOR, InventoryKeys
 from slicebroker.runtime.redis import Scripts
 
-SCRIPTS = ("register", "claim", "release")
+SCRIPTS = ("register", "claim", "release", "lifecycle")
 
 
 class RedisInventoryStore:
@@ -36,6 +42,7 @@ class RedisInventoryStore:
         register_chunk_nodes: int = 500,
         release_attempts: int = 8,
         remembered_grants: int = 100_000,
+        change_log_length: int = 100_000,
     ) -> None:
         self._client = client
         self.keys = InventoryKeys(key_prefix)
@@ -46,6 +53,7 @@ class RedisInventoryStore:
         # Only a guess that spares Release a read: release.lua checks it against the grant's record.
         self._holdings: dict[str, tuple[str, ...]] = {}
         self._holdings_max = remembered_grants
+        self._log_len = change_log_length
 
     async def load_scripts(self) -> None:
         await self.scripts.load()
@@ -68,11 +76,19 @@ class RedisInventoryStore:
     async def _run_chunks(self, mode: str, chunks: Sequence[Sequence[NodeSpec]]) -> RegisterOutcome:
         calls = []
         for chunk in chunks:
-            keys = [self.keys.nodes, self.keys.nodes_by_sku, self.keys.capacity]
-            args: list[Any] = [mode]
+            keys = [
+                self.keys.nodes,
+                self.keys.nodes_by_sku,
+                self.keys.capacity,
+                self.keys.nodes_by_leaf,
+                self.keys.revision,
+                self.keys.changes,
+            ]
+            args: list[Any] = [mode, self._log_len]
             for node in chunk:
                 keys.append(self.keys.node(node.id))
                 args += (node.id, node.site, node.rack, node.sku, str(node.kind), node.device_count)
+                args += (node.hall, node.pod, node.nvlink_domain, node.leaf, node.spine)
             calls.append(("register", keys, args))
         replies = await self.scripts.many(calls)
         registered = unchanged = offset = 0
@@ -132,18 +148,83 @@ class RedisInventoryStore:
     async def holders(self) -> list[str]:
         return sorted(await self._client.smembers(self.keys.holders))
 
+    async def get_nodes(self, node_ids: Sequence[str]) -> dict[str, Node | None]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for node_id in node_ids:
+                pipe.hgetall(self.keys.node(node_id))
+            hashes = await pipe.execute()
+        return {node_id: _node(node_id, h) if h else None for node_id, h in zip(node_ids, hashes, strict=True)}
+
+    async def leaf_members(self, leaf: str) -> list[str]:
+        prefix = leaf + SKU_SEPARATOR
+        members = await self._client.zrangebylex(self.keys.nodes_by_leaf, "[" + prefix, "(" + prefix + AFTER_NAMES)
+        return [m[len(prefix) :] for m in members]
+
+    # -- the change log -------------------------------------------------------------------------
+
+    async def revision(self) -> int:
+        return int(await self._client.get(self.keys.revision) or 0)
+
+    async def oldest_revision(self) -> int:
+        """The first revision still in the change log; revision + 1 when the log is empty."""
+        first = await self._client.xrange(self.keys.changes, "-", "+", count=1)
+        if not first:
+            return await self.revision() + 1
+        return int(first[0][0].split("-")[0])
+
+    async def changes_after(self, revision: int, block_ms: int, limit: int) -> list[Change]:
+        """Up to `limit` changes after `revision`, waiting up to `block_ms` for the first one."""
+        reply = await self._client.xread({self.keys.changes: f"{revision}-0"}, count=limit, block=block_ms or None)
+        if not reply:
+            return []
+        return [Change(int(entry_id.split("-")[0]), fields["node"]) for entry_id, fields in reply[0][1]]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def lifecycle(
+        self, op: str, node_id: str, expected_generation: int, now_ms: int, args: Sequence[str] = ()
+    ) -> LifecycleOutcome:
+        keys = [
+            self.keys.node(node_id),
+            self.keys.nodes,
+            self.keys.nodes_by_sku,
+            self.keys.nodes_by_leaf,
+            self.keys.capacity,
+            self.keys.revision,
+            self.keys.changes,
+        ]
+        reply = await self.scripts("lifecycle", keys, [op, node_id, expected_generation, now_ms, self._log_len, *args])
+        status = reply[0]
+        return LifecycleOutcome(
+            failure=None if status == "OK" else LifecycleFailure(status),
+            generation=int(reply[1]),
+            detail=tuple(reply[2:]),
+        )
+
     # -- claim and release ----------------------------------------------------------------------
 
     async def claim(self, claims: Sequence[DeviceClaim]) -> list[ClaimOutcome]:
-        keys = [self.keys.holders, self.keys.capacity]
-        args: list[Any] = [len(claims)]
+        keys = [self.keys.holders, self.keys.capacity, self.keys.revision, self.keys.changes]
+        args: list[Any] = [len(claims), self._log_len]
         for claim in claims:
             keys.append(self.keys.grant(claim.grant_id))
             args += (claim.grant_id, len(claim.nodes))
             for node in claim.nodes:
                 keys.append(self.keys.node(node.node_id))
                 names = node.device_names
-                args += (node.node_id, node.expected_generation, len(names), *names)
+                args += (node.node_id, node.expected_generation, len(names), *names, len(node.slices))
+                if node.slices:
+                    args.append(node.sku)
+                    for piece in node.slices:
+                        args += (
+                            piece.device_name,
+                            piece.kind,
+                            piece.profile,
+                            piece.compute,
+                            piece.memory,
+                            piece.capacity_compute,
+                            piece.capacity_memory,
+                        )
         replies = await self.scripts("claim", keys, args)
         outcomes = []
         for claim, reply in zip(claims, replies, strict=True):
@@ -180,8 +261,8 @@ class RedisInventoryStore:
                         pipe.hkeys(self.keys.grant(grant_id))
                     for grant_id, node_ids in zip(unknown, await pipe.execute(), strict=True):
                         guesses[grant_id] = tuple(node_ids)
-            keys = [self.keys.holders, self.keys.capacity]
-            args: list[Any] = [0]
+            keys = [self.keys.holders, self.keys.capacity, self.keys.revision, self.keys.changes]
+            args: list[Any] = [0, self._log_len]
             for grant_id, node_ids in guesses.items():
                 # A grant holding nothing is released already; leaving it out is the same as
                 # releasing it before any later claim.
@@ -213,17 +294,29 @@ class RedisInventoryStore:
 def _node(node_id: str, fields: dict[str, str]) -> Node:
     """A node from its hash (layout in keys.py)."""
     sku, kind, count = fields["sku"], fields["kind"], int(fields["n"])
+    slices: dict[str, list[SliceAllocation]] = {}
+    if fields.get("sliced", "0") != "0":
+        for field, value in fields.items():
+            if field.startswith("s|"):
+                _, name, grant = field.split("|", 2)
+                for token in value.split():
+                    slice_kind, profile, compute, memory = token.split(":")
+                    slices.setdefault(name, []).append(
+                        SliceAllocation(grant, SliceKind(slice_kind), profile, int(compute), int(memory))
+                    )
     devices = []
     for index in range(count):
         name = f"{kind}{index}"
         value = fields.get(name, "")
+        holder = value.removeprefix("!")
         devices.append(
             Device(
                 id=f"{node_id}/{name}",
                 sku=sku,
                 index=index,
                 healthy=not value.startswith("!"),
-                holder=value.removeprefix("!"),
+                holder="" if holder == "*" else holder,
+                slices=tuple(sorted(slices.get(name, ()), key=lambda s: (s.grant_id, s.profile))),
             )
         )
     return Node(
@@ -234,4 +327,11 @@ def _node(node_id: str, fields: dict[str, str]) -> Node:
         devices=tuple(devices),
         generation=int(fields["gen"]),
         schedulable=fields.get("sched", "1") == "1",
+        hall=fields.get("hall", ""),
+        pod=fields.get("pod", ""),
+        nvlink_domain=fields.get("nvl", ""),
+        leaf=fields.get("leaf", ""),
+        spine=fields.get("spine", ""),
+        state=NodeState(fields.get("state", "active")),
+        last_heartbeat_ms=int(fields.get("hb", 0)),
     )

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from slicebroker.core.errors import InvalidArgument
+from slicebroker.quota.domain.amount import UNLIMITED, ZERO, Amount, format_units
+from slicebroker.quota.domain.budget import MH_PER_HOUR, Budget, BudgetMode
+from slicebroker.quota.domain.fairshare import Pending
 from slicebroker.quota.domain.model import (
     GrantIdResult,
     HeldReservation,
     Institution,
     InstitutionSpec,
+    NodeKind,
+    NodeSpec,
+    NodeState,
     Phase,
     Project,
     ProjectSpec,
     ReservationRequest,
     ReserveResult,
+    TenantNode,
 )
+from slicebroker.quota.domain.resources import charges
+from slicebroker.quota.domain.service import Standing
+from slicebroker.quota.domain.store import BurnEvent
+from slicebroker.quota.domain.tree import Priority, QuotaEntry
+from slicebroker.quota.domain.validation import MAX_COUNT, check_amount, check_batch, check_int, check_sku
 from slicebroker.runtime import status
 from slicebroker.v1 import quota_pb2
+
+T = TypeVar("T")
 
 _PHASE = {
     Phase.RESERVED: quota_pb2.RESERVATION_PHASE_RESERVED,
@@ -65,8 +81,16 @@ def projects(values: Iterable[Project]) -> Any:
 
 def reservation_requests(request: Any) -> list[ReservationRequest]:
     return [
-        ReservationRequest(grant_id=r.grant_id, project=r.project, sku=r.sku, count=r.count, ttl_seconds=r.ttl_seconds)
-        for r in request.reservations
+        ReservationRequest(
+            grant_id=r.grant_id,
+            project=r.project,
+            sku=r.sku,
+            count=r.count,
+            ttl_seconds=r.ttl_seconds,
+            shape=r.shape,
+            priority=priority(r.priority, f"reservations[{i}].priority"),
+        )
+        for i, r in enumerate(request.reservations)
     ]
 
 
@@ -77,6 +101,8 @@ def reserve_response(results: Iterable[ReserveResult]) -> Any:
                 grant_id=r.grant_id,
                 status=status.OK if r.error is None else status.to_status(r.error),
                 institution=r.institution,
+                preemptible=r.preemptible,
+                warnings=r.warnings,
             )
             for r in results
         ]
@@ -104,7 +130,195 @@ def held_reservations(values: Iterable[HeldReservation]) -> Any:
                 count=r.count,
                 phase=_PHASE[r.phase],
                 created_at=timestamp(r.created_ms),
+                shape=r.shape,
+                preemptible=r.preemptible,
             )
             for r in values
         ]
     )
+
+
+# -- the tenant tree, quota, budgets, fair share ----------------------------------------------------
+
+_KIND = {
+    NodeKind.COHORT: quota_pb2.TENANT_KIND_COHORT,
+    NodeKind.INSTITUTION: quota_pb2.TENANT_KIND_INSTITUTION,
+    NodeKind.PROJECT: quota_pb2.TENANT_KIND_PROJECT,
+}
+_KIND_BACK = {v: k for k, v in _KIND.items()}
+_STATE = {
+    NodeState.ACTIVE: quota_pb2.TENANT_STATE_ACTIVE,
+    NodeState.ON_HOLD: quota_pb2.TENANT_STATE_ON_HOLD,
+    NodeState.CLOSED: quota_pb2.TENANT_STATE_CLOSED,
+}
+_STATE_BACK = {v: k for k, v in _STATE.items()} | {quota_pb2.TENANT_STATE_UNSPECIFIED: NodeState.ACTIVE}
+_PRIORITY_BACK = {
+    quota_pb2.PRIORITY_CLASS_UNSPECIFIED: Priority.STANDARD,
+    quota_pb2.PRIORITY_CLASS_GUARANTEED: Priority.GUARANTEED,
+    quota_pb2.PRIORITY_CLASS_STANDARD: Priority.STANDARD,
+    quota_pb2.PRIORITY_CLASS_PREEMPTIBLE: Priority.PREEMPTIBLE,
+}
+_MODE = {BudgetMode.SOFT: quota_pb2.BUDGET_MODE_SOFT, BudgetMode.HARD: quota_pb2.BUDGET_MODE_HARD}
+
+
+def expected(request: Any) -> int | None:
+    return request.expected_generation if request.HasField("expected_generation") else None
+
+
+def _enum(field: str, value: int, table: Mapping[Any, T]) -> T:
+    if value not in table:
+        raise InvalidArgument(field, f"must be one of {sorted(table)}, not {value}")
+    return table[value]
+
+
+def node_kind(value: int) -> NodeKind | None:
+    """A listing filter: unspecified lists every kind."""
+    return None if value == quota_pb2.TENANT_KIND_UNSPECIFIED else _enum("kind", value, _KIND_BACK)
+
+
+def priority(value: int, field: str) -> Priority:
+    return _enum(field, value, _PRIORITY_BACK)
+
+
+def node_spec(request: Any) -> NodeSpec:
+    return NodeSpec(
+        id=request.id,
+        kind=_enum("kind", request.kind, _KIND_BACK),
+        parent=request.parent,
+        state=_enum("state", request.state, _STATE_BACK),
+        display_name=request.display_name,
+        weight=request.weight or 1.0,
+        expected_generation=expected(request),
+    )
+
+
+def quota_entries(request: Any) -> dict[str, QuotaEntry | None]:
+    entries: dict[str, QuotaEntry | None] = {}
+    for i, e in enumerate(request.entries):
+        f = f"entries[{i}]"
+        if e.resource_class in entries:
+            raise InvalidArgument(f"{f}.resource_class", f"{e.resource_class} is listed twice")
+        entries[e.resource_class] = QuotaEntry(
+            nominal=check_amount(f"{f}.nominal", e.nominal, ZERO),
+            borrowing_limit=check_amount(f"{f}.borrowing_limit", e.borrowing_limit, UNLIMITED),
+            lending_limit=check_amount(f"{f}.lending_limit", e.lending_limit, UNLIMITED),
+            hard_cap=check_amount(f"{f}.hard_cap", e.hard_cap, UNLIMITED),
+        )
+    for i, cls in enumerate(request.remove):
+        if cls in entries:
+            raise InvalidArgument(f"remove[{i}]", f"{cls} is both set and removed")
+        entries[cls] = None
+    return entries
+
+
+def _amount(a: Amount) -> str:
+    return "" if a.unlimited else str(a)
+
+
+def _mh(hours: float, field: str) -> int:
+    if not math.isfinite(hours) or hours < 0:
+        raise InvalidArgument(field, f"must be a non-negative number of hours, not {hours}")
+    return round(hours * MH_PER_HOUR)
+
+
+def _ms(ts: Timestamp) -> int:
+    return ts.seconds * 1000 + ts.nanos // 1_000_000
+
+
+def budget(request: Any) -> Budget | None:
+    if not request.HasField("budget"):
+        return None
+    b = request.budget
+    mode = _enum("budget.mode", b.mode, {v: k for k, v in _MODE.items()})
+    return Budget(
+        mode=mode,
+        start_ms=_ms(b.start),
+        end_ms=_ms(b.end),
+        expiry_ms=_ms(b.expiry) if b.HasField("expiry") else _ms(b.end),
+        award_mh=_mh(b.award_hours, "budget.award_hours"),
+        carry_mh=_mh(b.carry_over_hours, "budget.carry_over_hours"),
+        topups_mh=_mh(b.top_up_hours, "budget.top_up_hours"),
+        carry_max_mh=_mh(b.carry_over_max_hours, "budget.carry_over_max_hours"),
+    )
+
+
+def top_up_mh(request: Any) -> int:
+    return _mh(request.hours, "hours")
+
+
+def burn_events(request: Any) -> list[BurnEvent]:
+    return [
+        BurnEvent(e.event_id, e.project, _mh(e.accelerator_hours, f"events[{i}].accelerator_hours"))
+        for i, e in enumerate(request.events)
+    ]
+
+
+def tenant(n: TenantNode) -> Any:
+    out = quota_pb2.Tenant(
+        id=n.id,
+        kind=_KIND[n.kind],
+        parent=n.parent,
+        state=_STATE[n.state],
+        display_name=n.display_name,
+        weight=n.weight,
+        generation=n.generation,
+        quotas=[
+            quota_pb2.QuotaEntry(
+                resource_class=cls,
+                nominal=str(e.nominal),
+                borrowing_limit=_amount(e.borrowing_limit),
+                lending_limit=_amount(e.lending_limit),
+                hard_cap=_amount(e.hard_cap),
+            )
+            for cls, e in n.entries.items()
+        ],
+        burned_hours=n.burned_mh / MH_PER_HOUR,
+    )
+    if n.budget is not None:
+        b = n.budget
+        out.budget.CopyFrom(
+            quota_pb2.Budget(
+                mode=_MODE[b.mode],
+                start=timestamp(b.start_ms),
+                end=timestamp(b.end_ms),
+                expiry=timestamp(b.expiry_ms),
+                award_hours=b.award_mh / MH_PER_HOUR,
+                carry_over_hours=b.carry_mh / MH_PER_HOUR,
+                top_up_hours=b.topups_mh / MH_PER_HOUR,
+                carry_over_max_hours=b.carry_max_mh / MH_PER_HOUR,
+            )
+        )
+    return out
+
+
+def tenants(values: Iterable[TenantNode]) -> Any:
+    return quota_pb2.ListTenantsResponse(tenants=[tenant(v) for v in values])
+
+
+def standings(values: Iterable[Standing]) -> Any:
+    out = []
+    for s in values:
+        item = quota_pb2.Standing(
+            tenant=tenant(s.node),
+            entitlement={c: format_units(u) for c, u in s.node.subtree_quota.items()},
+            in_use={r: format_units(u) for r, u in s.node.usage.items()},
+            borrowed={r: format_units(u) for r, u in s.node.borrowed.items()},
+            fair_share=s.fair_share,
+        )
+        if s.budget_left_mh is not None:
+            item.budget_left_hours = s.budget_left_mh / MH_PER_HOUR
+        if s.exhaustion_ms is not None:
+            item.projected_exhaustion.CopyFrom(timestamp(s.exhaustion_ms))
+        out.append(item)
+    return quota_pb2.GetStandingsResponse(standings=out)
+
+
+def pending(request: Any) -> list[Pending]:
+    """Pending requests with their charges; a bad item is refused naming its field."""
+    check_batch("requests", request.requests)
+    out = []
+    for i, r in enumerate(request.requests):
+        check_sku(f"requests[{i}].sku", r.sku)
+        count = check_int(f"requests[{i}].count", r.count or 1, 1, MAX_COUNT)
+        out.append(Pending(r.id, r.project, charges(r.sku, r.shape, count, field=f"requests[{i}].shape")))
+    return out

@@ -53,3 +53,41 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
 
     async def ListReservations(self, request: Any, context: Context) -> Any:
         return convert.held_reservations(await self._service.list_reservations(_now_ms()))
+
+    # -- admin, budgets, fair share --------------------------------------------------------------
+
+    async def UpsertTenant(self, request: Any, context: Context) -> Any:
+        return convert.tenant(await self._service.upsert_node(convert.node_spec(request)))
+
+    async def GetTenant(self, request: Any, context: Context) -> Any:
+        return convert.tenant(await self._service.get_node(request.id))
+
+    async def ListTenants(self, request: Any, context: Context) -> Any:
+        kind = convert.node_kind(request.kind)
+        return convert.tenants(await self._service.list_nodes(kind, request.parent))
+
+    async def SetQuota(self, request: Any, context: Context) -> Any:
+        entries = convert.quota_entries(request)
+        node = await self._service.set_quota(request.tenant, entries, convert.expected(request))
+        return convert.tenant(node)
+
+    async def SetBudget(self, request: Any, context: Context) -> Any:
+        node = await self._service.set_budget(
+            request.tenant, convert.budget(request), convert.expected(request), request.roll_over
+        )
+        return convert.tenant(node)
+
+    async def TopUpBudget(self, request: Any, context: Context) -> Any:
+        node = await self._service.top_up(request.tenant, convert.top_up_mh(request), convert.expected(request))
+        return convert.tenant(node)
+
+    async def RecordBurn(self, request: Any, context: Context) -> Any:
+        applied = await self._service.record_burn(convert.burn_events(request), _now_ms())
+        return quota_pb2.RecordBurnResponse(applied=applied)
+
+    async def GetStandings(self, request: Any, context: Context) -> Any:
+        return convert.standings(await self._service.standings(list(request.tenants), _now_ms()))
+
+    async def FairShareOrder(self, request: Any, context: Context) -> Any:
+        ids = await self._service.fair_share_order(convert.pending(request), _now_ms())
+        return quota_pb2.FairShareOrderResponse(ids=ids)

@@ -1,4 +1,5 @@
-"""The quota service's values: institutions, projects and their caps, reservations and their phases."""
+"""The quota service's values: tenant nodes (cohorts, institutions, projects) with their quota entries
+and budgets, the legacy institution and project views, reservations and their phases."""
 
 from __future__ import annotations
 
@@ -7,6 +8,59 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from slicebroker.core.errors import SlicebrokerError
+from slicebroker.quota.domain.budget import Budget
+from slicebroker.quota.domain.tree import Priority, QuotaEntry
+
+
+class NodeKind(StrEnum):
+    COHORT = "cohort"
+    INSTITUTION = "institution"
+    PROJECT = "project"
+
+
+class NodeState(StrEnum):
+    """Only an active node (and active ancestors) may take new reservations; what is held stays."""
+
+    ACTIVE = "active"
+    ON_HOLD = "on_hold"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """What a caller asks a tenant node to be. `parent` "" is a root; `expected_generation` None
+    writes whatever the current generation is, a number refuses the write unless it matches."""
+
+    id: str
+    kind: NodeKind
+    parent: str = ""
+    state: NodeState = NodeState.ACTIVE
+    display_name: str = ""
+    weight: float = 1.0
+    expected_generation: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantNode:
+    id: str
+    kind: NodeKind
+    parent: str
+    state: NodeState
+    display_name: str
+    generation: int
+    weight: float
+    entries: Mapping[str, QuotaEntry]
+    budget: Budget | None
+    # Milli accelerator-hours burned in the budget's period (all time without a budget).
+    burned_mh: int
+    # Decayed burn history (milli accelerator-hours) and when it was last decayed (ms).
+    history_mh: float
+    history_at_ms: int
+    # Per resource: units held by the subtree, and the part of it beyond the subtree's quota.
+    usage: Mapping[str, int]
+    borrowed: Mapping[str, int]
+    # Per class: the subtree quota (own nominal plus what children lend).
+    subtree_quota: Mapping[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +114,9 @@ class ReservationRequest:
     sku: str
     count: int
     ttl_seconds: int
+    # "" a whole device, "1g.10gb" a MIG profile, "0.25" a share (see resources.slice_size).
+    shape: str = ""
+    priority: Priority = Priority.STANDARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +129,9 @@ class HeldReservation:
     created_ms: int
     # When an uncommitted reservation lapses; 0 once committed.
     expires_ms: int
+    shape: str = ""
+    preemptible: bool = False
+    charges: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +141,10 @@ class ReserveResult:
     grant_id: str
     error: SlicebrokerError | None
     institution: str = ""
+    # May be preempted: a preemptible class, or a standard grant that borrows.
+    preemptible: bool = False
+    # Soft budgets that are used up on the way ("budget of snu is used up (-12.5 h left)").
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

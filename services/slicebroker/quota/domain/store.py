@@ -1,46 +1,67 @@
 """The port `QuotaService` needs from storage, and the raw outcomes the store reports.
 
-The store applies whole batches atomically per item and reports what happened as plain outcomes;
-turning an outcome into a caller-facing error (and its message) is the domain's job.
+The store applies whole batches atomically and reports what happened as plain outcomes; turning an
+outcome into a caller-facing error (and its message) is the domain's job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from slicebroker.quota.domain.model import (
-    HeldReservation,
-    Institution,
-    InstitutionSpec,
-    Project,
-    ProjectSpec,
-    ReservationRequest,
-)
+from slicebroker.quota.domain.budget import Budget
+from slicebroker.quota.domain.model import HeldReservation, NodeSpec, ReservationRequest, TenantNode
+from slicebroker.quota.domain.tree import QuotaEntry
 
 
 class ReserveStatus(StrEnum):
     OK = "OK"
     PROJECT_NOT_FOUND = "PROJECT_NOT_FOUND"
-    # The grant id already holds a reservation for a different project, SKU or count.
+    # The grant id already holds a reservation for a different project, SKU, count or shape.
     MISMATCH = "MISMATCH"
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    NOT_ACTIVE = "NOT_ACTIVE"
+    BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
 
 
 @dataclass(frozen=True, slots=True)
 class ReserveOutcome:
     status: ReserveStatus
-    # OK: the project's institution.
+    # OK: the project's institution, whether the grant is preemptible, soft-budget warnings
+    # ("<node>:<mh left>").
     institution: str = ""
-    # QUOTA_EXCEEDED: the cap and the devices in use when the item was refused.
-    cap: int = 0
+    preemptible: bool = False
+    warnings: tuple[str, ...] = ()
+    # QUOTA_EXCEEDED: which limit of which node refused which resource; requested and available
+    # units, and what that node's subtree holds of it.
+    limit: str = ""
+    node: str = ""
+    resource: str = ""
+    requested: int = 0
+    available: int = 0
     in_use: int = 0
+    # NOT_ACTIVE: the node's state. BUDGET_EXHAUSTED: `node` and the mh left.
+    state: str = ""
+    left_mh: int = 0
     # MISMATCH: what the grant id holds already.
     held_project: str = ""
     held_sku: str = ""
     held_count: int = 0
+    held_shape: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargedRequest:
+    """A validated reservation with the units it charges per resource."""
+
+    request: ReservationRequest
+    charges: Mapping[str, int]
+
+    @property
+    def grant_id(self) -> str:
+        return self.request.grant_id
 
 
 class CommitStatus(StrEnum):
@@ -50,31 +71,67 @@ class CommitStatus(StrEnum):
     EXPIRED = "EXPIRED"
 
 
+class WriteStatus(StrEnum):
+    OK = "OK"
+    CONFLICT = "CONFLICT"
+    NOT_FOUND = "NOT_FOUND"
+    PARENT_NOT_FOUND = "PARENT_NOT_FOUND"
+    KIND_MISMATCH = "KIND_MISMATCH"
+    BAD_PARENT = "BAD_PARENT"
+    CYCLE = "CYCLE"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    status: WriteStatus
+    # OK: the generation after the write; CONFLICT: the current one.
+    generation: int = 0
+    # KIND_MISMATCH: the existing kind; BAD_PARENT: the parent's kind.
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BurnEvent:
+    event_id: str
+    project: str
+    mh: int
+
+
 class QuotaStore(Protocol):
-    async def upsert_institution(self, spec: InstitutionSpec) -> Institution:
-        """Creates or changes an institution; an identical upsert leaves its generation as it is."""
+    async def upsert_node(
+        self,
+        spec: NodeSpec,
+        *,
+        keep_parent: bool = False,
+        keep_state: bool = False,
+        entries: Mapping[str, QuotaEntry | None] | None = None,
+    ) -> WriteOutcome:
+        """Creates or changes a node (and sets `entries`, None removing one) in one atomic step;
+        the generation grows, once, only when something changed."""
         ...
 
-    async def list_institutions(self) -> list[Institution]: ...
-
-    async def institution_exists(self, institution_id: str) -> bool: ...
-
-    async def upsert_project(self, spec: ProjectSpec) -> Project | None:
-        """Creates or changes a project; None when its institution does not exist (nothing written)."""
+    async def set_entries(
+        self, node: str, entries: Mapping[str, QuotaEntry | None], expected_generation: int | None
+    ) -> WriteOutcome:
+        """Sets (None: removes) quota entries of one node by class, in one atomic step."""
         ...
 
-    async def get_projects(self, project_ids: Sequence[str]) -> list[Project | None]: ...
+    async def set_budget(
+        self, node: str, budget: Budget | None, new_period: bool, expected_generation: int | None
+    ) -> WriteOutcome: ...
 
-    async def list_projects(self) -> list[Project]: ...
+    async def get_nodes(self, node_ids: Sequence[str]) -> list[TenantNode | None]: ...
 
-    async def reserve(self, items: Sequence[ReservationRequest], now_ms: int) -> list[ReserveOutcome]:
+    async def list_nodes(self) -> list[TenantNode]: ...
+
+    async def reserve(self, items: Sequence[ChargedRequest], now_ms: int) -> list[ReserveOutcome]:
         """One atomic step per item, all items in one round trip, in order."""
         ...
 
     async def commit(self, grant_ids: Sequence[str], now_ms: int) -> list[CommitStatus]: ...
 
     async def cancel(self, grant_ids: Sequence[str], now_ms: int) -> list[int]:
-        """Devices returned per item (0: nothing was held)."""
+        """Slices returned per item (0: nothing was held)."""
         ...
 
     async def sweep(self, now_ms: int, limit: int) -> list[str]:
@@ -82,3 +139,7 @@ class QuotaStore(Protocol):
         ...
 
     async def list_reservations(self) -> list[HeldReservation]: ...
+
+    async def burn(self, events: Sequence[BurnEvent], now_ms: int, half_life_ms: int) -> list[int]:
+        """Per event 1 applied, 0 seen before, -1 no such project."""
+        ...

@@ -1,23 +1,20 @@
-"""The reservation record, as the Lua scripts write it into the reservations hash:
+"""The reservation record, as tree.lua writes it into the reservations hash:
 
-    "<phase>|<count>|<created ms>|<expires ms>|<in-use field>"
+    "<phase>|<created ms>|<expires ms>|<P or N>|<project>|<sku>|<count>|<shape>|<res>=<units>;…"
 
-phase R (reserved) or C (committed); expires is 0 once committed. Packing a reservation into one
-hash field keeps a Reserve to one HSET and lets ListReservations read everything with one HGETALL.
-The scripts build and parse this format themselves; this module is the Python side of it.
+phase R (reserved) or C (committed); P marks a preemptible grant. The record keeps the units it
+charged, so releasing it returns exactly those whatever changed since (weights, quota entries).
 """
 
 from __future__ import annotations
 
 from slicebroker.quota.domain.model import HeldReservation, Phase
-from slicebroker.quota.storage.keys import split_in_use_field
 
 _PHASES = {"R": Phase.RESERVED, "C": Phase.COMMITTED}
 
 
 def decode_reservation(grant_id: str, record: str) -> HeldReservation:
-    phase, count, created, expires, field = record.split("|", 4)
-    project, sku = split_in_use_field(field)
+    phase, created, expires, preemptible, project, sku, count, shape, charges = record.split("|", 8)
     return HeldReservation(
         grant_id=grant_id,
         project=project,
@@ -25,5 +22,8 @@ def decode_reservation(grant_id: str, record: str) -> HeldReservation:
         count=int(count),
         phase=_PHASES[phase],
         created_ms=int(created),
-        expires_ms=int(expires),
+        expires_ms=int(expires) if phase == "R" else 0,
+        shape=shape,
+        preemptible=preemptible == "P",
+        charges={r: int(u) for r, _, u in (pair.partition("=") for pair in charges.split(";") if pair)},
     )

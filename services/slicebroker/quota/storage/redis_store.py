@@ -1,49 +1,70 @@
 """`RedisQuotaStore`: the `QuotaStore` port over Redis.
 
-Every write is one Lua script call (atomic in Redis); batch verbs send the whole batch in that one
-call, so the cost per item is a few Redis commands and no extra round trip. Reads that gather
-several keys use a MULTI pipeline: one round trip and a consistent snapshot.
+Every write is one call of `lua/tree.lua` (atomic in Redis); batch verbs send the whole batch in
+that one call, so the cost per item is a few Redis commands and no extra round trip. Node reads
+gather their fields with one HMGET per node in one MULTI pipeline: one round trip, one snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
-from slicebroker.quota.domain.model import (
-    HeldReservation,
-    Institution,
-    InstitutionSpec,
-    Project,
-    ProjectSpec,
-    ReservationRequest,
+from slicebroker.quota.domain import budget as budgets
+from slicebroker.quota.domain.amount import Amount
+from slicebroker.quota.domain.model import HeldReservation, NodeKind, NodeSpec, NodeState, TenantNode
+from slicebroker.quota.domain.resources import MEMORY_SUFFIX, resource_classes, resources_of, skus
+from slicebroker.quota.domain.store import (
+    BurnEvent,
+    ChargedRequest,
+    CommitStatus,
+    ReserveOutcome,
+    ReserveStatus,
+    WriteOutcome,
+    WriteStatus,
 )
-from slicebroker.quota.domain.store import CommitStatus, ReserveOutcome, ReserveStatus
-from slicebroker.quota.domain.validation import KNOWN_SKUS, MAX_BATCH
+from slicebroker.quota.domain.tree import QuotaEntry
+from slicebroker.quota.domain.validation import MAX_BATCH
 from slicebroker.quota.storage.coalesce import Coalescer
-from slicebroker.quota.storage.keys import (
-    CAP_FIELD_PREFIX,
-    QuotaKeys,
-    cap_field,
-    in_use_field,
-    split_in_use_field,
-)
+from slicebroker.quota.storage.keys import QuotaKeys, field
 from slicebroker.quota.storage.records import decode_reservation
 from slicebroker.runtime.redis import Scripts
 
-SCRIPTS = ("reserve", "commit", "cancel", "sweep", "upsert_institution", "upsert_project")
+SCRIPTS = ("tree",)
 # Lapsed marks outlive the longest TTL, so a Commit that comes as late as a reservation could ever
 # have lived still learns that it expired rather than that it never existed.
 LAPSED_RETENTION_MS = 3_600_000
+# Burn event ids are remembered this long; accounting redelivers within minutes, not days.
+BURN_RETENTION_MS = 7 * 24 * 3_600_000
 
-_CAP_FIELDS = [cap_field(sku) for sku in KNOWN_SKUS]
+CLASSES: tuple[str, ...] = resource_classes()
+SKU_NAMES = frozenset(skus())
+RESOURCES: tuple[str, ...] = tuple(r for c in CLASSES for r in resources_of(c))
+_SCALARS = ("kind", "parent", "state", "name", "gen", "weight", "budget", "burned", "hist")
 
 T = TypeVar("T")
 R = TypeVar("R")
 _Batch = Callable[[Sequence[T], int], Awaitable[list[R]]]
+
+
+def _limit(a: Amount) -> str:
+    return "" if a.units is None else str(a.units)
+
+
+def encode_entry(e: QuotaEntry) -> str:
+    return ",".join((str(e.nominal.finite()), _limit(e.borrowing_limit), _limit(e.lending_limit), _limit(e.hard_cap)))
+
+
+def decode_entry(text: str) -> QuotaEntry:
+    n, b, l, h = text.split(",")  # noqa: E741 - the four limits by their initials, as in tree.lua
+
+    def amount(v: str) -> Amount:
+        return Amount(int(v) if v else None)
+
+    return QuotaEntry(Amount(int(n)), amount(b), amount(l), amount(h))
 
 
 class RedisQuotaStore:
@@ -55,70 +76,76 @@ class RedisQuotaStore:
         self._client = client
         self._keys = QuotaKeys(key_prefix)
         self.scripts = Scripts(client, "slicebroker.quota.storage.lua", SCRIPTS)
-        self._reserve_calls: _Batch[ReservationRequest, ReserveOutcome] = _merged(self._reserve, calls_in_flight)
+        self._reserve_calls: _Batch[ChargedRequest, ReserveOutcome] = _merged(self._reserve, calls_in_flight)
         self._commit_calls: _Batch[str, CommitStatus] = _merged(self._commit, calls_in_flight)
         self._cancel_calls: _Batch[str, int] = _merged(self._cancel, calls_in_flight)
         self._share_sweeps = calls_in_flight > 0
         self._sweeping: asyncio.Future[list[str]] | None = None
 
+    async def _tree(self, verb: str, now_ms: int, args: Sequence[Any]) -> Any:
+        return await self.scripts("tree", self._keys.all, [verb, now_ms, *args])
+
     # -- tenants ---------------------------------------------------------------------------------
 
-    async def upsert_institution(self, spec: InstitutionSpec) -> Institution:
-        generation = await self.scripts(
-            "upsert_institution",
-            [self._keys.institution(spec.id), self._keys.institutions],
-            [spec.id, spec.display_name],
-        )
-        return Institution(id=spec.id, display_name=spec.display_name, generation=int(generation))
-
-    async def list_institutions(self) -> list[Institution]:
-        ids = await self._members(self._keys.institutions)
-        rows = await self._read_all([("hgetall", self._keys.institution(i)) for i in ids])
-        return [
-            Institution(id=i, display_name=row.get("display_name", ""), generation=int(row["generation"]))
-            for i, row in zip(ids, rows, strict=True)
-            if row
+    async def upsert_node(
+        self,
+        spec: NodeSpec,
+        *,
+        keep_parent: bool = False,
+        keep_state: bool = False,
+        entries: Mapping[str, QuotaEntry | None] | None = None,
+    ) -> WriteOutcome:
+        args: list[Any] = [
+            spec.id,
+            spec.kind,
+            "*" if keep_parent else spec.parent,
+            "*" if keep_state else spec.state,
+            spec.display_name,
+            format(spec.weight, "g"),
+            _expected(spec.expected_generation),
+            len(CLASSES),
+            *CLASSES,
+            len(RESOURCES),
+            *RESOURCES,
+            *_entry_args(entries or {}),
         ]
+        return _write_outcome(await self._tree("upsert_node", 0, args))
 
-    async def institution_exists(self, institution_id: str) -> bool:
-        return bool(await self._client.exists(self._keys.institution(institution_id)))
+    async def set_entries(
+        self, node: str, entries: Mapping[str, QuotaEntry | None], expected_generation: int | None
+    ) -> WriteOutcome:
+        args: list[Any] = [node, _expected(expected_generation), *_entry_args(entries)]
+        return _write_outcome(await self._tree("set_entries", 0, args))
 
-    async def upsert_project(self, spec: ProjectSpec) -> Project | None:
-        caps: list[str] = []
-        for sku, field in zip(KNOWN_SKUS, _CAP_FIELDS, strict=True):
-            cap = spec.device_caps.get(sku)
-            caps += [field, "" if cap is None else str(cap)]
-        generation = int(
-            await self.scripts(
-                "upsert_project",
-                [self._keys.project(spec.id), self._keys.projects, self._keys.institution(spec.institution)],
-                [spec.id, spec.institution, spec.display_name, *caps],
-            )
+    async def set_budget(
+        self, node: str, budget: budgets.Budget | None, new_period: bool, expected_generation: int | None
+    ) -> WriteOutcome:
+        text = "" if budget is None else budgets.encode(budget)
+        row = await self._tree(
+            "set_budget", 0, [node, _expected(expected_generation), text, "1" if new_period else "0"]
         )
-        if generation < 0:
-            return None
-        (project,) = await self.get_projects([spec.id])
-        return project
+        return _write_outcome(row)
 
-    async def get_projects(self, project_ids: Sequence[str]) -> list[Project | None]:
-        if not project_ids:
+    async def get_nodes(self, node_ids: Sequence[str]) -> list[TenantNode | None]:
+        if not node_ids:
             return []
-        commands: list[tuple[str, ...]] = []
-        for pid in project_ids:
-            commands.append(("hgetall", self._keys.project(pid)))
-            commands.append(("hmget", self._keys.in_use, *(in_use_field(pid, sku) for sku in KNOWN_SKUS)))
-        rows = await self._read_all(commands)
-        return [
-            _project(pid, rows[2 * n], rows[2 * n + 1]) if rows[2 * n] else None for n, pid in enumerate(project_ids)
-        ]
+        per_class = [(w, c) for w in ("cfg", "q") for c in CLASSES]
+        per_resource = [(w, r) for w in ("u", "k") for r in RESOURCES]
+        async with self._client.pipeline(transaction=True) as pipe:
+            for nid in node_ids:
+                fields = [field(w, nid) for w in _SCALARS]
+                fields += [field(w, nid, x) for w, x in (*per_class, *per_resource)]
+                pipe.hmget(self._keys.tree, fields)
+            rows: list[list[str | None]] = await pipe.execute()
+        return [_node(nid, row, per_class, per_resource) for nid, row in zip(node_ids, rows, strict=True)]
 
-    async def list_projects(self) -> list[Project]:
-        ids = await self._members(self._keys.projects)
-        return [p for p in await self.get_projects(ids) if p is not None]
+    async def list_nodes(self) -> list[TenantNode]:
+        ids: Any = await self._client.zrange(self._keys.nodes, 0, -1)
+        return [n for n in await self.get_nodes(list(ids)) if n is not None]
 
     # -- reservations ----------------------------------------------------------------------------
 
-    async def reserve(self, items: Sequence[ReservationRequest], now_ms: int) -> list[ReserveOutcome]:
+    async def reserve(self, items: Sequence[ChargedRequest], now_ms: int) -> list[ReserveOutcome]:
         return await self._reserve_calls(items, now_ms)
 
     async def commit(self, grant_ids: Sequence[str], now_ms: int) -> list[CommitStatus]:
@@ -127,27 +154,23 @@ class RedisQuotaStore:
     async def cancel(self, grant_ids: Sequence[str], now_ms: int) -> list[int]:
         return await self._cancel_calls(grant_ids, now_ms)
 
-    async def _reserve(self, items: Sequence[ReservationRequest], now_ms: int) -> list[ReserveOutcome]:
-        keys = self._keys.ledger
-        args: list[Any] = [now_ms]
+    async def _reserve(self, items: Sequence[ChargedRequest], now_ms: int) -> list[ReserveOutcome]:
+        args: list[Any] = []
         for item in items:
-            keys.append(self._keys.project(item.project))
-            args += [
-                item.grant_id,
-                in_use_field(item.project, item.sku),
-                cap_field(item.sku),
-                item.count,
-                item.ttl_seconds * 1000,
-            ]
-        rows: list[list[Any]] = await self.scripts("reserve", keys, args)
+            r = item.request
+            args += [r.grant_id, r.project, r.sku, r.count, r.shape, r.priority, r.ttl_seconds * 1000]
+            args.append(len(item.charges))
+            for resource, units in item.charges.items():
+                args += [resource, units]
+        rows: list[list[Any]] = await self._tree("reserve", now_ms, args)
         return [_reserve_outcome(row) for row in rows]
 
     async def _commit(self, grant_ids: Sequence[str], now_ms: int) -> list[CommitStatus]:
-        rows: list[str] = await self.scripts("commit", self._keys.ledger, [now_ms, *grant_ids])
+        rows: list[str] = await self._tree("commit", now_ms, grant_ids)
         return [CommitStatus(row) for row in rows]
 
     async def _cancel(self, grant_ids: Sequence[str], now_ms: int) -> list[int]:
-        rows: list[int] = await self.scripts("cancel", self._keys.ledger, [now_ms, *grant_ids])
+        rows: list[int] = await self._tree("cancel", now_ms, grant_ids)
         return rows
 
     async def sweep(self, now_ms: int, limit: int) -> list[str]:
@@ -164,43 +187,56 @@ class RedisQuotaStore:
         return await asyncio.shield(self._sweeping)
 
     async def _sweep(self, now_ms: int, limit: int) -> list[str]:
-        released: list[str] = await self.scripts("sweep", self._keys.ledger, [now_ms, limit, LAPSED_RETENTION_MS])
+        released: list[str] = await self._tree("sweep", now_ms, [limit, LAPSED_RETENTION_MS])
         return released
 
     async def list_reservations(self) -> list[HeldReservation]:
-        records = await self._hash(self._keys.reservations)
+        records: Any = await self._client.hgetall(self._keys.reservations)
         held = [decode_reservation(grant_id, record) for grant_id, record in records.items()]
         # Grant ids sort by creation time; a stable order makes reconciler runs comparable.
         held.sort(key=lambda r: r.grant_id)
         return held
 
-    async def in_use(self, project: str, sku: str) -> int:
-        """Devices of `sku` the project holds now (for tests and diagnostics)."""
-        value = await self._client.hget(self._keys.in_use, in_use_field(project, sku))
-        return int(value or 0)
+    async def burn(self, events: Sequence[BurnEvent], now_ms: int, half_life_ms: int) -> list[int]:
+        args: list[Any] = [BURN_RETENTION_MS, half_life_ms]
+        for e in events:
+            args += [e.event_id, e.project, e.mh]
+        rows: list[int] = await self._tree("burn", now_ms, args)
+        return rows
+
+    # -- diagnostics (tests) ---------------------------------------------------------------------
+
+    async def usage(self, node: str, resource: str) -> tuple[int, int]:
+        """(subtree usage, pool usage) units of `resource` at `node`."""
+        u, k = await self._client.hmget(self._keys.tree, [field("u", node, resource), field("k", node, resource)])
+        return int(u or 0), int(k or 0)
 
     async def in_use_all(self) -> dict[tuple[str, str], int]:
-        """Every non-zero in-use counter, by (project, SKU)."""
-        raw = await self._hash(self._keys.in_use)
-        return {split_in_use_field(field): int(value) for field, value in raw.items()}
+        """Whole devices' worth held per (project, SKU), where any is held."""
+        return {
+            (n.id, sku): -(-units // Amount.of(1).finite())
+            for n in await self.list_nodes()
+            if n.kind is NodeKind.PROJECT
+            for sku, units in n.usage.items()
+            if sku in SKU_NAMES and units > 0
+        }
 
-    # The client decodes replies (decode_responses=True), so members and fields are str.
-    async def _members(self, key: str) -> list[str]:
-        members: Any = await self._client.zrange(key, 0, -1)
-        return list(members)
+    async def in_use(self, project: str, sku: str) -> int:
+        """Whole devices' worth of `sku` compute the project holds now (rounded up)."""
+        units, _ = await self.usage(project, sku)
+        return -(-units // Amount.of(1).finite())
 
-    async def _hash(self, key: str) -> dict[str, str]:
-        fields: Any = await self._client.hgetall(key)
-        return dict(fields)
 
-    async def _read_all(self, commands: Sequence[tuple[str, ...]]) -> list[Any]:
-        if not commands:
-            return []
-        async with self._client.pipeline(transaction=True) as pipe:
-            for name, *args in commands:
-                getattr(pipe, name)(*args)
-            rows: list[Any] = await pipe.execute()
-        return rows
+def _entry_args(entries: Mapping[str, QuotaEntry | None]) -> list[Any]:
+    args: list[Any] = []
+    for cls, entry in entries.items():
+        resources = resources_of(cls)
+        args += [cls, "" if entry is None else encode_entry(entry), len(resources), *resources]
+    return args
+
+
+def _expected(generation: int | None) -> int:
+    return -1 if generation is None else generation
 
 
 def _merged(run: _Batch[T, R], calls_in_flight: int) -> _Batch[T, R]:
@@ -209,30 +245,78 @@ def _merged(run: _Batch[T, R], calls_in_flight: int) -> _Batch[T, R]:
     return Coalescer(run, max_batch=MAX_BATCH, max_in_flight=calls_in_flight)
 
 
-def _project(project_id: str, row: dict[str, str], in_use: list[str | None]) -> Project:
-    caps = {
-        field.removeprefix(CAP_FIELD_PREFIX): int(value)
-        for field, value in row.items()
-        if field.startswith(CAP_FIELD_PREFIX)
-    }
-    used = {sku: int(n) for sku, n in zip(KNOWN_SKUS, in_use, strict=True) if n and int(n) > 0}
-    return Project(
-        id=project_id,
-        institution=row["institution"],
-        display_name=row.get("display_name", ""),
-        device_caps=caps,
-        devices_in_use=used,
-        generation=int(row["generation"]),
+def _write_outcome(row: list[Any]) -> WriteOutcome:
+    status = WriteStatus(row[0])
+    if status in (WriteStatus.OK, WriteStatus.CONFLICT):
+        return WriteOutcome(status, generation=int(row[1]))
+    if status in (WriteStatus.KIND_MISMATCH, WriteStatus.BAD_PARENT):
+        return WriteOutcome(status, detail=str(row[1]))
+    return WriteOutcome(status)
+
+
+def _node(
+    node_id: str,
+    row: list[str | None],
+    per_class: list[tuple[str, str]],
+    per_resource: list[tuple[str, str]],
+) -> TenantNode | None:
+    kind, parent, state, name, gen, weight, budget, burned, hist = row[: len(_SCALARS)]
+    if kind is None:
+        return None
+    rest = row[len(_SCALARS) :]
+    by_class = dict(zip(per_class, rest[: len(per_class)], strict=True))
+    by_res = dict(zip(per_resource, rest[len(per_class) :], strict=True))
+    entries = {c: decode_entry(v) for (w, c), v in by_class.items() if w == "cfg" and v}
+    quota = {c: int(v) for (w, c), v in by_class.items() if w == "q" and v}
+    usage = {r: int(v) for (w, r), v in by_res.items() if w == "u" and v and int(v)}
+    borrowed: dict[str, int] = {}
+    for r in RESOURCES:
+        k = int(by_res.get(("k", r)) or 0)
+        over = k - quota.get(r.removesuffix(MEMORY_SUFFIX), 0)
+        if parent and over > 0:
+            borrowed[r] = over
+    hist_value, _, hist_at = (hist or "0,0").partition(",")
+    return TenantNode(
+        id=node_id,
+        kind=NodeKind(kind),
+        parent=parent or "",
+        state=NodeState(state or "active"),
+        display_name=name or "",
+        generation=int(gen or 0),
+        weight=float(weight or 1),
+        entries=entries,
+        budget=budgets.decode(budget) if budget else None,
+        burned_mh=int(burned or 0),
+        history_mh=float(hist_value),
+        history_at_ms=int(hist_at or 0),
+        usage=usage,
+        borrowed=borrowed,
+        subtree_quota=quota,
     )
 
 
 def _reserve_outcome(row: list[Any]) -> ReserveOutcome:
     status = ReserveStatus(row[0])
-    if status is ReserveStatus.OK:
-        return ReserveOutcome(status, institution=row[1])
-    if status is ReserveStatus.QUOTA_EXCEEDED:
-        return ReserveOutcome(status, cap=int(row[1]), in_use=int(row[2]))
-    if status is ReserveStatus.MISMATCH:
-        project, sku = split_in_use_field(row[1])
-        return ReserveOutcome(status, held_project=project, held_sku=sku, held_count=int(row[2]))
+    match status:
+        case ReserveStatus.OK:
+            warnings = tuple(w for w in str(row[3]).split(",") if w)
+            return ReserveOutcome(status, institution=row[1], preemptible=bool(int(row[2])), warnings=warnings)
+        case ReserveStatus.QUOTA_EXCEEDED:
+            return ReserveOutcome(
+                status,
+                limit=row[1],
+                node=row[2],
+                resource=row[3],
+                requested=int(row[4]),
+                available=int(row[5]),
+                in_use=int(row[6]),
+            )
+        case ReserveStatus.NOT_ACTIVE:
+            return ReserveOutcome(status, node=row[1], state=row[2])
+        case ReserveStatus.BUDGET_EXHAUSTED:
+            return ReserveOutcome(status, node=row[1], left_mh=int(row[2]))
+        case ReserveStatus.MISMATCH:
+            return ReserveOutcome(
+                status, held_project=row[1], held_sku=row[2], held_count=int(row[3]), held_shape=row[4]
+            )
     return ReserveOutcome(status)

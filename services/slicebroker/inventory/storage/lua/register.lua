@@ -4,25 +4,34 @@
 -- KEYS[1]      every node id (sorted set, score 0)
 -- KEYS[2]      "<sku>|<node id>" of every node (sorted set, score 0)
 -- KEYS[3]      capacity counters (hash "<sku>|nodes", "|devices", "|free", "|unhealthy")
--- KEYS[3+i]    node i's hash, i = 1..N
+-- KEYS[4]      "<leaf>|<node id>" of every node with a leaf (sorted set, score 0)
+-- KEYS[5]      the global revision (string counter)
+-- KEYS[6]      the change log (stream; entry id "<revision>-0", field "node")
+-- KEYS[6+i]    node i's hash, i = 1..N
 -- ARGV[1]      "check" (look for refusals only, write nothing) or "apply"
--- ARGV[2+6(i-1) ..] node i: id, site, rack, sku, device kind ("gpu"/"npu"), device count
+-- ARGV[2]      change log length to keep (entries, approximate)
+-- ARGV[3+11(i-1) ..] node i: id, site, rack, sku, device kind ("gpu"/"npu"), device count,
+--              hall, pod, NVLink domain, leaf, spine
 -- Returns {"OK", registered, unchanged}: registered counts created and changed nodes; or
 --         {"HELD", i, held}: node i (1-based) would change its SKU or device count while `held`
 --         of its devices are held, and nothing was written.
--- A change of site or rack is allowed while devices are held (the devices stay as they are).
--- Every change increments the node's generation; re-registering the same node is a no-op.
+-- A change of place (site, hall, pod, rack, leaf, spine, NVLink domain) is allowed while devices
+-- are held (the devices stay as they are). Every change increments the node's generation and
+-- the global revision; re-registering the same node is a no-op.
 
-local nodes_key, by_sku_key, cap_key = KEYS[1], KEYS[2], KEYS[3]
-local count = #KEYS - 3
+local nodes_key, by_sku_key, cap_key, by_leaf_key, rev_key, log_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local maxlen = ARGV[2]
+local W = 11
+local count = #KEYS - 6
 
 local current = {}
 for i = 1, count do
-  local a = 2 + 6 * (i - 1)
-  local cur = redis.call('HMGET', KEYS[3 + i], 'site', 'rack', 'sku', 'n', 'held', 'kind')
+  local a = 3 + W * (i - 1)
+  local cur = redis.call('HMGET', KEYS[6 + i], 'site', 'rack', 'sku', 'n', 'held', 'kind',
+    'hall', 'pod', 'nvl', 'leaf', 'spine', 'sliced')
   current[i] = cur
   if cur[3] and (cur[3] ~= ARGV[a + 3] or cur[4] ~= ARGV[a + 5]) then
-    local held = tonumber(cur[5]) or 0
+    local held = (tonumber(cur[5]) or 0) + (tonumber(cur[12]) or 0)
     if held > 0 then
       return {'HELD', i, held}
     end
@@ -37,6 +46,11 @@ local function count_by(field, by)
   if by ~= 0 then
     redis.call('HINCRBY', cap_key, field, by)
   end
+end
+
+local function log_change(id)
+  local rev = redis.call('INCR', rev_key)
+  redis.call('XADD', log_key, 'MAXLEN', '~', maxlen, rev .. '-0', 'node', id)
 end
 
 -- New devices start free and healthy (empty value).
@@ -54,14 +68,25 @@ end
 
 local registered, unchanged = 0, 0
 for i = 1, count do
-  local key, a, cur = KEYS[3 + i], 2 + 6 * (i - 1), current[i]
+  local key, a, cur = KEYS[6 + i], 3 + W * (i - 1), current[i]
   local id, site, rack, sku, kind, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local hall, pod, nvl, leaf, spine = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
+  local place = {'site', site, 'rack', rack, 'hall', hall, 'pod', pod, 'nvl', nvl, 'leaf', leaf, 'spine', spine}
   if not cur[3] then
     redis.call('ZADD', nodes_key, 0, id)
-    add_devices(key, id, sku, kind, tonumber(n),
-      {'site', site, 'rack', rack, 'sku', sku, 'kind', kind, 'n', n, 'gen', 1, 'sched', 1, 'held', 0})
+    if leaf ~= '' then
+      redis.call('ZADD', by_leaf_key, 0, leaf .. '|' .. id)
+    end
+    local fields = {'sku', sku, 'kind', kind, 'n', n, 'gen', 1, 'sched', 1, 'state', 'active', 'held', 0}
+    for j = 1, #place do
+      fields[#fields + 1] = place[j]
+    end
+    add_devices(key, id, sku, kind, tonumber(n), fields)
+    log_change(id)
     registered = registered + 1
-  elseif cur[1] == site and cur[2] == rack and cur[3] == sku and cur[4] == n then
+  elseif cur[1] == site and cur[2] == rack and cur[3] == sku and cur[4] == n and (cur[7] or '') == hall
+      and (cur[8] or '') == pod and (cur[9] or '') == nvl and (cur[10] or '') == leaf
+      and (cur[11] or '') == spine then
     unchanged = unchanged + 1
   else
     if cur[3] ~= sku or cur[4] ~= n then
@@ -88,8 +113,17 @@ for i = 1, count do
       count_by(old_sku .. '|unhealthy', -unhealthy)
       add_devices(key, id, sku, kind, tonumber(n), {'sku', sku, 'kind', kind, 'n', n})
     end
-    redis.call('HSET', key, 'site', site, 'rack', rack)
+    if (cur[10] or '') ~= leaf then
+      if cur[10] and cur[10] ~= '' then
+        redis.call('ZREM', by_leaf_key, cur[10] .. '|' .. id)
+      end
+      if leaf ~= '' then
+        redis.call('ZADD', by_leaf_key, 0, leaf .. '|' .. id)
+      end
+    end
+    redis.call('HSET', key, unpack(place))
     redis.call('HINCRBY', key, 'gen', 1)
+    log_change(id)
     registered = registered + 1
   end
 end
