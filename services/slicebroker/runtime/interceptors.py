@@ -6,6 +6,7 @@ servicer carries its own try/except.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -165,6 +166,9 @@ class _Call:
     def __exit__(self, *exc: object) -> None:
         self.meter.seconds.observe(time.perf_counter() - self.start)
         self.meter.count(self.code)
-        if self._principal is not None:
-            principal_var.reset(self._principal)
-        request_id_var.reset(self._rid)
+        # Each RPC runs in its own task, so these values die with it anyway. A cancelled stream is
+        # closed from another context, where a reset is refused: nothing to undo there.
+        with contextlib.suppress(ValueError):
+            if self._principal is not None:
+                principal_var.reset(self._principal)
+            request_id_var.reset(self._rid)

@@ -19,6 +19,7 @@ SERVICE_NAME = "slicebroker.v1.InventoryService"
 class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def __init__(self, service: InventoryService) -> None:
         self._service = service
+        self._encode_watch_event = convert.WatchEncoder()
 
     async def ListSkus(self, request: Any, context: Any) -> Any:
         return convert.skus_to_pb(self._service.list_skus(list(request.names)), self._service.catalogue.unit)
@@ -106,7 +107,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
 
     async def Watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
         async for event in self._service.watch(request.from_revision):
-            yield convert.watch_event_to_pb(event)
+            yield self._encode_watch_event(event)
 
 
 def _now_ms() -> int:
