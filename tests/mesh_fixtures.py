@@ -46,7 +46,26 @@ PROJECTS = {
     "uni-a-vision": ("uni-a", {"H100-SXM-80GB": 20}),
     "lab-b-bio": ("lab-b", {"H100-SXM-80GB": 20}),
     "lab-b-chem": ("lab-b", {"H100-SXM-80GB": 20}),
+    # For topology and alternatives: plenty of H200 (TOPOLOGY_FACILITY), no H100.
+    "topo-lab": ("lab-b", {"H200-SXM-141GB": 200}),
 }
+
+# Two leaf switches of H200 nodes: 2 nodes under leaf-a, 4 under leaf-b. Loaded by the tests that need it.
+TOPOLOGY_FACILITY = """
+sites:
+  - name: topo
+    halls:
+      - name: hall-1
+        pods:
+          - name: pod-a
+            leaf: leaf-a
+            racks:
+              - {name: h200-ra, node_groups: [{prefix: h200-a-n, count: 2, sku: H200-SXM-141GB, devices: 8}]}
+          - name: pod-b
+            leaf: leaf-b
+            racks:
+              - {name: h200-rb, node_groups: [{prefix: h200-b-n, count: 4, sku: H200-SXM-141GB, devices: 8}]}
+"""
 
 
 @dataclass

@@ -19,14 +19,27 @@ class GrantState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GRANT_STATE_ACTIVE: _ClassVar[GrantState]
     GRANT_STATE_ENDED: _ClassVar[GrantState]
     GRANT_STATE_FAILED: _ClassVar[GrantState]
+
+class TopologyConstraint(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOPOLOGY_CONSTRAINT_UNSPECIFIED: _ClassVar[TopologyConstraint]
+    TOPOLOGY_CONSTRAINT_SAME_NODE: _ClassVar[TopologyConstraint]
+    TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN: _ClassVar[TopologyConstraint]
+    TOPOLOGY_CONSTRAINT_SAME_LEAF: _ClassVar[TopologyConstraint]
+    TOPOLOGY_CONSTRAINT_SPREAD: _ClassVar[TopologyConstraint]
 GRANT_STATE_UNSPECIFIED: GrantState
 GRANT_STATE_PENDING: GrantState
 GRANT_STATE_ACTIVE: GrantState
 GRANT_STATE_ENDED: GrantState
 GRANT_STATE_FAILED: GrantState
+TOPOLOGY_CONSTRAINT_UNSPECIFIED: TopologyConstraint
+TOPOLOGY_CONSTRAINT_SAME_NODE: TopologyConstraint
+TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN: TopologyConstraint
+TOPOLOGY_CONSTRAINT_SAME_LEAF: TopologyConstraint
+TOPOLOGY_CONSTRAINT_SPREAD: TopologyConstraint
 
 class Grant(_message.Message):
-    __slots__ = ("id", "project", "institution", "sku", "count", "slices", "state", "created_at", "expires_at", "ended_at", "end_reason", "idempotency_key")
+    __slots__ = ("id", "project", "institution", "sku", "count", "slices", "state", "created_at", "expires_at", "ended_at", "end_reason", "idempotency_key", "topology", "priority_class", "preemptible", "warnings")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -39,6 +52,10 @@ class Grant(_message.Message):
     ENDED_AT_FIELD_NUMBER: _ClassVar[int]
     END_REASON_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    TOPOLOGY_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_CLASS_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTIBLE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     project: str
     institution: str
@@ -51,21 +68,47 @@ class Grant(_message.Message):
     ended_at: _timestamp_pb2.Timestamp
     end_reason: str
     idempotency_key: str
-    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., institution: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., slices: _Optional[_Iterable[_Union[_common_pb2.Slice, _Mapping]]] = ..., state: _Optional[_Union[GrantState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    topology: Topology
+    priority_class: str
+    preemptible: bool
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., institution: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., slices: _Optional[_Iterable[_Union[_common_pb2.Slice, _Mapping]]] = ..., state: _Optional[_Union[GrantState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., priority_class: _Optional[str] = ..., preemptible: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Topology(_message.Message):
+    __slots__ = ("constraint", "required")
+    CONSTRAINT_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    constraint: TopologyConstraint
+    required: bool
+    def __init__(self, constraint: _Optional[_Union[TopologyConstraint, str]] = ..., required: _Optional[bool] = ...) -> None: ...
+
+class Alternative(_message.Message):
+    __slots__ = ("sku", "count")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    count: int
+    def __init__(self, sku: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class RequestGrantRequest(_message.Message):
-    __slots__ = ("project", "sku", "count", "lease", "idempotency_key")
+    __slots__ = ("project", "sku", "count", "lease", "idempotency_key", "topology", "alternatives", "priority_class")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     LEASE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    TOPOLOGY_FIELD_NUMBER: _ClassVar[int]
+    ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_CLASS_FIELD_NUMBER: _ClassVar[int]
     project: str
     sku: str
     count: int
     lease: _duration_pb2.Duration
     idempotency_key: str
-    def __init__(self, project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    topology: Topology
+    alternatives: _containers.RepeatedCompositeFieldContainer[Alternative]
+    priority_class: str
+    def __init__(self, project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., priority_class: _Optional[str] = ...) -> None: ...
 
 class GetGrantRequest(_message.Message):
     __slots__ = ("id",)

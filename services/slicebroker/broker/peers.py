@@ -10,7 +10,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from slicebroker.broker.domain.model import EventType, GrantEvent
-from slicebroker.broker.domain.ports import ClaimOutcome, ReserveItem
+from slicebroker.broker.domain.ports import ClaimOutcome, Reserved, ReserveItem
 from slicebroker.broker.domain.snapshot import NodeClaim, NodeView
 from slicebroker.core.errors import SlicebrokerError
 from slicebroker.runtime.channels import call_metadata, open_channel
@@ -108,9 +108,12 @@ def _node_view(node: inventory_pb2.Node, sku: str) -> NodeView:
         node_id=node.id,
         sku=sku,
         generation=node.generation,
-        schedulable=node.schedulable,
-        free_devices=tuple(d.id for d in devices if d.healthy and not d.holder),
+        schedulable=node.schedulable and node.state in ("", "active"),
+        # Whole-device grants take devices with neither a holder nor slices on them.
+        free_devices=tuple(d.id for d in devices if d.healthy and not d.holder and not d.slices),
         held={d.id: d.holder for d in devices if d.holder},
+        nvlink_domain=node.nvlink_domain,
+        leaf=node.leaf,
     )
 
 
@@ -119,17 +122,24 @@ class GrpcQuota(_Peer):
         super().__init__(target, token, timeout_s, tls)
         self._stub = quota_pb2_grpc.QuotaServiceStub(self.channel)
 
-    async def reserve(self, items: Sequence[ReserveItem]) -> list[str | SlicebrokerError]:
+    async def reserve(self, items: Sequence[ReserveItem]) -> list[Reserved | SlicebrokerError]:
         request = quota_pb2.ReserveRequest(
             reservations=[
                 quota_pb2.Reservation(
-                    grant_id=i.grant_id, project=i.project, sku=i.sku, count=i.count, ttl_seconds=i.ttl_s
+                    grant_id=i.grant_id,
+                    project=i.project,
+                    sku=i.sku,
+                    count=i.count,
+                    ttl_seconds=i.ttl_s,
+                    priority=_PRIORITIES[i.priority],
                 )
                 for i in items
             ]
         )
         response = await self.call(self._stub.Reserve, request)
-        return [from_status(r.status) or r.institution for r in response.results]
+        return [
+            from_status(r.status) or Reserved(r.institution, r.preemptible, tuple(r.warnings)) for r in response.results
+        ]
 
     async def commit(self, grant_ids: Sequence[str]) -> list[SlicebrokerError | None]:
         response = await self.call(self._stub.Commit, quota_pb2.CommitRequest(grant_ids=grant_ids))
@@ -143,6 +153,12 @@ class GrpcQuota(_Peer):
         response = await self.call(self._stub.ListReservations, quota_pb2.ListReservationsRequest())
         return [r.grant_id for r in response.reservations]
 
+
+_PRIORITIES = {
+    "guaranteed": quota_pb2.PRIORITY_CLASS_GUARANTEED,
+    "standard": quota_pb2.PRIORITY_CLASS_STANDARD,
+    "preemptible": quota_pb2.PRIORITY_CLASS_PREEMPTIBLE,
+}
 
 _EVENT_TYPES = {
     EventType.GRANTED: common_pb2.GRANT_EVENT_TYPE_GRANTED,

@@ -6,6 +6,8 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from slicebroker.broker.domain.model import Grant, GrantState
+from slicebroker.broker.domain.snapshot import Constraint, Topology
+from slicebroker.core.errors import InvalidArgument
 from slicebroker.v1 import broker_pb2, common_pb2
 
 _STATES = {
@@ -34,6 +36,27 @@ def _ts(ms: int) -> Timestamp | None:
     return ts
 
 
+_CONSTRAINTS = {
+    broker_pb2.TOPOLOGY_CONSTRAINT_UNSPECIFIED: Constraint.NONE,
+    broker_pb2.TOPOLOGY_CONSTRAINT_SAME_NODE: Constraint.SAME_NODE,
+    broker_pb2.TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN: Constraint.SAME_NVLINK_DOMAIN,
+    broker_pb2.TOPOLOGY_CONSTRAINT_SAME_LEAF: Constraint.SAME_LEAF,
+    broker_pb2.TOPOLOGY_CONSTRAINT_SPREAD: Constraint.SPREAD,
+}
+_CONSTRAINTS_BACK = {v: k for k, v in _CONSTRAINTS.items()}
+
+
+def topology_of(message: broker_pb2.Topology) -> Topology:
+    constraint = _CONSTRAINTS.get(message.constraint)
+    if constraint is None:
+        raise InvalidArgument("topology.constraint", f"unknown constraint {message.constraint}")
+    return Topology(constraint, message.required or constraint is Constraint.NONE)
+
+
+def topology_pb(topology: Topology) -> broker_pb2.Topology:
+    return broker_pb2.Topology(constraint=_CONSTRAINTS_BACK[topology.constraint], required=topology.required)
+
+
 def grant_pb(grant: Grant) -> broker_pb2.Grant:
     return broker_pb2.Grant(
         id=grant.id,
@@ -48,4 +71,8 @@ def grant_pb(grant: Grant) -> broker_pb2.Grant:
         ended_at=_ts(grant.ended_ms),
         end_reason=grant.end_reason,
         idempotency_key=grant.idempotency_key,
+        topology=topology_pb(grant.topology),
+        priority_class=grant.priority.value,
+        preemptible=grant.preemptible,
+        warnings=grant.warnings,
     )

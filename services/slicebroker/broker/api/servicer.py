@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from slicebroker.broker.api.convert import duration_ms, grant_pb, state_of
+from slicebroker.broker.api.convert import duration_ms, grant_pb, state_of, topology_of
 from slicebroker.broker.domain.grants import GrantService
 from slicebroker.v1 import broker_pb2, broker_pb2_grpc
 
@@ -22,6 +22,9 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
             count=request.count,
             lease_ms=duration_ms(request.lease),
             idempotency_key=request.idempotency_key,
+            alternatives=[(a.sku, a.count) for a in request.alternatives],
+            topology=topology_of(request.topology),
+            priority=request.priority_class,
         )
         return grant_pb(grant)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from slicebroker.broker.domain.model import (
+    Choice,
     EndReason,
     EventType,
     Grant,
@@ -23,7 +24,8 @@ from slicebroker.broker.domain.model import (
     Slice,
 )
 from slicebroker.broker.domain.placer import Placed, Placer
-from slicebroker.broker.domain.ports import GrantStore, QuotaPort, ReserveItem
+from slicebroker.broker.domain.ports import GrantStore, QuotaPort, Reserved, ReserveItem
+from slicebroker.broker.domain.snapshot import ANYWHERE, Topology
 from slicebroker.broker.domain.validation import check_lease, validate_request
 from slicebroker.core.batching import Batcher
 from slicebroker.core.errors import (
@@ -92,7 +94,18 @@ class GrantService:
             await batcher.close()
 
     # -- requests ------------------------------------------------------------------------------
-    async def request_grant(self, *, project: str, sku: str, count: int, lease_ms: int, idempotency_key: str) -> Grant:
+    async def request_grant(
+        self,
+        *,
+        project: str,
+        sku: str,
+        count: int,
+        lease_ms: int,
+        idempotency_key: str,
+        alternatives: Sequence[tuple[str, int]] = (),
+        topology: Topology = ANYWHERE,
+        priority: str = "",
+    ) -> Grant:
         request = validate_request(
             project=project,
             sku=sku,
@@ -102,6 +115,9 @@ class GrantService:
             known_skus=self._known_skus(),
             max_count=self._limits.max_count,
             max_lease_ms=self._limits.max_lease_ms,
+            alternatives=alternatives,
+            topology=topology,
+            priority=priority,
         )
         deadline = self._clock() + self._limits.replay_wait_ms
         while True:
@@ -115,6 +131,9 @@ class GrantService:
                 idempotency_key=request.idempotency_key,
                 state=GrantState.PENDING,
                 created_ms=now,
+                topology=request.topology,
+                priority=request.priority,
+                choices=request.choices,
             )
             existing_id = await self._begin.submit(grant)
             if existing_id is None:
@@ -170,23 +189,33 @@ class GrantService:
             del self._inflight[grant.id]
 
     async def _grant(self, grant: Grant) -> Grant:
-        # 1. Quota and inventory are asked at the same time; each step is idempotent by grant id.
-        item = ReserveItem(grant.id, grant.project, grant.sku, grant.count, self._limits.reservation_ttl_s)
-        reserved, placed = await asyncio.gather(
-            self._reserve.submit(item),
-            self._placer.place(grant.id, grant.sku, grant.count),
-            return_exceptions=True,
-        )
-        if isinstance(reserved, BaseException) or isinstance(placed, BaseException):
-            # 2a. Refused: undo whichever half succeeded, forget the request, report why.
-            await self._undo(
-                grant,
-                reserved_ok=not isinstance(reserved, BaseException),
-                placed_ok=not isinstance(placed, BaseException),
+        # 1. Each acceptable accelerator in turn: quota and inventory are asked at the same time,
+        #    each step idempotent by grant id; a refusal undoes whichever half succeeded.
+        refusals: list[SlicebrokerError] = []
+        for choice in grant.choices or (Choice(grant.sku, grant.count),):
+            attempt = grant.with_(sku=choice.sku, count=choice.count)
+            item = ReserveItem(
+                attempt.id, attempt.project, choice.sku, choice.count, self._limits.reservation_ttl_s, grant.priority
             )
-            await self._store.abandon(grant)
-            raise reserved if isinstance(reserved, BaseException) else placed  # type: ignore[misc]
-        assert isinstance(reserved, str) and isinstance(placed, tuple)
+            reserved, placed = await asyncio.gather(
+                self._reserve.submit(item),
+                self._placer.place(attempt.id, choice.sku, choice.count, grant.topology),
+                return_exceptions=True,
+            )
+            if isinstance(reserved, Reserved) and isinstance(placed, tuple):
+                return await self._activate_grant(attempt, reserved, placed)
+            await self._undo(attempt, reserved_ok=isinstance(reserved, Reserved), placed_ok=isinstance(placed, tuple))
+            for outcome in (reserved, placed):
+                if isinstance(outcome, SlicebrokerError):
+                    refusals.append(outcome)
+                    break  # quota's refusal says more than inventory's when both refuse
+                if isinstance(outcome, BaseException):
+                    raise outcome
+        # 2a. Nothing could be had: forget the request and report why.
+        await self._store.abandon(grant)
+        raise _explain(refusals, grant)
+
+    async def _activate_grant(self, grant: Grant, reserved: Reserved, placed: Placed) -> Grant:
         if self._after_claim is not None:
             self._after_claim()
         # 2b. Both halves hold: make the reservation permanent, then the grant visible.
@@ -198,7 +227,9 @@ class GrantService:
         now = self._clock()
         active = grant.with_(
             state=GrantState.ACTIVE,
-            institution=reserved,
+            institution=reserved.institution,
+            preemptible=reserved.preemptible,
+            warnings=reserved.warnings,
             slices=_slices(placed),
             expires_ms=now + grant.lease_ms,
         )
@@ -282,7 +313,7 @@ class GrantService:
         await asyncio.gather(*(self._cleaned.submit(g) for g in grant_ids))
 
     # -- batch flushes -------------------------------------------------------------------------
-    async def _flush_reserve(self, items: list[ReserveItem]) -> Sequence[str | BaseException]:
+    async def _flush_reserve(self, items: list[ReserveItem]) -> Sequence[Reserved | BaseException]:
         return await self._quota.reserve(items)
 
     async def _flush_commit(self, grant_ids: list[str]) -> Sequence[SlicebrokerError | None]:
@@ -295,6 +326,15 @@ class GrantService:
     async def _flush_cleaned(self, grant_ids: list[str]) -> Sequence[None]:
         await self._store.cleaned(grant_ids)
         return [None] * len(grant_ids)
+
+
+def _explain(refusals: list[SlicebrokerError], grant: Grant) -> SlicebrokerError:
+    """One refusal: the only one, or the first with every alternative's reason in its message."""
+    first = refusals[0]
+    if len(refusals) == 1:
+        return first
+    reasons = "; ".join(f"{c.count} x {c.sku}: {r.message}" for c, r in zip(grant.choices, refusals, strict=False))
+    return type(first)(f"no alternative could be granted ({reasons})", reason=first.reason, metadata=first.metadata)
 
 
 def _slices(placed: Placed) -> tuple[Slice, ...]:

@@ -5,12 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from slicebroker.broker.domain.snapshot import ANYWHERE, Topology
+
 
 class GrantState(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
     ENDED = "ended"
     FAILED = "failed"
+
+
+class PriorityClass(StrEnum):
+    """Whether a grant may borrow beyond its tenant's guarantee and whether it may be preempted."""
+
+    GUARANTEED = "guaranteed"
+    STANDARD = "standard"
+    PREEMPTIBLE = "preemptible"
 
 
 class EndReason(StrEnum):
@@ -27,14 +37,31 @@ class Slice:
 
 
 @dataclass(frozen=True, slots=True)
-class GrantRequest:
-    """A validated request for `count` whole devices of `sku`."""
+class Choice:
+    """One acceptable accelerator: `count` whole devices of `sku`."""
 
-    project: str
     sku: str
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRequest:
+    """A validated request: the first of `choices` that can be had, placed within `topology`."""
+
+    project: str
+    choices: tuple[Choice, ...]
     lease_ms: int
     idempotency_key: str
+    topology: Topology = ANYWHERE
+    priority: PriorityClass = PriorityClass.STANDARD
+
+    @property
+    def sku(self) -> str:
+        return self.choices[0].sku
+
+    @property
+    def count(self) -> int:
+        return self.choices[0].count
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +79,25 @@ class Grant:
     expires_ms: int = 0
     ended_ms: int = 0
     end_reason: str = ""
+    topology: Topology = ANYWHERE
+    priority: PriorityClass = PriorityClass.STANDARD
+    preemptible: bool = False
+    warnings: tuple[str, ...] = ()
+    # The alternatives asked for (the granted one is `sku` x `count`); for replays' comparison.
+    choices: tuple[Choice, ...] = ()
 
     @property
     def live(self) -> bool:
         return self.state in (GrantState.PENDING, GrantState.ACTIVE)
 
     def same_request(self, request: GrantRequest) -> bool:
-        return (self.project, self.sku, self.count) == (request.project, request.sku, request.count)
+        asked = self.choices or (Choice(self.sku, self.count),)
+        return (self.project, asked, self.topology, self.priority) == (
+            request.project,
+            request.choices,
+            request.topology,
+            request.priority,
+        )
 
     def with_(self, **changes: object) -> Grant:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from slicebroker.broker.domain.ports import InventoryPort
-from slicebroker.broker.domain.snapshot import NodeClaim, Snapshot
+from slicebroker.broker.domain.snapshot import ANYWHERE, NodeClaim, Snapshot, Topology
 from slicebroker.core.batching import Batcher
 from slicebroker.core.errors import Conflict, ResourceExhausted, SlicebrokerError
 from slicebroker.core.reasons import Reason
@@ -27,6 +27,7 @@ class PlaceJob:
     grant_id: str
     sku: str
     count: int
+    topology: Topology = ANYWHERE
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +56,8 @@ class Placer:
         self.snapshot = Snapshot()
         self._batcher: Batcher[Job, Placed | None] = Batcher(self._flush, max_batch=max_batch, max_in_flight=1)
 
-    async def place(self, grant_id: str, sku: str, count: int) -> Placed:
-        placed = await self._batcher.submit(PlaceJob(grant_id, sku, count))
+    async def place(self, grant_id: str, sku: str, count: int, topology: Topology = ANYWHERE) -> Placed:
+        placed = await self._batcher.submit(PlaceJob(grant_id, sku, count, topology))
         assert placed is not None
         return placed
 
@@ -127,16 +128,23 @@ class Placer:
         loaded = self.snapshot.loaded_skus.get(job.sku)
         if loaded is None:
             await self.refresh(job.sku)
-        claims = self.snapshot.place(job.sku, job.count)
+        claims = self.snapshot.place(job.sku, job.count, job.topology)
         if claims is None and loaded is not None and now - loaded >= self._refresh_after_ms:
             # Another replica may have freed devices since our picture was taken.
             await self.refresh(job.sku)
-            claims = self.snapshot.place(job.sku, job.count)
+            claims = self.snapshot.place(job.sku, job.count, job.topology)
         if claims is None:
             free = self.snapshot.free_count(job.sku)
+            where = "" if job.topology.constraint == "none" else f" {job.topology.constraint.replace('_', ' ')}"
             return ResourceExhausted(
-                f"{job.count} x {job.sku} requested; {free} free now",
+                f"{job.count} x {job.sku}{where} requested; {free} free now"
+                + (", but not within the topology asked for" if free >= job.count else ""),
                 reason=Reason.INSUFFICIENT_CAPACITY,
-                metadata={"sku": job.sku, "requested": job.count, "free": free},
+                metadata={
+                    "sku": job.sku,
+                    "requested": job.count,
+                    "free": free,
+                    "topology": str(job.topology.constraint),
+                },
             )
         return claims

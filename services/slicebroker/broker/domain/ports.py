@@ -28,6 +28,16 @@ class ReserveItem:
     sku: str
     count: int
     ttl_s: int
+    priority: str = "standard"
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """Quota's yes: whose the project is, and what the grant's standing is."""
+
+    institution: str
+    preemptible: bool = False
+    warnings: tuple[str, ...] = ()
 
 
 class InventoryPort(Protocol):
@@ -39,8 +49,8 @@ class InventoryPort(Protocol):
 
 
 class QuotaPort(Protocol):
-    async def reserve(self, items: Sequence[ReserveItem]) -> list[str | SlicebrokerError]:
-        """Per item: the project's institution, or why it was refused."""
+    async def reserve(self, items: Sequence[ReserveItem]) -> list[Reserved | SlicebrokerError]:
+        """Per item: quota's yes, or why it was refused."""
         ...
 
     async def commit(self, grant_ids: Sequence[str]) -> list[SlicebrokerError | None]: ...

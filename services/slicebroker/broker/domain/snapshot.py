@@ -11,6 +11,34 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Constraint(StrEnum):
+    """Where the devices of one grant may be, from tightest to loosest network locality."""
+
+    NONE = "none"
+    SAME_NODE = "same_node"
+    SAME_NVLINK_DOMAIN = "same_nvlink_domain"
+    SAME_LEAF = "same_leaf"
+    # One device per node (resilience), rather than together.
+    SPREAD = "spread"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    constraint: Constraint = Constraint.NONE
+    # Required: refuse rather than place elsewhere. Preferred: fall back to no constraint.
+    required: bool = True
+
+
+ANYWHERE = Topology()
+# The levels a gang is tried at, smallest subtree first (the node itself is always first).
+_LEVELS = {
+    Constraint.SAME_NODE: ("node",),
+    Constraint.SAME_NVLINK_DOMAIN: ("node", "nvlink"),
+    Constraint.SAME_LEAF: ("node", "nvlink", "leaf"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +52,8 @@ class NodeView:
     free_devices: tuple[str, ...]
     # device id -> holder grant id, for devices held now.
     held: dict[str, str] = field(default_factory=dict)
+    nvlink_domain: str = ""
+    leaf: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +70,8 @@ class _Node:
     free: list[str]
     # Devices this process took; returned to `free` on release.
     held: dict[str, str]
+    nvlink: str = ""
+    leaf: str = ""
 
 
 class Snapshot:
@@ -58,7 +90,15 @@ class Snapshot:
             self._drop(node_id)
         for view in nodes:
             if view.schedulable:
-                self._put(view.node_id, _Node(view.sku, view.generation, sorted(view.free_devices), dict(view.held)))
+                node = _Node(
+                    view.sku,
+                    view.generation,
+                    sorted(view.free_devices),
+                    dict(view.held),
+                    view.nvlink_domain or view.node_id,
+                    view.leaf or view.node_id,
+                )
+                self._put(view.node_id, node)
         self.loaded_skus[sku] = now_ms
 
     def _put(self, node_id: str, node: _Node) -> None:
@@ -85,7 +125,69 @@ class Snapshot:
         return node.generation if node else None
 
     # -- placement -----------------------------------------------------------------------------
-    def place(self, sku: str, count: int) -> list[NodeClaim] | None:
+    def place(self, sku: str, count: int, topology: Topology = ANYWHERE) -> list[NodeClaim] | None:
+        """Chooses `count` free devices of `sku` within `topology`, or None when they are not there.
+
+        A gang is all or nothing: the answer covers every device or is None. A constrained gang
+        takes the smallest subtree that fits — one node, else one NVLink domain, else one leaf
+        switch — and among subtrees of one level the one it fills best, so larger free subtrees
+        stay whole for larger gangs. A preferred constraint that cannot be met falls back to none.
+        """
+        if topology.constraint is Constraint.NONE:
+            return self._place_anywhere(sku, count)
+        if topology.constraint is Constraint.SPREAD:
+            claims = self._place_spread(sku, count)
+        else:
+            claims = None
+            for level in _LEVELS[topology.constraint]:
+                claims = self._place_within(sku, count, level)
+                if claims is not None:
+                    break
+        if claims is None and not topology.required:
+            return self._place_anywhere(sku, count)
+        return claims
+
+    def _place_within(self, sku: str, count: int, level: str) -> list[NodeClaim] | None:
+        if level == "node":
+            return self._place_on_one_node(sku, count)
+        groups: dict[str, list[str]] = defaultdict(list)
+        for node_id, node in self._nodes.items():
+            if node.sku == sku and node.free:
+                groups[node.nvlink if level == "nvlink" else node.leaf].append(node_id)
+        best: tuple[int, str] | None = None
+        for key, members in groups.items():
+            free = sum(len(self._nodes[n].free) for n in members)
+            if free >= count and (best is None or (free, key) < best):
+                best = (free, key)
+        if best is None:
+            return None
+        # Inside the chosen subtree: fewest nodes, fullest first among equals.
+        members = sorted(groups[best[1]], key=lambda n: (-len(self._nodes[n].free), n))
+        chosen: list[NodeClaim] = []
+        remaining = count
+        for node_id in members:
+            take = min(len(self._nodes[node_id].free), remaining)
+            chosen.append(self._claim_on(node_id, take))
+            remaining -= take
+            if remaining == 0:
+                return chosen
+        return None  # pragma: no cover - the subtree was checked to have enough
+
+    def _place_on_one_node(self, sku: str, count: int) -> list[NodeClaim] | None:
+        buckets = self._buckets[sku]
+        for size in sorted(k for k, ids in buckets.items() if ids and k >= count):
+            return [self._claim_on(min(buckets[size]), count)]
+        return None
+
+    def _place_spread(self, sku: str, count: int) -> list[NodeClaim] | None:
+        """One device on each of `count` nodes, taking from the emptiest-but-not-empty nodes last."""
+        buckets = self._buckets[sku]
+        nodes = [n for size in sorted(k for k, ids in buckets.items() if ids and k > 0) for n in sorted(buckets[size])]
+        if len(nodes) < count:
+            return None
+        return [self._claim_on(node_id, 1) for node_id in nodes[:count]]
+
+    def _place_anywhere(self, sku: str, count: int) -> list[NodeClaim] | None:
         """Chooses `count` free devices of `sku`, or None if there are not that many.
 
         Best fit first: the fullest node that still has `count` free, so whole nodes stay whole

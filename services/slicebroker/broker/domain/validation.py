@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
-from slicebroker.broker.domain.model import GrantRequest
+from slicebroker.broker.domain.model import Choice, GrantRequest, PriorityClass
+from slicebroker.broker.domain.snapshot import ANYWHERE, Topology
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.ids import check_idempotency_key, check_name
 from slicebroker.core.reasons import Reason
@@ -38,14 +39,47 @@ def validate_request(
     known_skus: Collection[str],
     max_count: int,
     max_lease_ms: int,
+    alternatives: Sequence[tuple[str, int]] = (),
+    topology: Topology = ANYWHERE,
+    priority: str = "",
+    max_alternatives: int = 8,
 ) -> GrantRequest:
     check_name("project", project)
-    check_sku("sku", sku, known_skus)
-    if count <= 0:
-        raise InvalidArgument("count", "must be at least 1")
-    if count > max_count:
-        raise InvalidArgument("count", f"must be at most {max_count}")
+    choices = [check_choice("sku", "count", sku, count, known_skus, max_count)]
+    if len(alternatives) > max_alternatives:
+        raise InvalidArgument("alternatives", f"at most {max_alternatives} alternatives")
+    for i, (alt_sku, alt_count) in enumerate(alternatives):
+        choice = check_choice(
+            f"alternatives[{i}].sku", f"alternatives[{i}].count", alt_sku, alt_count, known_skus, max_count
+        )
+        if choice in choices:
+            raise InvalidArgument(f"alternatives[{i}]", f"{alt_count} x {alt_sku} is already asked for")
+        choices.append(choice)
     check_lease("lease", lease_ms, max_lease_ms)
     if idempotency_key:
         check_idempotency_key("idempotency_key", idempotency_key)
-    return GrantRequest(project=project, sku=sku, count=count, lease_ms=lease_ms, idempotency_key=idempotency_key)
+    try:
+        priority_class = PriorityClass(priority or PriorityClass.STANDARD)
+    except ValueError:
+        raise InvalidArgument(
+            "priority_class", f"{priority!r} is not one of {', '.join(p.value for p in PriorityClass)}"
+        ) from None
+    return GrantRequest(
+        project=project,
+        choices=tuple(choices),
+        lease_ms=lease_ms,
+        idempotency_key=idempotency_key,
+        topology=topology,
+        priority=priority_class,
+    )
+
+
+def check_choice(
+    sku_field: str, count_field: str, sku: str, count: int, known_skus: Collection[str], max_count: int
+) -> Choice:
+    check_sku(sku_field, sku, known_skus)
+    if count <= 0:
+        raise InvalidArgument(count_field, "must be at least 1")
+    if count > max_count:
+        raise InvalidArgument(count_field, f"must be at most {max_count}")
+    return Choice(sku, count)

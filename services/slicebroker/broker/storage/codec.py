@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from slicebroker.broker.domain.model import EventType, Grant, GrantEvent, GrantState, Slice
+from slicebroker.broker.domain.model import Choice, EventType, Grant, GrantEvent, GrantState, PriorityClass, Slice
+from slicebroker.broker.domain.snapshot import ANYWHERE, Constraint, Topology
 
 
 def grant_fields(grant: Grant) -> dict[str, str]:
@@ -22,6 +23,20 @@ def grant_fields(grant: Grant) -> dict[str, str]:
         "expires_ms": str(grant.expires_ms),
         "ended_ms": str(grant.ended_ms),
         "end_reason": grant.end_reason,
+        "topology": f"{grant.topology.constraint.value}:{int(grant.topology.required)}",
+        "priority": grant.priority.value,
+        "preemptible": "1" if grant.preemptible else "0",
+        "warnings": json.dumps(list(grant.warnings)),
+        "choices": json.dumps([[c.sku, c.count] for c in grant.choices], separators=(",", ":")),
+    }
+
+
+def activation_fields(grant: Grant) -> dict[str, str]:
+    """What activation writes: the state and all that became known while granting."""
+    fields = grant_fields(grant)
+    return {
+        k: fields[k]
+        for k in ("state", "institution", "slices", "expires_ms", "sku", "count", "preemptible", "warnings")
     }
 
 
@@ -40,7 +55,19 @@ def grant_from_fields(fields: dict[str, str]) -> Grant:
         expires_ms=int(fields.get("expires_ms") or 0),
         ended_ms=int(fields.get("ended_ms") or 0),
         end_reason=fields.get("end_reason", ""),
+        topology=_topology(fields.get("topology", "")),
+        priority=PriorityClass(fields.get("priority") or PriorityClass.STANDARD),
+        preemptible=fields.get("preemptible") == "1",
+        warnings=tuple(json.loads(fields.get("warnings") or "[]")),
+        choices=tuple(Choice(s, int(n)) for s, n in json.loads(fields.get("choices") or "[]")),
     )
+
+
+def _topology(text: str) -> Topology:
+    if not text:
+        return ANYWHERE
+    constraint, required = text.split(":")
+    return Topology(Constraint(constraint), required == "1")
 
 
 def slices_json(slices: tuple[Slice, ...]) -> str:

@@ -12,11 +12,11 @@ import redis.asyncio as aioredis
 
 from slicebroker.broker.domain.model import Grant, GrantEvent, GrantState
 from slicebroker.broker.storage.codec import (
+    activation_fields,
     event_from_json,
     event_json,
     grant_fields,
     grant_from_fields,
-    slices_json,
 )
 from slicebroker.broker.storage.keys import BrokerKeys
 from slicebroker.runtime.redis import Scripts
@@ -61,7 +61,7 @@ class RedisGrantStore:
             (
                 "activate",
                 [self._k.grant(grant.id), self._k.pending, self._k.expiry, self._k.outbox],
-                [grant.id, grant.institution, slices_json(grant.slices), grant.expires_ms, event_json(event)],
+                [grant.id, grant.expires_ms, event_json(event), *_flat(activation_fields(grant))],
             )
             for grant, event in grants
         ]
