@@ -98,6 +98,7 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
         register=register,
         ready=ready,
         loops=[
+            placer.follow_inventory,
             hold_leadership,
             as_leader(repair.relay, settings.relay_interval_s),
             as_leader(repair.expire, settings.reaper_interval_s),

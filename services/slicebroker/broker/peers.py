@@ -3,14 +3,14 @@ request id, and turns a failed status back into the domain error it stands for."
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from slicebroker.broker.domain.model import EventType, GrantEvent
-from slicebroker.broker.domain.ports import ClaimOutcome, Reserved, ReserveItem
+from slicebroker.broker.domain.ports import ChangeKind, ClaimOutcome, NodeChange, Reserved, ReserveItem
 from slicebroker.broker.domain.snapshot import NodeClaim, NodeView
 from slicebroker.core.errors import SlicebrokerError
 from slicebroker.runtime.channels import call_metadata, open_channel
@@ -100,6 +100,29 @@ class GrpcInventory(_Peer):
     async def holders(self) -> list[str]:
         response = await self.call(self._stub.ListHolders, inventory_pb2.ListHoldersRequest())
         return list(response.grant_ids)
+
+    async def watch(self, from_revision: int) -> AsyncIterator[NodeChange]:
+        # No deadline: a watch lives as long as the broker; keepalives notice a dead peer.
+        stream = self._stub.Watch(
+            inventory_pb2.WatchRequest(from_revision=from_revision), metadata=call_metadata(self._token)
+        )
+        try:
+            async for event in stream:
+                kind = _CHANGE_KINDS.get(event.type)
+                if kind is None:
+                    continue
+                node = _node_view(event.node, event.node.sku) if kind is ChangeKind.UPSERT else None
+                yield NodeChange(kind, event.revision, node, event.node_id or event.node.id)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+
+_CHANGE_KINDS = {
+    inventory_pb2.WATCH_EVENT_TYPE_UPSERT: ChangeKind.UPSERT,
+    inventory_pb2.WATCH_EVENT_TYPE_DELETED: ChangeKind.DELETED,
+    inventory_pb2.WATCH_EVENT_TYPE_SNAPSHOT_BEGIN: ChangeKind.SNAPSHOT_BEGIN,
+    inventory_pb2.WATCH_EVENT_TYPE_SNAPSHOT_END: ChangeKind.SNAPSHOT_END,
+}
 
 
 def _node_view(node: inventory_pb2.Node, sku: str) -> NodeView:

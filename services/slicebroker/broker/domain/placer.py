@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from slicebroker.broker.domain.ports import InventoryPort
-from slicebroker.broker.domain.snapshot import ANYWHERE, NodeClaim, Snapshot, Topology
+from slicebroker.broker.domain.ports import ChangeKind, InventoryPort, NodeChange
+from slicebroker.broker.domain.snapshot import ANYWHERE, NodeClaim, NodeView, Snapshot, Topology
 from slicebroker.core.batching import Batcher
 from slicebroker.core.errors import Conflict, ResourceExhausted, SlicebrokerError
 from slicebroker.core.reasons import Reason
@@ -54,6 +54,12 @@ class Placer:
         self._claim_attempts = claim_attempts
         self._refresh_after_ms = refresh_after_ms
         self.snapshot = Snapshot()
+        # Inventory's watch feeds the snapshot; changes wait here until no claim of ours is in flight.
+        self._changes: list[NodeChange] = []
+        self._building: list[NodeView] | None = None
+        self._flushing = False
+        self.revision = 0
+        self.synced = False
         self._batcher: Batcher[Job, Placed | None] = Batcher(self._flush, max_batch=max_batch, max_in_flight=1)
 
     async def place(self, grant_id: str, sku: str, count: int, topology: Topology = ANYWHERE) -> Placed:
@@ -68,11 +74,48 @@ class Placer:
     async def close(self) -> None:
         await self._batcher.close()
 
+    async def follow_inventory(self) -> None:
+        """Keeps the snapshot exact from inventory's watch, resuming from the last revision seen.
+        Runs until cancelled; a broken stream ends it with an error (the supervisor restarts it)."""
+        async for change in self._inventory.watch(self.revision):
+            self._changes.append(change)
+            self.revision = max(self.revision, change.revision)
+            if not self._flushing:
+                self._apply_changes()
+
+    def _apply_changes(self) -> None:
+        """Applies received watch events. Only called while no claim of this process is in flight,
+        so an event never races a placement between its choice and inventory's answer."""
+        changes, self._changes = self._changes, []
+        for change in changes:
+            if change.kind is ChangeKind.SNAPSHOT_BEGIN:
+                self._building = []
+            elif change.kind is ChangeKind.SNAPSHOT_END:
+                self.snapshot.replace_all(self._building or [], self._clock())
+                self._building = None
+                self.synced = True
+            elif change.kind is ChangeKind.UPSERT and change.node is not None:
+                if self._building is not None:
+                    self._building.append(change.node)
+                else:
+                    self.snapshot.put_node(change.node)
+            elif change.kind is ChangeKind.DELETED:
+                self.snapshot.drop_node(change.node_id)
+
     async def refresh(self, sku: str) -> None:
         self.snapshot.replace_sku(sku, await self._inventory.nodes(sku), self._clock())
 
     # -- one batch -----------------------------------------------------------------------------
     async def _flush(self, jobs: list[Job]) -> list[Placed | BaseException | None]:
+        self._flushing = True
+        try:
+            return await self._flush_jobs(jobs)
+        finally:
+            self._flushing = False
+            self._apply_changes()
+
+    async def _flush_jobs(self, jobs: list[Job]) -> list[Placed | BaseException | None]:
+        self._apply_changes()
         results: list[Placed | BaseException | None] = [None] * len(jobs)
         # 1. Releases first: what they free is available to this very batch.
         releases = [gid for job in jobs if isinstance(job, ReleaseJob) for gid in job.grant_ids]
@@ -86,6 +129,7 @@ class Placer:
         for attempt in range(self._claim_attempts):
             if not todo:
                 break
+            self._apply_changes()
             todo = await self._place_and_claim(jobs, todo, results, last=attempt == self._claim_attempts - 1)
         return results
 
@@ -127,9 +171,11 @@ class Placer:
         now = self._clock()
         loaded = self.snapshot.loaded_skus.get(job.sku)
         if loaded is None:
+            # First request for a SKU the watch has not shown yet (or no watch): read it once.
             await self.refresh(job.sku)
         claims = self.snapshot.place(job.sku, job.count, job.topology)
-        if claims is None and loaded is not None and now - loaded >= self._refresh_after_ms:
+        stale = not self.synced and loaded is not None and now - loaded >= self._refresh_after_ms
+        if claims is None and stale:
             # Another replica may have freed devices since our picture was taken.
             await self.refresh(job.sku)
             claims = self.snapshot.place(job.sku, job.count, job.topology)

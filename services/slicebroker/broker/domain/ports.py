@@ -6,13 +6,31 @@ gRPC and `slicebroker.broker.storage` the store over Redis.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from slicebroker.broker.domain.model import Grant, GrantEvent, GrantState
 from slicebroker.broker.domain.snapshot import NodeClaim, NodeView
 from slicebroker.core.errors import SlicebrokerError
+
+
+class ChangeKind(StrEnum):
+    UPSERT = "upsert"
+    DELETED = "deleted"
+    SNAPSHOT_BEGIN = "snapshot_begin"
+    SNAPSHOT_END = "snapshot_end"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeChange:
+    """One event of inventory's watch: a node as it is now, a node gone, or the bounds of a snapshot."""
+
+    kind: ChangeKind
+    revision: int
+    node: NodeView | None = None
+    node_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +64,9 @@ class InventoryPort(Protocol):
     async def claim(self, claims: Sequence[tuple[str, Sequence[NodeClaim]]]) -> list[ClaimOutcome]: ...
     async def release(self, grant_ids: Sequence[str]) -> dict[str, int]: ...
     async def holders(self) -> list[str]: ...
+    def watch(self, from_revision: int) -> AsyncIterator[NodeChange]:
+        """Node changes after `from_revision`; a snapshot first when that revision is 0 or too old."""
+        ...
 
 
 class QuotaPort(Protocol):

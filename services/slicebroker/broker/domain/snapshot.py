@@ -89,17 +89,42 @@ class Snapshot:
         for node_id in [n for n, node in self._nodes.items() if node.sku == sku]:
             self._drop(node_id)
         for view in nodes:
-            if view.schedulable:
-                node = _Node(
-                    view.sku,
-                    view.generation,
-                    sorted(view.free_devices),
-                    dict(view.held),
-                    view.nvlink_domain or view.node_id,
-                    view.leaf or view.node_id,
-                )
-                self._put(view.node_id, node)
+            self.put_node(view)
         self.loaded_skus[sku] = now_ms
+
+    def replace_all(self, nodes: Iterable[NodeView], now_ms: int) -> None:
+        """The whole facility at once (a watch snapshot): every SKU counts as freshly loaded."""
+        for node_id in list(self._nodes):
+            self._drop(node_id)
+        skus: set[str] = set()
+        for view in nodes:
+            self.put_node(view)
+            skus.add(view.sku)
+        self.loaded_skus = dict.fromkeys(skus, now_ms)
+
+    def put_node(self, view: NodeView) -> None:
+        """The node as inventory now reports it (replacing what was known); unschedulable nodes
+        are kept out of placement."""
+        known = self._nodes.get(view.node_id)
+        if known is not None:
+            if view.generation < known.generation:
+                return  # older than what this process already knows (its own claim's answer)
+            self._drop(view.node_id)
+        if not view.schedulable:
+            return
+        node = _Node(
+            view.sku,
+            view.generation,
+            sorted(view.free_devices),
+            dict(view.held),
+            view.nvlink_domain or view.node_id,
+            view.leaf or view.node_id,
+        )
+        self._put(view.node_id, node)
+
+    def drop_node(self, node_id: str) -> None:
+        if node_id in self._nodes:
+            self._drop(node_id)
 
     def _put(self, node_id: str, node: _Node) -> None:
         self._nodes[node_id] = node
@@ -110,6 +135,8 @@ class Snapshot:
     def _drop(self, node_id: str) -> None:
         node = self._nodes.pop(node_id)
         self._buckets[node.sku][len(node.free)].discard(node_id)
+        for holder in node.held.values():
+            self._nodes_of_grant[holder].discard(node_id)
 
     def _set_free(self, node_id: str, node: _Node, free: list[str]) -> None:
         self._buckets[node.sku][len(node.free)].discard(node_id)
