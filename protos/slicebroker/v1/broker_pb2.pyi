@@ -19,6 +19,7 @@ class GrantState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GRANT_STATE_ACTIVE: _ClassVar[GrantState]
     GRANT_STATE_ENDED: _ClassVar[GrantState]
     GRANT_STATE_FAILED: _ClassVar[GrantState]
+    GRANT_STATE_QUEUED: _ClassVar[GrantState]
 
 class TopologyConstraint(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -32,6 +33,7 @@ GRANT_STATE_PENDING: GrantState
 GRANT_STATE_ACTIVE: GrantState
 GRANT_STATE_ENDED: GrantState
 GRANT_STATE_FAILED: GrantState
+GRANT_STATE_QUEUED: GrantState
 TOPOLOGY_CONSTRAINT_UNSPECIFIED: TopologyConstraint
 TOPOLOGY_CONSTRAINT_SAME_NODE: TopologyConstraint
 TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN: TopologyConstraint
@@ -39,7 +41,7 @@ TOPOLOGY_CONSTRAINT_SAME_LEAF: TopologyConstraint
 TOPOLOGY_CONSTRAINT_SPREAD: TopologyConstraint
 
 class Grant(_message.Message):
-    __slots__ = ("id", "project", "institution", "sku", "count", "slices", "state", "created_at", "expires_at", "ended_at", "end_reason", "idempotency_key", "topology", "priority_class", "preemptible", "warnings")
+    __slots__ = ("id", "project", "institution", "sku", "count", "slices", "state", "created_at", "expires_at", "ended_at", "end_reason", "idempotency_key", "topology", "priority_class", "preemptible", "warnings", "queue_position", "waiting_reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +58,8 @@ class Grant(_message.Message):
     PRIORITY_CLASS_FIELD_NUMBER: _ClassVar[int]
     PREEMPTIBLE_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     project: str
     institution: str
@@ -72,7 +76,9 @@ class Grant(_message.Message):
     priority_class: str
     preemptible: bool
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., institution: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., slices: _Optional[_Iterable[_Union[_common_pb2.Slice, _Mapping]]] = ..., state: _Optional[_Union[GrantState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., priority_class: _Optional[str] = ..., preemptible: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    queue_position: int
+    waiting_reason: str
+    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., institution: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., slices: _Optional[_Iterable[_Union[_common_pb2.Slice, _Mapping]]] = ..., state: _Optional[_Union[GrantState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., priority_class: _Optional[str] = ..., preemptible: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., queue_position: _Optional[int] = ..., waiting_reason: _Optional[str] = ...) -> None: ...
 
 class Topology(_message.Message):
     __slots__ = ("constraint", "required")
@@ -91,7 +97,7 @@ class Alternative(_message.Message):
     def __init__(self, sku: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class RequestGrantRequest(_message.Message):
-    __slots__ = ("project", "sku", "count", "lease", "idempotency_key", "topology", "alternatives", "priority_class")
+    __slots__ = ("project", "sku", "count", "lease", "idempotency_key", "topology", "alternatives", "priority_class", "queue")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +106,7 @@ class RequestGrantRequest(_message.Message):
     TOPOLOGY_FIELD_NUMBER: _ClassVar[int]
     ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_CLASS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
     project: str
     sku: str
     count: int
@@ -108,7 +115,8 @@ class RequestGrantRequest(_message.Message):
     topology: Topology
     alternatives: _containers.RepeatedCompositeFieldContainer[Alternative]
     priority_class: str
-    def __init__(self, project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., priority_class: _Optional[str] = ...) -> None: ...
+    queue: bool
+    def __init__(self, project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., priority_class: _Optional[str] = ..., queue: _Optional[bool] = ...) -> None: ...
 
 class GetGrantRequest(_message.Message):
     __slots__ = ("id",)

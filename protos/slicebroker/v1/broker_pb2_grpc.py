@@ -93,7 +93,8 @@ class BrokerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReleaseGrant(self, request, context):
-        """Ends a grant and frees its slices. Releasing an ended grant returns it unchanged.
+        """Ends a grant and frees its slices (a queued request leaves the queue). Releasing an ended
+        grant returns it unchanged.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

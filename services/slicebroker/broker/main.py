@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ import grpc
 from slicebroker.broker.api.servicer import BrokerServicer
 from slicebroker.broker.domain.grants import GrantLimits, GrantService
 from slicebroker.broker.domain.placer import Placer
+from slicebroker.broker.domain.queue import Dispatcher
 from slicebroker.broker.domain.repair import Repair
 from slicebroker.broker.peers import GrpcAccounting, GrpcInventory, GrpcQuota
 from slicebroker.broker.settings import BrokerSettings
@@ -49,6 +51,8 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
         ),
         after_claim=(lambda: os._exit(137)) if settings.failpoint == "after-claim" else None,
     )
+    dispatcher = Dispatcher(store, grants, placer, quota, clock_ms)
+    placer.on_change = grants.capacity_changed.set
     repair = Repair(
         store,
         grants,
@@ -81,6 +85,16 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
         loop.__name__ = step.__name__
         return loop
 
+    async def serve_queue() -> None:
+        """Event-driven dispatch by the leader: on releases and inventory changes, and every second
+        for what other replicas freed."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(grants.capacity_changed.wait(), settings.dispatch_interval_s)
+            grants.capacity_changed.clear()
+            if leader.held:
+                await dispatcher.dispatch()
+
     async def close() -> None:
         await grants.close()
         await placer.close()
@@ -100,6 +114,7 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
         loops=[
             placer.follow_inventory,
             hold_leadership,
+            serve_queue,
             as_leader(repair.relay, settings.relay_interval_s),
             as_leader(repair.expire, settings.reaper_interval_s),
             as_leader(repair.reconcile, settings.reconcile_interval_s),

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from slicebroker.broker.domain.model import EventType, GrantEvent
+from slicebroker.broker.domain.model import EventType, Grant, GrantEvent
 from slicebroker.broker.domain.ports import ChangeKind, ClaimOutcome, NodeChange, Reserved, ReserveItem
 from slicebroker.broker.domain.snapshot import NodeClaim, NodeView
 from slicebroker.core.errors import SlicebrokerError
@@ -171,6 +171,13 @@ class GrpcQuota(_Peer):
     async def cancel(self, grant_ids: Sequence[str]) -> list[SlicebrokerError | None]:
         response = await self.call(self._stub.Cancel, quota_pb2.CancelRequest(grant_ids=grant_ids))
         return [from_status(r.status) for r in response.results]
+
+    async def fair_share_order(self, grants: Sequence[Grant]) -> list[str]:
+        request = quota_pb2.FairShareOrderRequest(
+            requests=[quota_pb2.PendingRequest(id=g.id, project=g.project, sku=g.sku, count=g.count) for g in grants]
+        )
+        response = await self.call(self._stub.FairShareOrder, request)
+        return list(response.ids)
 
     async def reservations(self) -> list[str]:
         response = await self.call(self._stub.ListReservations, quota_pb2.ListReservationsRequest())

@@ -21,6 +21,9 @@ class BrokerSettings(ServiceSettings):
     max_lease_s: int = Field(30 * 24 * 3600, description="Longest lease a request may ask for.")
     reservation_ttl_s: int = Field(60, description="Life of a quota reservation not yet committed.")
     claim_attempts: int = Field(4, description="Placements tried per request when claims conflict.")
+    dispatch_interval_s: float = Field(
+        1.0, description="Longest pause between queue passes when no release or inventory change wakes it."
+    )
     reaper_interval_s: float = Field(0.5, description="How often expired leases are looked for.")
     relay_interval_s: float = Field(0.05, description="Pause of the outbox relay when it found nothing to send.")
     relay_batch: int = Field(500, description="Most events the relay sends to accounting per call.")

@@ -15,6 +15,7 @@ _STATES = {
     GrantState.ACTIVE: broker_pb2.GRANT_STATE_ACTIVE,
     GrantState.ENDED: broker_pb2.GRANT_STATE_ENDED,
     GrantState.FAILED: broker_pb2.GRANT_STATE_FAILED,
+    GrantState.QUEUED: broker_pb2.GRANT_STATE_QUEUED,
 }
 _STATES_BACK: dict[int, GrantState] = {int(v): k for k, v in _STATES.items()}
 
@@ -75,4 +76,6 @@ def grant_pb(grant: Grant) -> broker_pb2.Grant:
         priority_class=grant.priority.value,
         preemptible=grant.preemptible,
         warnings=grant.warnings,
+        queue_position=grant.queue_position,
+        waiting_reason=grant.waiting_reason,
     )

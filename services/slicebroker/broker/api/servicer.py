@@ -25,6 +25,7 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
             alternatives=[(a.sku, a.count) for a in request.alternatives],
             topology=topology_of(request.topology),
             priority=request.priority_class,
+            queue=request.queue,
         )
         return grant_pb(grant)
 

@@ -72,6 +72,8 @@ class GrantService:
         # A test hook: called once both halves hold, before the commit (see BrokerSettings.failpoint).
         self._after_claim = after_claim
         self._inflight: dict[str, asyncio.Future[Grant]] = {}
+        # Set when capacity may have appeared (a release here, an inventory change): wakes dispatch.
+        self.capacity_changed = asyncio.Event()
         self._reserve = Batcher(self._flush_reserve, max_in_flight=1)
         self._commit: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_commit, max_in_flight=1)
         self._cancel: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_cancel, max_in_flight=1)
@@ -105,6 +107,7 @@ class GrantService:
         alternatives: Sequence[tuple[str, int]] = (),
         topology: Topology = ANYWHERE,
         priority: str = "",
+        queue: bool = False,
     ) -> Grant:
         request = validate_request(
             project=project,
@@ -118,6 +121,7 @@ class GrantService:
             alternatives=alternatives,
             topology=topology,
             priority=priority,
+            queue=queue,
         )
         deadline = self._clock() + self._limits.replay_wait_ms
         while True:
@@ -134,6 +138,7 @@ class GrantService:
                 topology=request.topology,
                 priority=request.priority,
                 choices=request.choices,
+                queue=request.queue,
             )
             existing_id = await self._begin.submit(grant)
             if existing_id is None:
@@ -171,11 +176,16 @@ class GrantService:
                 )
             await asyncio.sleep(0.02)
 
-    async def _complete(self, grant: Grant) -> Grant:
+    async def serve_queued(self, grant: Grant) -> Grant:
+        """Tries a request taken off the queue once more: it comes back active, queued again (with
+        why it still waits), or raises why it failed for good."""
+        return await self._complete(grant.with_(state=GrantState.PENDING), dispatching=True)
+
+    async def _complete(self, grant: Grant, *, dispatching: bool = False) -> Grant:
         future: asyncio.Future[Grant] = asyncio.get_running_loop().create_future()
         self._inflight[grant.id] = future
         try:
-            result = await self._grant(grant)
+            result = await self._grant(grant, dispatching=dispatching)
             future.set_result(result)
             return result
         except Exception as exc:
@@ -188,7 +198,7 @@ class GrantService:
         finally:
             del self._inflight[grant.id]
 
-    async def _grant(self, grant: Grant) -> Grant:
+    async def _grant(self, grant: Grant, *, dispatching: bool = False) -> Grant:
         # 1. Each acceptable accelerator in turn: quota and inventory are asked at the same time,
         #    each step idempotent by grant id; a refusal undoes whichever half succeeded.
         refusals: list[SlicebrokerError] = []
@@ -211,9 +221,20 @@ class GrantService:
                     break  # quota's refusal says more than inventory's when both refuse
                 if isinstance(outcome, BaseException):
                     raise outcome
-        # 2a. Nothing could be had: forget the request and report why.
-        await self._store.abandon(grant)
-        raise _explain(refusals, grant)
+        refusal = _explain(refusals, grant)
+        # 2a. Within quota but no room now, and the caller will wait: into the queue.
+        if grant.queue and all(r.reason is Reason.INSUFFICIENT_CAPACITY for r in refusals):
+            reason = f"waiting: {refusal.message}"
+            if await self._store.enqueue(grant, reason):
+                rank = await self._store.queue_rank(grant.id)
+                return grant.with_(state=GrantState.QUEUED, waiting_reason=reason, queue_position=(rank or 0) + 1)
+        # 2b. Refused: a request taken from the queue fails (its owner knows its id); a fresh
+        #     one is forgotten, as if never asked. Either way the caller learns why.
+        if dispatching:
+            await self._store.fail(grant.id, self._clock())
+        else:
+            await self._store.abandon(grant)
+        raise refusal
 
     async def _activate_grant(self, grant: Grant, reserved: Reserved, placed: Placed) -> Grant:
         if self._after_claim is not None:
@@ -251,6 +272,9 @@ class GrantService:
         grant = await self._get.submit(grant_id)
         if grant is None:
             raise NotFound(f"no grant {grant_id}", reason=Reason.GRANT_NOT_FOUND, metadata={"id": grant_id})
+        if grant.state is GrantState.QUEUED:
+            rank = await self._store.queue_rank(grant_id)
+            grant = grant.with_(queue_position=(rank or 0) + 1)
         return grant
 
     async def list_grants(
@@ -289,7 +313,9 @@ class GrantService:
                 metadata={"id": grant_id, "state": grant.state},
             )
         now = self._clock()
-        if grant.state is GrantState.ACTIVE and await self.end_grants([grant], EndReason.RELEASED, now_ms=now):
+        if grant.state is GrantState.QUEUED:
+            await self._store.cancel_queued(grant_id, now)
+        elif grant.state is GrantState.ACTIVE and await self.end_grants([grant], EndReason.RELEASED, now_ms=now):
             return grant.with_(state=GrantState.ENDED, ended_ms=now, end_reason=EndReason.RELEASED.value)
         return await self.get_grant(grant_id)
 
@@ -311,6 +337,7 @@ class GrantService:
             return
         await asyncio.gather(self._placer.release(grant_ids), *(self._cancel.submit(g) for g in grant_ids))
         await asyncio.gather(*(self._cleaned.submit(g) for g in grant_ids))
+        self.capacity_changed.set()  # queued requests may fit now
 
     # -- batch flushes -------------------------------------------------------------------------
     async def _flush_reserve(self, items: list[ReserveItem]) -> Sequence[Reserved | BaseException]:

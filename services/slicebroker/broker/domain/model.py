@@ -13,6 +13,7 @@ class GrantState(StrEnum):
     ACTIVE = "active"
     ENDED = "ended"
     FAILED = "failed"
+    QUEUED = "queued"
 
 
 class PriorityClass(StrEnum):
@@ -28,6 +29,7 @@ class EndReason(StrEnum):
     EXPIRED = "expired"
     RECLAIMED = "reclaimed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class GrantRequest:
     idempotency_key: str
     topology: Topology = ANYWHERE
     priority: PriorityClass = PriorityClass.STANDARD
+    queue: bool = False
 
     @property
     def sku(self) -> str:
@@ -85,6 +88,15 @@ class Grant:
     warnings: tuple[str, ...] = ()
     # The alternatives asked for (the granted one is `sku` x `count`); for replays' comparison.
     choices: tuple[Choice, ...] = ()
+    queue: bool = False
+    waiting_reason: str = ""
+    queue_position: int = 0
+
+    @property
+    def queue_score(self) -> int:
+        """Queue order: priority class first (guaranteed, standard, preemptible), then age."""
+        rank = list(PriorityClass).index(self.priority)
+        return rank * 10**13 + self.created_ms
 
     @property
     def live(self) -> bool:

@@ -60,6 +60,8 @@ class Placer:
         self._flushing = False
         self.revision = 0
         self.synced = False
+        # Called when inventory reports a change (capacity may have appeared for queued requests).
+        self.on_change: Callable[[], None] | None = None
         self._batcher: Batcher[Job, Placed | None] = Batcher(self._flush, max_batch=max_batch, max_in_flight=1)
 
     async def place(self, grant_id: str, sku: str, count: int, topology: Topology = ANYWHERE) -> Placed:
@@ -101,6 +103,8 @@ class Placer:
                     self.snapshot.put_node(change.node)
             elif change.kind is ChangeKind.DELETED:
                 self.snapshot.drop_node(change.node_id)
+        if changes and self.on_change is not None:
+            self.on_change()
 
     async def refresh(self, sku: str) -> None:
         self.snapshot.replace_sku(sku, await self._inventory.nodes(sku), self._clock())

@@ -43,6 +43,7 @@ def validate_request(
     topology: Topology = ANYWHERE,
     priority: str = "",
     max_alternatives: int = 8,
+    queue: bool = False,
 ) -> GrantRequest:
     check_name("project", project)
     choices = [check_choice("sku", "count", sku, count, known_skus, max_count)]
@@ -71,6 +72,7 @@ def validate_request(
         idempotency_key=idempotency_key,
         topology=topology,
         priority=priority_class,
+        queue=queue,
     )
 
 

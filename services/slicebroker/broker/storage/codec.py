@@ -28,6 +28,8 @@ def grant_fields(grant: Grant) -> dict[str, str]:
         "preemptible": "1" if grant.preemptible else "0",
         "warnings": json.dumps(list(grant.warnings)),
         "choices": json.dumps([[c.sku, c.count] for c in grant.choices], separators=(",", ":")),
+        "queue": "1" if grant.queue else "0",
+        "waiting_reason": grant.waiting_reason,
     }
 
 
@@ -60,6 +62,8 @@ def grant_from_fields(fields: dict[str, str]) -> Grant:
         preemptible=fields.get("preemptible") == "1",
         warnings=tuple(json.loads(fields.get("warnings") or "[]")),
         choices=tuple(Choice(s, int(n)) for s, n in json.loads(fields.get("choices") or "[]")),
+        queue=fields.get("queue") == "1",
+        waiting_reason=fields.get("waiting_reason", ""),
     )
 
 

@@ -44,6 +44,11 @@ class BrokerKeys:
         return f"{self._p}:ending"
 
     @property
+    def queue(self) -> str:
+        """Queued grant ids scored by Grant.queue_score."""
+        return f"{self._p}:queue"
+
+    @property
     def outbox(self) -> str:
         return f"{self._p}:outbox"
 

@@ -21,7 +21,7 @@ from slicebroker.broker.storage.codec import (
 from slicebroker.broker.storage.keys import BrokerKeys
 from slicebroker.runtime.redis import Scripts
 
-SCRIPTS = ("begin", "activate", "abandon", "fail", "end", "renew")
+SCRIPTS = ("begin", "activate", "abandon", "fail", "end", "renew", "enqueue", "dequeue", "cancel_queued")
 
 
 def _flat(fields: dict[str, str]) -> list[str]:
@@ -100,6 +100,33 @@ class RedisGrantStore:
             for grant, event, expired_by_ms in items
         ]
         return [bool(r) for r in await self.scripts.many(calls)]
+
+    async def enqueue(self, grant: Grant, reason: str) -> bool:
+        keys = [self._k.grant(grant.id), self._k.pending, self._k.queue]
+        return bool(await self.scripts("enqueue", keys, [grant.id, grant.queue_score, reason]))
+
+    async def dequeue(self, grant_id: str, now_ms: int) -> bool:
+        keys = [self._k.grant(grant_id), self._k.pending, self._k.queue]
+        return bool(await self.scripts("dequeue", keys, [grant_id, now_ms]))
+
+    async def cancel_queued(self, grant_id: str, now_ms: int) -> bool:
+        return bool(await self.scripts("cancel_queued", [self._k.grant(grant_id), self._k.queue], [grant_id, now_ms]))
+
+    async def queued(self, limit: int) -> list[str]:
+        ids: list[str] = await self._r.zrange(self._k.queue, 0, limit - 1)
+        return ids
+
+    async def note_waiting(self, grant_id: str, reason: str) -> None:
+        await self._r.hset(self._k.grant(grant_id), "waiting_reason", reason)
+
+    async def queue_rank(self, grant_id: str) -> int | None:
+        rank: int | None = await self._r.zrank(self._k.queue, grant_id)
+        return rank
+
+    async def expiring(self, limit: int) -> list[tuple[str, int]]:
+        """Active grants, soonest lease end first: (id, lease end ms)."""
+        pairs = await self._r.zrange(self._k.expiry, 0, limit - 1, withscores=True)
+        return [(gid, int(score)) for gid, score in pairs]
 
     async def cleaned(self, grant_ids: Sequence[str]) -> None:
         if grant_ids:
