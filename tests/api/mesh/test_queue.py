@@ -113,6 +113,11 @@ async def test_backfill_never_delays_the_head(stubs: Stubs) -> None:
     assert states == [QUEUED, QUEUED, ACTIVE]
     reason = (await state_of(stubs, head.id)).waiting_reason
     assert "4 x H100-SXM-80GB same node" in reason and "next release expected in ~" in reason
+    # A fresh request may not take what the head waits for either, unless it would be done first.
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stubs.broker.RequestGrant(ask("uni-a-vision", 1, lease_s=3600))
+    assert "queued requests come first" in info.value.details()
+    assert (await stubs.broker.RequestGrant(ask("uni-a-vision", 1, lease_s=5))).state == ACTIVE
 
 
 async def test_a_queued_request_can_be_cancelled(stubs: Stubs) -> None:

@@ -32,6 +32,7 @@ from slicebroker.core.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     SlicebrokerError,
     Unavailable,
 )
@@ -74,6 +75,9 @@ class GrantService:
         self._inflight: dict[str, asyncio.Future[Grant]] = {}
         # Set when capacity may have appeared (a release here, an inventory change): wakes dispatch.
         self.capacity_changed = asyncio.Event()
+        # SKU -> estimated start (ms, or None if unknown) of the queue's blocked head, as the
+        # dispatcher last saw it. Fresh requests must not take what the head is waiting for.
+        self.blocked_heads: dict[str, int | None] = {}
         self._reserve = Batcher(self._flush_reserve, max_in_flight=1)
         self._commit: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_commit, max_in_flight=1)
         self._cancel: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_cancel, max_in_flight=1)
@@ -203,6 +207,15 @@ class GrantService:
         #    each step idempotent by grant id; a refusal undoes whichever half succeeded.
         refusals: list[SlicebrokerError] = []
         for choice in grant.choices or (Choice(grant.sku, grant.count),):
+            if not dispatching and self._behind_the_queue(choice.sku, grant.lease_ms):
+                refusals.append(
+                    ResourceExhausted(
+                        f"{choice.count} x {choice.sku}: queued requests come first",
+                        reason=Reason.INSUFFICIENT_CAPACITY,
+                        metadata={"sku": choice.sku, "requested": choice.count},
+                    )
+                )
+                continue
             attempt = grant.with_(sku=choice.sku, count=choice.count)
             item = ReserveItem(
                 attempt.id, attempt.project, choice.sku, choice.count, self._limits.reservation_ttl_s, grant.priority
@@ -235,6 +248,14 @@ class GrantService:
         else:
             await self._store.abandon(grant)
         raise refusal
+
+    def _behind_the_queue(self, sku: str, lease_ms: int) -> bool:
+        """A fresh request for what a queued head waits for goes behind it, unless its lease ends
+        before the head's estimated start (then it cannot delay the head: backfill)."""
+        if sku not in self.blocked_heads:
+            return False
+        eta = self.blocked_heads[sku]
+        return eta is None or self._clock() + lease_ms > eta
 
     async def _activate_grant(self, grant: Grant, reserved: Reserved, placed: Placed) -> Grant:
         if self._after_claim is not None:

@@ -43,9 +43,11 @@ class Dispatcher:
         """One pass over the queue; returns how many requests were granted."""
         ids = await self._store.queued(self._batch)
         if not ids:
+            self._grants.blocked_heads = {}
             return 0
         waiting = [g for g in await self._store.get_many(ids) if g is not None and g.state is GrantState.QUEUED]
         served = 0
+        blocked: dict[str, int | None] = {}
         head: Grant | None = None
         head_eta_ms: int | None = None
         now = self._clock()
@@ -64,11 +66,13 @@ class Dispatcher:
             elif head is None:
                 head = result
                 head_eta_ms = await self._estimated_start(result, now)
+                blocked[result.sku] = head_eta_ms
                 if head_eta_ms is not None:
                     minutes = max(1, round((head_eta_ms - now) / 60_000))
                     await self._store.note_waiting(
                         result.id, f"{result.waiting_reason}; next release expected in ~{minutes} min"
                     )
+        self._grants.blocked_heads = blocked
         return served
 
     async def _order(self, waiting: Sequence[Grant]) -> list[Grant]:
