@@ -27,35 +27,37 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from slicebroker.v1 import common_pb2 as slicebroker_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bslicebroker/v1/broker.proto\x12\x0eslicebroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\xfd\x03\n\x05Grant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x05\x12%\n\x06slices\x18\x06 \x03(\x0b\x32\x15.slicebroker.v1.Slice\x12)\n\x05state\x18\x07 \x01(\x0e\x32\x1a.slicebroker.v1.GrantState\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nend_reason\x18\x0b \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0c \x01(\t\x12*\n\x08topology\x18\r \x01(\x0b\x32\x18.slicebroker.v1.Topology\x12\x16\n\x0epriority_class\x18\x0e \x01(\t\x12\x13\n\x0bpreemptible\x18\x0f \x01(\x08\x12\x10\n\x08warnings\x18\x10 \x03(\t\x12\x16\n\x0equeue_position\x18\x11 \x01(\x05\x12\x16\n\x0ewaiting_reason\x18\x12 \x01(\t\"T\n\x08Topology\x12\x36\n\nconstraint\x18\x01 \x01(\x0e\x32\".slicebroker.v1.TopologyConstraint\x12\x10\n\x08required\x18\x02 \x01(\x08\")\n\x0b\x41lternative\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\x8b\x02\n\x13RequestGrantRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12(\n\x05lease\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12*\n\x08topology\x18\x06 \x01(\x0b\x32\x18.slicebroker.v1.Topology\x12\x31\n\x0c\x61lternatives\x18\x07 \x03(\x0b\x32\x1b.slicebroker.v1.Alternative\x12\x16\n\x0epriority_class\x18\x08 \x01(\t\x12\r\n\x05queue\x18\t \x01(\x08\"\x1d\n\x0fGetGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"v\n\x11ListGrantsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.slicebroker.v1.GrantState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x12ListGrantsResponse\x12%\n\x06grants\x18\x01 \x03(\x0b\x32\x15.slicebroker.v1.Grant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"I\n\x11RenewGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x05lease\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"!\n\x13ReleaseGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t*\xa1\x01\n\nGrantState\x12\x1b\n\x17GRANT_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13GRANT_STATE_PENDING\x10\x01\x12\x16\n\x12GRANT_STATE_ACTIVE\x10\x02\x12\x15\n\x11GRANT_STATE_ENDED\x10\x03\x12\x16\n\x12GRANT_STATE_FAILED\x10\x04\x12\x16\n\x12GRANT_STATE_QUEUED\x10\x05*\xcb\x01\n\x12TopologyConstraint\x12#\n\x1fTOPOLOGY_CONSTRAINT_UNSPECIFIED\x10\x00\x12!\n\x1dTOPOLOGY_CONSTRAINT_SAME_NODE\x10\x01\x12*\n&TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN\x10\x02\x12!\n\x1dTOPOLOGY_CONSTRAINT_SAME_LEAF\x10\x03\x12\x1e\n\x1aTOPOLOGY_CONSTRAINT_SPREAD\x10\x04\x32\x88\x03\n\rBrokerService\x12J\n\x0cRequestGrant\x12#.slicebroker.v1.RequestGrantRequest\x1a\x15.slicebroker.v1.Grant\x12\x42\n\x08GetGrant\x12\x1f.slicebroker.v1.GetGrantRequest\x1a\x15.slicebroker.v1.Grant\x12S\n\nListGrants\x12!.slicebroker.v1.ListGrantsRequest\x1a\".slicebroker.v1.ListGrantsResponse\x12\x46\n\nRenewGrant\x12!.slicebroker.v1.RenewGrantRequest\x1a\x15.slicebroker.v1.Grant\x12J\n\x0cReleaseGrant\x12#.slicebroker.v1.ReleaseGrantRequest\x1a\x15.slicebroker.v1.Grantb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bslicebroker/v1/broker.proto\x12\x0eslicebroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\xa8\x04\n\x05Grant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x05\x12%\n\x06slices\x18\x06 \x03(\x0b\x32\x15.slicebroker.v1.Slice\x12)\n\x05state\x18\x07 \x01(\x0e\x32\x1a.slicebroker.v1.GrantState\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nend_reason\x18\x0b \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0c \x01(\t\x12*\n\x08topology\x18\r \x01(\x0b\x32\x18.slicebroker.v1.Topology\x12\x16\n\x0epriority_class\x18\x0e \x01(\t\x12\x13\n\x0bpreemptible\x18\x0f \x01(\x08\x12\x10\n\x08warnings\x18\x10 \x03(\t\x12\x16\n\x0equeue_position\x18\x11 \x01(\x05\x12\x16\n\x0ewaiting_reason\x18\x12 \x01(\t\x12)\n\x05shape\x18\x13 \x01(\x0b\x32\x1a.slicebroker.v1.SliceShape\"T\n\x08Topology\x12\x36\n\nconstraint\x18\x01 \x01(\x0e\x32\".slicebroker.v1.TopologyConstraint\x12\x10\n\x08required\x18\x02 \x01(\x08\")\n\x0b\x41lternative\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\xb6\x02\n\x13RequestGrantRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12(\n\x05lease\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12*\n\x08topology\x18\x06 \x01(\x0b\x32\x18.slicebroker.v1.Topology\x12\x31\n\x0c\x61lternatives\x18\x07 \x03(\x0b\x32\x1b.slicebroker.v1.Alternative\x12\x16\n\x0epriority_class\x18\x08 \x01(\t\x12\r\n\x05queue\x18\t \x01(\x08\x12)\n\x05shape\x18\n \x01(\x0b\x32\x1a.slicebroker.v1.SliceShape\"X\n\nSliceShape\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12\x15\n\rcompute_milli\x18\x03 \x01(\x05\x12\x14\n\x0cmemory_milli\x18\x04 \x01(\x05\"\x1d\n\x0fGetGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"v\n\x11ListGrantsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.slicebroker.v1.GrantState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x12ListGrantsResponse\x12%\n\x06grants\x18\x01 \x03(\x0b\x32\x15.slicebroker.v1.Grant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"I\n\x11RenewGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x05lease\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"!\n\x13ReleaseGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t*\xa1\x01\n\nGrantState\x12\x1b\n\x17GRANT_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13GRANT_STATE_PENDING\x10\x01\x12\x16\n\x12GRANT_STATE_ACTIVE\x10\x02\x12\x15\n\x11GRANT_STATE_ENDED\x10\x03\x12\x16\n\x12GRANT_STATE_FAILED\x10\x04\x12\x16\n\x12GRANT_STATE_QUEUED\x10\x05*\xcb\x01\n\x12TopologyConstraint\x12#\n\x1fTOPOLOGY_CONSTRAINT_UNSPECIFIED\x10\x00\x12!\n\x1dTOPOLOGY_CONSTRAINT_SAME_NODE\x10\x01\x12*\n&TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN\x10\x02\x12!\n\x1dTOPOLOGY_CONSTRAINT_SAME_LEAF\x10\x03\x12\x1e\n\x1aTOPOLOGY_CONSTRAINT_SPREAD\x10\x04\x32\x88\x03\n\rBrokerService\x12J\n\x0cRequestGrant\x12#.slicebroker.v1.RequestGrantRequest\x1a\x15.slicebroker.v1.Grant\x12\x42\n\x08GetGrant\x12\x1f.slicebroker.v1.GetGrantRequest\x1a\x15.slicebroker.v1.Grant\x12S\n\nListGrants\x12!.slicebroker.v1.ListGrantsRequest\x1a\".slicebroker.v1.ListGrantsResponse\x12\x46\n\nRenewGrant\x12!.slicebroker.v1.RenewGrantRequest\x1a\x15.slicebroker.v1.Grant\x12J\n\x0cReleaseGrant\x12#.slicebroker.v1.ReleaseGrantRequest\x1a\x15.slicebroker.v1.Grantb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'slicebroker.v1.broker_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GRANTSTATE']._serialized_start=1400
-  _globals['_GRANTSTATE']._serialized_end=1561
-  _globals['_TOPOLOGYCONSTRAINT']._serialized_start=1564
-  _globals['_TOPOLOGYCONSTRAINT']._serialized_end=1767
+  _globals['_GRANTSTATE']._serialized_start=1576
+  _globals['_GRANTSTATE']._serialized_end=1737
+  _globals['_TOPOLOGYCONSTRAINT']._serialized_start=1740
+  _globals['_TOPOLOGYCONSTRAINT']._serialized_end=1943
   _globals['_GRANT']._serialized_start=142
-  _globals['_GRANT']._serialized_end=651
-  _globals['_TOPOLOGY']._serialized_start=653
-  _globals['_TOPOLOGY']._serialized_end=737
-  _globals['_ALTERNATIVE']._serialized_start=739
-  _globals['_ALTERNATIVE']._serialized_end=780
-  _globals['_REQUESTGRANTREQUEST']._serialized_start=783
-  _globals['_REQUESTGRANTREQUEST']._serialized_end=1050
-  _globals['_GETGRANTREQUEST']._serialized_start=1052
-  _globals['_GETGRANTREQUEST']._serialized_end=1081
-  _globals['_LISTGRANTSREQUEST']._serialized_start=1083
-  _globals['_LISTGRANTSREQUEST']._serialized_end=1201
-  _globals['_LISTGRANTSRESPONSE']._serialized_start=1203
-  _globals['_LISTGRANTSRESPONSE']._serialized_end=1287
-  _globals['_RENEWGRANTREQUEST']._serialized_start=1289
-  _globals['_RENEWGRANTREQUEST']._serialized_end=1362
-  _globals['_RELEASEGRANTREQUEST']._serialized_start=1364
-  _globals['_RELEASEGRANTREQUEST']._serialized_end=1397
-  _globals['_BROKERSERVICE']._serialized_start=1770
-  _globals['_BROKERSERVICE']._serialized_end=2162
+  _globals['_GRANT']._serialized_end=694
+  _globals['_TOPOLOGY']._serialized_start=696
+  _globals['_TOPOLOGY']._serialized_end=780
+  _globals['_ALTERNATIVE']._serialized_start=782
+  _globals['_ALTERNATIVE']._serialized_end=823
+  _globals['_REQUESTGRANTREQUEST']._serialized_start=826
+  _globals['_REQUESTGRANTREQUEST']._serialized_end=1136
+  _globals['_SLICESHAPE']._serialized_start=1138
+  _globals['_SLICESHAPE']._serialized_end=1226
+  _globals['_GETGRANTREQUEST']._serialized_start=1228
+  _globals['_GETGRANTREQUEST']._serialized_end=1257
+  _globals['_LISTGRANTSREQUEST']._serialized_start=1259
+  _globals['_LISTGRANTSREQUEST']._serialized_end=1377
+  _globals['_LISTGRANTSRESPONSE']._serialized_start=1379
+  _globals['_LISTGRANTSRESPONSE']._serialized_end=1463
+  _globals['_RENEWGRANTREQUEST']._serialized_start=1465
+  _globals['_RENEWGRANTREQUEST']._serialized_end=1538
+  _globals['_RELEASEGRANTREQUEST']._serialized_start=1540
+  _globals['_RELEASEGRANTREQUEST']._serialized_end=1573
+  _globals['_BROKERSERVICE']._serialized_start=1946
+  _globals['_BROKERSERVICE']._serialized_end=2338
 # @@protoc_insertion_point(module_scope)

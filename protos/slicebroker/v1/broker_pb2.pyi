@@ -41,7 +41,7 @@ TOPOLOGY_CONSTRAINT_SAME_LEAF: TopologyConstraint
 TOPOLOGY_CONSTRAINT_SPREAD: TopologyConstraint
 
 class Grant(_message.Message):
-    __slots__ = ("id", "project", "institution", "sku", "count", "slices", "state", "created_at", "expires_at", "ended_at", "end_reason", "idempotency_key", "topology", "priority_class", "preemptible", "warnings", "queue_position", "waiting_reason")
+    __slots__ = ("id", "project", "institution", "sku", "count", "slices", "state", "created_at", "expires_at", "ended_at", "end_reason", "idempotency_key", "topology", "priority_class", "preemptible", "warnings", "queue_position", "waiting_reason", "shape")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,7 @@ class Grant(_message.Message):
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
     WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
     id: str
     project: str
     institution: str
@@ -78,7 +79,8 @@ class Grant(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     queue_position: int
     waiting_reason: str
-    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., institution: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., slices: _Optional[_Iterable[_Union[_common_pb2.Slice, _Mapping]]] = ..., state: _Optional[_Union[GrantState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., priority_class: _Optional[str] = ..., preemptible: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., queue_position: _Optional[int] = ..., waiting_reason: _Optional[str] = ...) -> None: ...
+    shape: SliceShape
+    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., institution: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., slices: _Optional[_Iterable[_Union[_common_pb2.Slice, _Mapping]]] = ..., state: _Optional[_Union[GrantState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., priority_class: _Optional[str] = ..., preemptible: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., queue_position: _Optional[int] = ..., waiting_reason: _Optional[str] = ..., shape: _Optional[_Union[SliceShape, _Mapping]] = ...) -> None: ...
 
 class Topology(_message.Message):
     __slots__ = ("constraint", "required")
@@ -97,7 +99,7 @@ class Alternative(_message.Message):
     def __init__(self, sku: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class RequestGrantRequest(_message.Message):
-    __slots__ = ("project", "sku", "count", "lease", "idempotency_key", "topology", "alternatives", "priority_class", "queue")
+    __slots__ = ("project", "sku", "count", "lease", "idempotency_key", "topology", "alternatives", "priority_class", "queue", "shape")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +109,7 @@ class RequestGrantRequest(_message.Message):
     ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_CLASS_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
     project: str
     sku: str
     count: int
@@ -116,7 +119,20 @@ class RequestGrantRequest(_message.Message):
     alternatives: _containers.RepeatedCompositeFieldContainer[Alternative]
     priority_class: str
     queue: bool
-    def __init__(self, project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., priority_class: _Optional[str] = ..., queue: _Optional[bool] = ...) -> None: ...
+    shape: SliceShape
+    def __init__(self, project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., priority_class: _Optional[str] = ..., queue: _Optional[bool] = ..., shape: _Optional[_Union[SliceShape, _Mapping]] = ...) -> None: ...
+
+class SliceShape(_message.Message):
+    __slots__ = ("kind", "profile", "compute_milli", "memory_milli")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_MILLI_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MILLI_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    profile: str
+    compute_milli: int
+    memory_milli: int
+    def __init__(self, kind: _Optional[str] = ..., profile: _Optional[str] = ..., compute_milli: _Optional[int] = ..., memory_milli: _Optional[int] = ...) -> None: ...
 
 class GetGrantRequest(_message.Message):
     __slots__ = ("id",)

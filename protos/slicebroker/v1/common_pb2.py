@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bslicebroker/v1/common.proto\x12\x0eslicebroker.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"+\n\x05Slice\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\"\xe0\x02\n\nGrantEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08grant_id\x18\x02 \x01(\t\x12,\n\x04type\x18\x03 \x01(\x0e\x32\x1e.slicebroker.v1.GrantEventType\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x0f\n\x07project\x18\x05 \x01(\t\x12\x0b\n\x03sku\x18\x06 \x01(\t\x12\r\n\x05\x63ount\x18\x07 \x01(\x05\x12&\n\x02\x61t\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\t \x01(\t\x12%\n\x06slices\x18\n \x03(\x0b\x32\x15.slicebroker.v1.Slice\x12\x0c\n\x04user\x18\x0b \x01(\t\x12\x12\n\nslice_kind\x18\x0c \x01(\t\x12\x16\n\x0epriority_class\x18\r \x01(\t\x12\x17\n\x0fisolation_class\x18\x0e \x01(\t\x12\x0c\n\x04site\x18\x0f \x01(\t*l\n\x0eGrantEventType\x12 \n\x1cGRANT_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18GRANT_EVENT_TYPE_GRANTED\x10\x01\x12\x1a\n\x16GRANT_EVENT_TYPE_ENDED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bslicebroker/v1/common.proto\x12\x0eslicebroker.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"J\n\x05Slice\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07profile\x18\x04 \x01(\t\"\xe0\x02\n\nGrantEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x10\n\x08grant_id\x18\x02 \x01(\t\x12,\n\x04type\x18\x03 \x01(\x0e\x32\x1e.slicebroker.v1.GrantEventType\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x0f\n\x07project\x18\x05 \x01(\t\x12\x0b\n\x03sku\x18\x06 \x01(\t\x12\r\n\x05\x63ount\x18\x07 \x01(\x05\x12&\n\x02\x61t\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\t \x01(\t\x12%\n\x06slices\x18\n \x03(\x0b\x32\x15.slicebroker.v1.Slice\x12\x0c\n\x04user\x18\x0b \x01(\t\x12\x12\n\nslice_kind\x18\x0c \x01(\t\x12\x16\n\x0epriority_class\x18\r \x01(\t\x12\x17\n\x0fisolation_class\x18\x0e \x01(\t\x12\x0c\n\x04site\x18\x0f \x01(\t*l\n\x0eGrantEventType\x12 \n\x1cGRANT_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18GRANT_EVENT_TYPE_GRANTED\x10\x01\x12\x1a\n\x16GRANT_EVENT_TYPE_ENDED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'slicebroker.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GRANTEVENTTYPE']._serialized_start=480
-  _globals['_GRANTEVENTTYPE']._serialized_end=588
+  _globals['_GRANTEVENTTYPE']._serialized_start=511
+  _globals['_GRANTEVENTTYPE']._serialized_end=619
   _globals['_SLICE']._serialized_start=80
-  _globals['_SLICE']._serialized_end=123
-  _globals['_GRANTEVENT']._serialized_start=126
-  _globals['_GRANTEVENT']._serialized_end=478
+  _globals['_SLICE']._serialized_end=154
+  _globals['_GRANTEVENT']._serialized_start=157
+  _globals['_GRANTEVENT']._serialized_end=509
 # @@protoc_insertion_point(module_scope)

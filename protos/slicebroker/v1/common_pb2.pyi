@@ -20,12 +20,16 @@ GRANT_EVENT_TYPE_GRANTED: GrantEventType
 GRANT_EVENT_TYPE_ENDED: GrantEventType
 
 class Slice(_message.Message):
-    __slots__ = ("node_id", "device_id")
+    __slots__ = ("node_id", "device_id", "kind", "profile")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     device_id: str
-    def __init__(self, node_id: _Optional[str] = ..., device_id: _Optional[str] = ...) -> None: ...
+    kind: str
+    profile: str
+    def __init__(self, node_id: _Optional[str] = ..., device_id: _Optional[str] = ..., kind: _Optional[str] = ..., profile: _Optional[str] = ...) -> None: ...
 
 class GrantEvent(_message.Message):
     __slots__ = ("event_id", "grant_id", "type", "institution", "project", "sku", "count", "at", "reason", "slices", "user", "slice_kind", "priority_class", "isolation_class", "site")

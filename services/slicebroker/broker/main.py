@@ -12,6 +12,7 @@ import grpc
 
 from slicebroker.broker.api.servicer import BrokerServicer
 from slicebroker.broker.domain.grants import GrantLimits, GrantService
+from slicebroker.broker.domain.model import SkuShapes
 from slicebroker.broker.domain.placer import Placer
 from slicebroker.broker.domain.queue import Dispatcher
 from slicebroker.broker.domain.repair import Repair
@@ -37,12 +38,12 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
     quota = GrpcQuota(settings.quota_addr, settings.service_token, settings.peer_timeout_s, tls)
     accounting = GrpcAccounting(settings.accounting_addr, settings.service_token, settings.peer_timeout_s * 2, tls)
     placer = Placer(inventory, clock_ms, claim_attempts=settings.claim_attempts)
-    known_skus: set[str] = set()
+    catalogue: dict[str, SkuShapes] = {}
     grants = GrantService(
         store,
         quota,
         placer,
-        lambda: known_skus,
+        lambda: catalogue,
         clock_ms,
         GrantLimits(
             max_count=settings.max_count,
@@ -68,7 +69,10 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
     async def ready() -> None:
         await client.ping()
         await store.scripts.load()
-        known_skus.update(await inventory.skus())
+        catalogue.update(await inventory.skus())
+        for name, shapes in catalogue.items():
+            for kind in shapes.kinds - {"whole", "share"}:
+                placer.snapshot.slice_capacity[(name, kind)] = shapes.geometry
 
     async def hold_leadership() -> None:
         while True:

@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from slicebroker.broker.domain.model import EventType, Grant, GrantEvent
+from slicebroker.broker.domain.model import EventType, Grant, GrantEvent, SkuShapes
 from slicebroker.broker.domain.ports import ChangeKind, ClaimOutcome, NodeChange, Reserved, ReserveItem
-from slicebroker.broker.domain.snapshot import NodeClaim, NodeView
+from slicebroker.broker.domain.snapshot import DeviceSlices, NodeClaim, NodeView, SliceSpec
 from slicebroker.core.errors import SlicebrokerError
 from slicebroker.runtime.channels import call_metadata, open_channel
 from slicebroker.runtime.status import from_rpc_error, from_status
@@ -50,9 +50,17 @@ class GrpcInventory(_Peer):
         super().__init__(target, token, timeout_s, tls)
         self._stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
 
-    async def skus(self) -> list[str]:
+    async def skus(self) -> dict[str, SkuShapes]:
+        """The catalogue: each SKU's slice kinds, partition geometry and profiles."""
         response = await self.call(self._stub.ListSkus, inventory_pb2.ListSkusRequest())
-        return [sku.name for sku in response.skus]
+        return {
+            sku.name: SkuShapes(
+                geometry=(sku.geometry.compute_slices, sku.geometry.memory_slices),
+                kinds=frozenset(k.kind for k in sku.slice_kinds) | {"whole"},
+                profiles={p.profile: (p.kind, p.compute, p.memory) for p in sku.partitions},
+            )
+            for sku in response.skus
+        }
 
     async def nodes(self, sku: str) -> list[NodeView]:
         views: list[NodeView] = []
@@ -77,6 +85,7 @@ class GrpcInventory(_Peer):
                             node_id=c.node_id,
                             expected_generation=c.expected_generation,
                             device_ids=c.device_ids,
+                            slices=[_slice_claim(s) for s in c.slices],
                         )
                         for c in node_claims
                     ],
@@ -125,6 +134,17 @@ _CHANGE_KINDS = {
 }
 
 
+def _slice_claim(spec: SliceSpec) -> inventory_pb2.SliceClaim:
+    share = spec.kind == "share"
+    return inventory_pb2.SliceClaim(
+        device_id=spec.device_id,
+        kind=spec.kind,
+        profile=spec.profile,
+        compute_milli=spec.compute if share else 0,
+        memory_milli=spec.memory if share else 0,
+    )
+
+
 def _node_view(node: inventory_pb2.Node, sku: str) -> NodeView:
     devices = [d for d in node.devices if d.sku == sku]
     return NodeView(
@@ -137,6 +157,17 @@ def _node_view(node: inventory_pb2.Node, sku: str) -> NodeView:
         held={d.id: d.holder for d in devices if d.holder},
         nvlink_domain=node.nvlink_domain,
         leaf=node.leaf,
+        # Capacity comes from the snapshot's catalogue (by SKU and kind) when the node is stored.
+        sliced=tuple(
+            DeviceSlices(
+                d.id,
+                d.slices[0].kind,
+                (0, 0),
+                tuple((s.grant_id, SliceSpec(d.id, s.kind, s.profile, s.compute, s.memory)) for s in d.slices),
+            )
+            for d in devices
+            if d.slices
+        ),
     )
 
 
@@ -155,6 +186,7 @@ class GrpcQuota(_Peer):
                     count=i.count,
                     ttl_seconds=i.ttl_s,
                     priority=_PRIORITIES[i.priority],
+                    shape=i.shape,
                 )
                 for i in items
             ]
@@ -220,5 +252,10 @@ def _event_pb(event: GrantEvent) -> common_pb2.GrantEvent:
         count=event.count,
         at=at,
         reason=event.reason,
-        slices=[common_pb2.Slice(node_id=s.node_id, device_id=s.device_id) for s in event.slices],
+        slices=[
+            common_pb2.Slice(node_id=s.node_id, device_id=s.device_id, kind=s.kind, profile=s.profile)
+            for s in event.slices
+        ],
+        slice_kind=event.slice_kind,
+        priority_class=event.priority_class,
     )

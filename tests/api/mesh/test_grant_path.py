@@ -33,7 +33,7 @@ async def in_use(stubs: Stubs, project: str, sku: str = H100) -> int:
     return p.devices_in_use.get(sku, 0)
 
 
-async def eventually(check, timeout_s: float = 10.0):
+async def eventually(check, timeout_s: float = 30.0):
     deadline = time.monotonic() + timeout_s
     while True:
         result = await check()

@@ -65,7 +65,10 @@ def grant_pb(grant: Grant) -> broker_pb2.Grant:
         institution=grant.institution,
         sku=grant.sku,
         count=grant.count,
-        slices=[common_pb2.Slice(node_id=s.node_id, device_id=s.device_id) for s in grant.slices],
+        slices=[
+            common_pb2.Slice(node_id=s.node_id, device_id=s.device_id, kind=s.kind, profile=s.profile)
+            for s in grant.slices
+        ],
         state=_STATES[grant.state],
         created_at=_ts(grant.created_ms),
         expires_at=_ts(grant.expires_ms),
@@ -78,4 +81,10 @@ def grant_pb(grant: Grant) -> broker_pb2.Grant:
         warnings=grant.warnings,
         queue_position=grant.queue_position,
         waiting_reason=grant.waiting_reason,
+        shape=broker_pb2.SliceShape(
+            kind=grant.shape.kind.value,
+            profile=grant.shape.profile,
+            compute_milli=grant.shape.compute if grant.shape.kind == "share" else 0,
+            memory_milli=grant.shape.memory if grant.shape.kind == "share" else 0,
+        ),
     )

@@ -26,6 +26,7 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
             topology=topology_of(request.topology),
             priority=request.priority_class,
             queue=request.queue,
+            shape=(request.shape.kind, request.shape.profile, request.shape.compute_milli, request.shape.memory_milli),
         )
         return grant_pb(grant)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from slicebroker.broker.domain.model import (
@@ -21,6 +21,7 @@ from slicebroker.broker.domain.model import (
     GrantEvent,
     GrantRequest,
     GrantState,
+    SkuShapes,
     Slice,
 )
 from slicebroker.broker.domain.placer import Placed, Placer
@@ -59,7 +60,7 @@ class GrantService:
         store: GrantStore,
         quota: QuotaPort,
         placer: Placer,
-        known_skus: Callable[[], Collection[str]],
+        catalogue: Callable[[], Mapping[str, SkuShapes]],
         clock: Callable[[], int],
         limits: GrantLimits = GrantLimits(),
         after_claim: Callable[[], None] | None = None,
@@ -67,7 +68,7 @@ class GrantService:
         self._store = store
         self._quota = quota
         self._placer = placer
-        self._known_skus = known_skus
+        self._catalogue = catalogue
         self._clock = clock
         self._limits = limits
         # A test hook: called once both halves hold, before the commit (see BrokerSettings.failpoint).
@@ -112,6 +113,7 @@ class GrantService:
         topology: Topology = ANYWHERE,
         priority: str = "",
         queue: bool = False,
+        shape: tuple[str, str, int, int] = ("", "", 0, 0),
     ) -> Grant:
         request = validate_request(
             project=project,
@@ -119,13 +121,15 @@ class GrantService:
             count=count,
             lease_ms=lease_ms,
             idempotency_key=idempotency_key,
-            known_skus=self._known_skus(),
+            known_skus=self._catalogue().keys(),
             max_count=self._limits.max_count,
             max_lease_ms=self._limits.max_lease_ms,
             alternatives=alternatives,
             topology=topology,
             priority=priority,
             queue=queue,
+            shape=shape,
+            catalogue=self._catalogue(),
         )
         deadline = self._clock() + self._limits.replay_wait_ms
         while True:
@@ -143,6 +147,7 @@ class GrantService:
                 priority=request.priority,
                 choices=request.choices,
                 queue=request.queue,
+                shape=request.shape,
             )
             existing_id = await self._begin.submit(grant)
             if existing_id is None:
@@ -218,11 +223,17 @@ class GrantService:
                 continue
             attempt = grant.with_(sku=choice.sku, count=choice.count)
             item = ReserveItem(
-                attempt.id, attempt.project, choice.sku, choice.count, self._limits.reservation_ttl_s, grant.priority
+                attempt.id,
+                attempt.project,
+                choice.sku,
+                choice.count,
+                self._limits.reservation_ttl_s,
+                grant.priority,
+                grant.shape.quota_shape,
             )
             reserved, placed = await asyncio.gather(
                 self._reserve.submit(item),
-                self._placer.place(attempt.id, choice.sku, choice.count, grant.topology),
+                self._placer.place(attempt.id, choice.sku, choice.count, grant.topology, grant.shape),
                 return_exceptions=True,
             )
             if isinstance(reserved, Reserved) and isinstance(placed, tuple):
@@ -386,4 +397,10 @@ def _explain(refusals: list[SlicebrokerError], grant: Grant) -> SlicebrokerError
 
 
 def _slices(placed: Placed) -> tuple[Slice, ...]:
-    return tuple(Slice(claim.node_id, device) for claim in placed for device in claim.device_ids)
+    whole = tuple(Slice(claim.node_id, device) for claim in placed for device in claim.device_ids)
+    cut = tuple(
+        Slice(claim.node_id, s.device_id, s.kind, s.profile or f"{s.compute / 1000:g}")
+        for claim in placed
+        for s in claim.slices
+    )
+    return whole + cut

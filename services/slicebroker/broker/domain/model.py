@@ -36,6 +36,51 @@ class EndReason(StrEnum):
 class Slice:
     node_id: str
     device_id: str
+    # Empty for a whole device; else "mig", "share" or "npu_partition" with its profile/size.
+    kind: str = ""
+    profile: str = ""
+
+
+class SliceKind(StrEnum):
+    WHOLE = "whole"
+    MIG = "mig"
+    SHARE = "share"
+    NPU_PARTITION = "npu_partition"
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What one unit of a request is: a whole device, a hardware partition of one (by profile),
+    or a share of one in milli-units of its compute and memory."""
+
+    kind: SliceKind = SliceKind.WHOLE
+    profile: str = ""
+    compute: int = 0  # partition counters, or milli-units for a share
+    memory: int = 0
+
+    @property
+    def whole(self) -> bool:
+        return self.kind is SliceKind.WHOLE
+
+    @property
+    def quota_shape(self) -> str:
+        """How quota names it: "" whole, the profile, or the share as a fraction ("0.25")."""
+        if self.kind is SliceKind.SHARE:
+            return f"{self.compute / 1000:g}"
+        return self.profile
+
+
+WHOLE = Shape()
+
+
+@dataclass(frozen=True, slots=True)
+class SkuShapes:
+    """What the catalogue says a SKU can be cut into."""
+
+    geometry: tuple[int, int]  # compute and memory partition counters of one device
+    kinds: frozenset[str] = frozenset({"whole"})
+    # profile -> (kind, compute counters, memory counters)
+    profiles: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +102,7 @@ class GrantRequest:
     topology: Topology = ANYWHERE
     priority: PriorityClass = PriorityClass.STANDARD
     queue: bool = False
+    shape: Shape = WHOLE
 
     @property
     def sku(self) -> str:
@@ -91,6 +137,7 @@ class Grant:
     queue: bool = False
     waiting_reason: str = ""
     queue_position: int = 0
+    shape: Shape = WHOLE
 
     @property
     def queue_score(self) -> int:
@@ -104,11 +151,12 @@ class Grant:
 
     def same_request(self, request: GrantRequest) -> bool:
         asked = self.choices or (Choice(self.sku, self.count),)
-        return (self.project, asked, self.topology, self.priority) == (
+        return (self.project, asked, self.topology, self.priority, self.shape) == (
             request.project,
             request.choices,
             request.topology,
             request.priority,
+            request.shape,
         )
 
     def with_(self, **changes: object) -> Grant:
@@ -135,6 +183,8 @@ class GrantEvent:
     at_ms: int
     reason: str = ""
     slices: tuple[Slice, ...] = field(default=())
+    slice_kind: str = ""  # "" for whole devices
+    priority_class: str = ""
 
     @staticmethod
     def of(grant: Grant, type_: EventType, at_ms: int, reason: str = "") -> GrantEvent:
@@ -149,4 +199,6 @@ class GrantEvent:
             at_ms=at_ms,
             reason=reason,
             slices=grant.slices,
+            slice_kind="" if grant.shape.whole else grant.shape.kind.value,
+            priority_class=grant.priority.value,
         )

@@ -13,8 +13,17 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from slicebroker.broker.domain.model import WHOLE, Shape
 from slicebroker.broker.domain.ports import ChangeKind, InventoryPort, NodeChange
-from slicebroker.broker.domain.snapshot import ANYWHERE, NodeClaim, NodeView, Snapshot, Topology
+from slicebroker.broker.domain.snapshot import (
+    ANYWHERE,
+    Constraint,
+    NodeClaim,
+    NodeView,
+    SliceSpec,
+    Snapshot,
+    Topology,
+)
 from slicebroker.core.batching import Batcher
 from slicebroker.core.errors import Conflict, ResourceExhausted, SlicebrokerError
 from slicebroker.core.reasons import Reason
@@ -28,6 +37,7 @@ class PlaceJob:
     sku: str
     count: int
     topology: Topology = ANYWHERE
+    shape: Shape = WHOLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +74,10 @@ class Placer:
         self.on_change: Callable[[], None] | None = None
         self._batcher: Batcher[Job, Placed | None] = Batcher(self._flush, max_batch=max_batch, max_in_flight=1)
 
-    async def place(self, grant_id: str, sku: str, count: int, topology: Topology = ANYWHERE) -> Placed:
-        placed = await self._batcher.submit(PlaceJob(grant_id, sku, count, topology))
+    async def place(
+        self, grant_id: str, sku: str, count: int, topology: Topology = ANYWHERE, shape: Shape = WHOLE
+    ) -> Placed:
+        placed = await self._batcher.submit(PlaceJob(grant_id, sku, count, topology, shape))
         assert placed is not None
         return placed
 
@@ -171,23 +183,33 @@ class Placer:
             await self.refresh(sku)
         return retry
 
+    def _choose(self, job: PlaceJob) -> list[NodeClaim] | None:
+        if job.shape.whole:
+            return self.snapshot.place(job.sku, job.count, job.topology)
+        # Slices honour "same node"; looser network constraints do not apply to slices of devices.
+        spec = SliceSpec("", job.shape.kind.value, job.shape.profile, job.shape.compute, job.shape.memory)
+        return self.snapshot.place_slices(
+            job.sku, spec, job.count, same_node=job.topology.constraint is Constraint.SAME_NODE
+        )
+
     async def _place_one(self, job: PlaceJob) -> list[NodeClaim] | SlicebrokerError:
         now = self._clock()
         loaded = self.snapshot.loaded_skus.get(job.sku)
         if loaded is None:
             # First request for a SKU the watch has not shown yet (or no watch): read it once.
             await self.refresh(job.sku)
-        claims = self.snapshot.place(job.sku, job.count, job.topology)
+        claims = self._choose(job)
         stale = not self.synced and loaded is not None and now - loaded >= self._refresh_after_ms
         if claims is None and stale:
             # Another replica may have freed devices since our picture was taken.
             await self.refresh(job.sku)
-            claims = self.snapshot.place(job.sku, job.count, job.topology)
+            claims = self._choose(job)
         if claims is None:
             free = self.snapshot.free_count(job.sku)
+            what = job.sku if job.shape.whole else f"{job.sku} {job.shape.quota_shape or job.shape.profile} slices"
             where = "" if job.topology.constraint == "none" else f" {job.topology.constraint.replace('_', ' ')}"
             return ResourceExhausted(
-                f"{job.count} x {job.sku}{where} requested; {free} free now"
+                f"{job.count} x {what}{where} requested; {free} whole devices free now"
                 + (", but not within the topology asked for" if free >= job.count else ""),
                 reason=Reason.INSUFFICIENT_CAPACITY,
                 metadata={

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from slicebroker.broker.domain.model import Grant, GrantEvent, GrantState
+from slicebroker.broker.domain.model import Grant, GrantEvent, GrantState, SkuShapes
 from slicebroker.broker.domain.snapshot import NodeClaim, NodeView
 from slicebroker.core.errors import SlicebrokerError
 
@@ -47,6 +47,7 @@ class ReserveItem:
     count: int
     ttl_s: int
     priority: str = "standard"
+    shape: str = ""  # "" whole devices, a partition profile, or a share ("0.25")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ class Reserved:
 
 
 class InventoryPort(Protocol):
-    async def skus(self) -> list[str]: ...
+    async def skus(self) -> dict[str, SkuShapes]: ...
     async def nodes(self, sku: str) -> list[NodeView]: ...
     async def claim(self, claims: Sequence[tuple[str, Sequence[NodeClaim]]]) -> list[ClaimOutcome]: ...
     async def release(self, grant_ids: Sequence[str]) -> dict[str, int]: ...

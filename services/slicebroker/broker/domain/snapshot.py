@@ -42,6 +42,28 @@ _LEVELS = {
 
 
 @dataclass(frozen=True, slots=True)
+class SliceSpec:
+    """One partition or share of one device. `compute`/`memory` are partition counters (MIG, NPU
+    partitions) or milli-units (shares), in the device's own capacity units."""
+
+    device_id: str
+    kind: str  # "mig", "share" or "npu_partition"
+    profile: str
+    compute: int
+    memory: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSlices:
+    """A device carrying slices as inventory reported it: its kind, capacity and (grant, slice) in use."""
+
+    device_id: str
+    kind: str
+    capacity: tuple[int, int]
+    held: tuple[tuple[str, SliceSpec], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NodeView:
     """A node as inventory reported it."""
 
@@ -54,6 +76,7 @@ class NodeView:
     held: dict[str, str] = field(default_factory=dict)
     nvlink_domain: str = ""
     leaf: str = ""
+    sliced: tuple[DeviceSlices, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +84,34 @@ class NodeClaim:
     node_id: str
     expected_generation: int
     device_ids: tuple[str, ...]
+    slices: tuple[SliceSpec, ...] = ()
+
+
+@dataclass(slots=True)
+class _Sliced:
+    kind: str
+    cap_compute: int
+    cap_memory: int
+    used_compute: int = 0
+    used_memory: int = 0
+    by_grant: dict[str, list[SliceSpec]] = field(default_factory=dict)
+
+    def fits(self, spec: SliceSpec) -> bool:
+        return (
+            spec.kind == self.kind
+            and self.used_compute + spec.compute <= self.cap_compute
+            and self.used_memory + spec.memory <= self.cap_memory
+        )
+
+    def add(self, grant_id: str, spec: SliceSpec) -> None:
+        self.used_compute += spec.compute
+        self.used_memory += spec.memory
+        self.by_grant.setdefault(grant_id, []).append(spec)
+
+    def remove(self, grant_id: str) -> None:
+        for spec in self.by_grant.pop(grant_id, []):
+            self.used_compute -= spec.compute
+            self.used_memory -= spec.memory
 
 
 @dataclass(slots=True)
@@ -72,6 +123,8 @@ class _Node:
     held: dict[str, str]
     nvlink: str = ""
     leaf: str = ""
+    # Devices carrying slices (then not in `free`), by device id.
+    sliced: dict[str, _Sliced] = field(default_factory=dict)
 
 
 class Snapshot:
@@ -83,6 +136,8 @@ class Snapshot:
         self._buckets: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
         self.loaded_skus: dict[str, int] = {}  # sku -> ms of the last full refresh
         self._nodes_of_grant: dict[str, set[str]] = defaultdict(set)
+        # (SKU, slice kind) -> a device's (compute, memory) capacity in that kind's units.
+        self.slice_capacity: dict[tuple[str, str], tuple[int, int]] = {}
 
     # -- loading -------------------------------------------------------------------------------
     def replace_sku(self, sku: str, nodes: Iterable[NodeView], now_ms: int) -> None:
@@ -120,6 +175,11 @@ class Snapshot:
             view.nvlink_domain or view.node_id,
             view.leaf or view.node_id,
         )
+        for device in view.sliced:
+            capacity = device.capacity if any(device.capacity) else self.capacity_of(view.sku, device.kind)
+            state = node.sliced[device.device_id] = _Sliced(device.kind, *capacity)
+            for grant_id, spec in device.held:
+                state.add(grant_id, spec)
         self._put(view.node_id, node)
 
     def drop_node(self, node_id: str) -> None:
@@ -130,6 +190,9 @@ class Snapshot:
         self._nodes[node_id] = node
         for holder in node.held.values():
             self._nodes_of_grant[holder].add(node_id)
+        for state in node.sliced.values():
+            for holder in state.by_grant:
+                self._nodes_of_grant[holder].add(node_id)
         self._buckets[node.sku][len(node.free)].add(node_id)
 
     def _drop(self, node_id: str) -> None:
@@ -240,6 +303,79 @@ class Snapshot:
                 remaining -= take
         return chosen
 
+    def place_slices(self, sku: str, spec: SliceSpec, count: int, same_node: bool = False) -> list[NodeClaim] | None:
+        """Chooses `count` slices shaped like `spec` (its device id is ignored), all or none.
+
+        Each slice goes where it fits tightest among devices already sliced the same way (best fit
+        on what is left, so partly used devices fill up before fresh ones are cut), and only then
+        onto a free whole device, taken from the node with the fewest free whole devices so that
+        whole nodes stay whole for whole-device work. Ties break on node and device id.
+        """
+        used: dict[tuple[str, str], tuple[int, int]] = {}  # this placement's additions
+        opened: set[tuple[str, str]] = set()  # whole devices this placement starts slicing
+        chosen: list[tuple[str, SliceSpec]] = []
+        pinned: str | None = None
+        for _ in range(count):
+            best: tuple[int, int, str, str] | None = None
+            for node_id, node in self._nodes.items():
+                if node.sku != sku or (pinned is not None and node_id != pinned):
+                    continue
+                for device_id, state in node.sliced.items():
+                    add_c, add_m = used.get((node_id, device_id), (0, 0))
+                    left_c = state.cap_compute - state.used_compute - add_c - spec.compute
+                    left_m = state.cap_memory - state.used_memory - add_m - spec.memory
+                    if state.kind == spec.kind and left_c >= 0 and left_m >= 0:
+                        key = (left_c, left_m, node_id, device_id)
+                        best = key if best is None or key < best else best
+            if best is None:
+                fresh = self._fresh_device(sku, self.capacity_of(sku, spec.kind), spec, opened, used, pinned)
+                if fresh is None:
+                    return None
+                node_id, device_id = fresh
+                opened.add(fresh)
+            else:
+                node_id, device_id = best[2], best[3]
+            c, m = used.get((node_id, device_id), (0, 0))
+            used[(node_id, device_id)] = (c + spec.compute, m + spec.memory)
+            chosen.append((node_id, SliceSpec(device_id, spec.kind, spec.profile, spec.compute, spec.memory)))
+            if same_node:
+                pinned = node_id
+        by_node: dict[str, list[SliceSpec]] = defaultdict(list)
+        for node_id, slice_spec in chosen:
+            by_node[node_id].append(slice_spec)
+        return [
+            NodeClaim(node_id, self._nodes[node_id].generation, (), tuple(specs))
+            for node_id, specs in sorted(by_node.items())
+        ]
+
+    def _fresh_device(
+        self,
+        sku: str,
+        capacity: tuple[int, int],
+        spec: SliceSpec,
+        opened: set[tuple[str, str]],
+        used: dict[tuple[str, str], tuple[int, int]],
+        pinned: str | None,
+    ) -> tuple[str, str] | None:
+        """A free whole device to cut a new slice from: first one this placement already opened
+        that still has room, else one from the node with the fewest free whole devices."""
+        for node_id, device_id in sorted(opened):
+            c, m = used[(node_id, device_id)]
+            fits = c + spec.compute <= capacity[0] and m + spec.memory <= capacity[1]
+            if fits and (pinned is None or node_id == pinned):
+                return node_id, device_id
+        if spec.compute > capacity[0] or spec.memory > capacity[1]:
+            return None
+        buckets = self._buckets[sku]
+        for size in sorted(k for k, ids in buckets.items() if ids and k > 0):
+            for node_id in sorted(buckets[size]):
+                if pinned is not None and node_id != pinned:
+                    continue
+                for device_id in self._nodes[node_id].free:
+                    if (node_id, device_id) not in opened:
+                        return node_id, device_id
+        return None
+
     def _claim_on(self, node_id: str, count: int) -> NodeClaim:
         node = self._nodes[node_id]
         return NodeClaim(node_id, node.generation, tuple(node.free[:count]))
@@ -252,7 +388,12 @@ class Snapshot:
             node = self._nodes.get(claim.node_id)
             if node is None:
                 continue
-            taken = set(claim.device_ids)
+            taken = set(claim.device_ids) | {s.device_id for s in claim.slices if s.device_id not in node.sliced}
+            for spec in claim.slices:
+                state = node.sliced.get(spec.device_id)
+                if state is None:
+                    state = node.sliced[spec.device_id] = _Sliced(spec.kind, *self.capacity_of(node.sku, spec.kind))
+                state.add(grant_id, spec)
             self._set_free(claim.node_id, node, [d for d in node.free if d not in taken])
             node.held.update(dict.fromkeys(claim.device_ids, grant_id))
             node.generation += 1
@@ -267,6 +408,7 @@ class Snapshot:
             back = [d for d in claim.device_ids if node.held.get(d) == grant_id]
             for device in back:
                 del node.held[device]
+            back += self._drop_slices(node, grant_id, {s.device_id for s in claim.slices})
             self._set_free(claim.node_id, node, sorted([*node.free, *back]))
 
     def set_generation(self, node_id: str, generation: int) -> None:
@@ -285,6 +427,28 @@ class Snapshot:
                 back = [d for d, holder in node.held.items() if holder == grant_id]
                 for device in back:
                     del node.held[device]
+                back += self._drop_slices(node, grant_id, set(node.sliced))
                 self._set_free(node_id, node, sorted([*node.free, *back]))
                 touched.add(node_id)
         return touched
+
+    @staticmethod
+    def _drop_slices(node: _Node, grant_id: str, devices: set[str]) -> list[str]:
+        """Removes a grant's slices from the given devices; returns devices left with no slices."""
+        emptied = []
+        for device_id in sorted(devices):
+            state = node.sliced.get(device_id)
+            if state is None or grant_id not in state.by_grant:
+                continue
+            state.remove(grant_id)
+            if not state.by_grant:
+                del node.sliced[device_id]
+                emptied.append(device_id)
+        return emptied
+
+    def capacity_of(self, sku: str, kind: str) -> tuple[int, int]:
+        """A device's room for slices of `kind`: milli-units for shares; for partitions the
+        compute and memory counters of the SKU's geometry (from the catalogue)."""
+        if kind == "share":
+            return (1000, 1000)
+        return self.slice_capacity.get((sku, kind), (0, 0))

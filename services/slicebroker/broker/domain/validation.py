@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
-from slicebroker.broker.domain.model import Choice, GrantRequest, PriorityClass
+from slicebroker.broker.domain.model import (
+    WHOLE,
+    Choice,
+    GrantRequest,
+    PriorityClass,
+    Shape,
+    SkuShapes,
+    SliceKind,
+)
 from slicebroker.broker.domain.snapshot import ANYWHERE, Topology
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.ids import check_idempotency_key, check_name
@@ -44,6 +52,8 @@ def validate_request(
     priority: str = "",
     max_alternatives: int = 8,
     queue: bool = False,
+    shape: tuple[str, str, int, int] = ("", "", 0, 0),
+    catalogue: Mapping[str, SkuShapes] | None = None,
 ) -> GrantRequest:
     check_name("project", project)
     choices = [check_choice("sku", "count", sku, count, known_skus, max_count)]
@@ -65,7 +75,9 @@ def validate_request(
         raise InvalidArgument(
             "priority_class", f"{priority!r} is not one of {', '.join(p.value for p in PriorityClass)}"
         ) from None
+    slice_shape = check_shape(shape, [c.sku for c in choices], catalogue or {})
     return GrantRequest(
+        shape=slice_shape,
         project=project,
         choices=tuple(choices),
         lease_ms=lease_ms,
@@ -85,3 +97,37 @@ def check_choice(
     if count > max_count:
         raise InvalidArgument(count_field, f"must be at most {max_count}")
     return Choice(sku, count)
+
+
+def check_shape(shape: tuple[str, str, int, int], skus: Sequence[str], catalogue: Mapping[str, SkuShapes]) -> Shape:
+    """The slice shape asked for, checked against every SKU the request accepts."""
+    kind_name, profile, compute_milli, memory_milli = shape
+    try:
+        kind = SliceKind(kind_name or SliceKind.WHOLE)
+    except ValueError:
+        raise InvalidArgument(
+            "shape.kind", f"{kind_name!r} is not one of {', '.join(k.value for k in SliceKind)}"
+        ) from None
+    if kind is SliceKind.WHOLE:
+        return WHOLE
+    for sku in skus:
+        shapes = catalogue.get(sku)
+        if shapes is None or kind.value not in shapes.kinds:
+            raise InvalidArgument("shape.kind", f"{sku} does not come in {kind.value} slices")
+    if kind is SliceKind.SHARE:
+        if not 1 <= compute_milli <= 999:
+            raise InvalidArgument("shape.compute_milli", "a share is 1..999 milli of a device (1000 is a whole device)")
+        if not 0 <= memory_milli <= 1000:
+            raise InvalidArgument("shape.memory_milli", "must be 0..1000 (0: the same as compute)")
+        return Shape(kind, "", compute_milli, memory_milli or compute_milli)
+    found: tuple[str, int, int] | None = None
+    for sku in skus:
+        entry = catalogue[sku].profiles.get(profile)
+        if entry is None or entry[0] != kind.value:
+            known = ", ".join(p for p, e in catalogue[sku].profiles.items() if e[0] == kind.value)
+            raise InvalidArgument("shape.profile", f"{sku} has no {kind.value} profile {profile!r}; known: {known}")
+        if found is not None and found != entry:
+            raise InvalidArgument("shape.profile", f"{profile!r} differs between the SKUs asked for; ask for one")
+        found = entry
+    assert found is not None
+    return Shape(kind, profile, found[1], found[2])

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import json
 
-from slicebroker.broker.domain.model import Choice, EventType, Grant, GrantEvent, GrantState, PriorityClass, Slice
+from slicebroker.broker.domain.model import (
+    WHOLE,
+    Choice,
+    EventType,
+    Grant,
+    GrantEvent,
+    GrantState,
+    PriorityClass,
+    Shape,
+    Slice,
+    SliceKind,
+)
 from slicebroker.broker.domain.snapshot import ANYWHERE, Constraint, Topology
 
 
@@ -29,6 +40,7 @@ def grant_fields(grant: Grant) -> dict[str, str]:
         "warnings": json.dumps(list(grant.warnings)),
         "choices": json.dumps([[c.sku, c.count] for c in grant.choices], separators=(",", ":")),
         "queue": "1" if grant.queue else "0",
+        "shape": json.dumps([grant.shape.kind.value, grant.shape.profile, grant.shape.compute, grant.shape.memory]),
         "waiting_reason": grant.waiting_reason,
     }
 
@@ -53,7 +65,7 @@ def grant_from_fields(fields: dict[str, str]) -> Grant:
         state=GrantState(fields["state"]),
         created_ms=int(fields["created_ms"]),
         institution=fields.get("institution", ""),
-        slices=tuple(Slice(n, d) for n, d in json.loads(fields.get("slices") or "[]")),
+        slices=_slices(fields.get("slices") or "[]"),
         expires_ms=int(fields.get("expires_ms") or 0),
         ended_ms=int(fields.get("ended_ms") or 0),
         end_reason=fields.get("end_reason", ""),
@@ -63,6 +75,7 @@ def grant_from_fields(fields: dict[str, str]) -> Grant:
         warnings=tuple(json.loads(fields.get("warnings") or "[]")),
         choices=tuple(Choice(s, int(n)) for s, n in json.loads(fields.get("choices") or "[]")),
         queue=fields.get("queue") == "1",
+        shape=_shape(fields.get("shape", "")),
         waiting_reason=fields.get("waiting_reason", ""),
     )
 
@@ -75,7 +88,15 @@ def _topology(text: str) -> Topology:
 
 
 def slices_json(slices: tuple[Slice, ...]) -> str:
-    return json.dumps([[s.node_id, s.device_id] for s in slices], separators=(",", ":"))
+    """[node, device] for whole devices, [node, device, kind, profile] for slices of them."""
+    return json.dumps(
+        [[s.node_id, s.device_id, s.kind, s.profile] if s.kind else [s.node_id, s.device_id] for s in slices],
+        separators=(",", ":"),
+    )
+
+
+def _slices(text: str) -> tuple[Slice, ...]:
+    return tuple(Slice(*item) for item in json.loads(text))
 
 
 def event_json(event: GrantEvent) -> str:
@@ -90,7 +111,9 @@ def event_json(event: GrantEvent) -> str:
             "count": event.count,
             "at_ms": event.at_ms,
             "reason": event.reason,
-            "slices": [[s.node_id, s.device_id] for s in event.slices],
+            "slices": json.loads(slices_json(event.slices)),
+            "slice_kind": event.slice_kind,
+            "priority_class": event.priority_class,
         },
         separators=(",", ":"),
     )
@@ -108,5 +131,14 @@ def event_from_json(text: str) -> GrantEvent:
         count=int(raw["count"]),
         at_ms=int(raw["at_ms"]),
         reason=raw.get("reason", ""),
-        slices=tuple(Slice(n, d) for n, d in raw.get("slices", [])),
+        slices=tuple(Slice(*item) for item in raw.get("slices", [])),
+        slice_kind=raw.get("slice_kind", ""),
+        priority_class=raw.get("priority_class", ""),
     )
+
+
+def _shape(text: str) -> Shape:
+    if not text:
+        return WHOLE
+    kind, profile, compute, memory = json.loads(text)
+    return Shape(SliceKind(kind), profile, int(compute), int(memory))
