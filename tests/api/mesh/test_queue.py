@@ -35,7 +35,7 @@ async def state_of(stubs: Stubs, grant_id: str) -> broker_pb2.Grant:
     return await stubs.broker.GetGrant(broker_pb2.GetGrantRequest(id=grant_id))
 
 
-async def until(stubs: Stubs, grant_id: str, state: int, timeout_s: float = 10) -> broker_pb2.Grant:
+async def until(stubs: Stubs, grant_id: str, state: int, timeout_s: float = 30) -> broker_pb2.Grant:
     deadline = time.monotonic() + timeout_s
     while True:
         grant = await state_of(stubs, grant_id)
@@ -106,7 +106,7 @@ async def test_backfill_never_delays_the_head(stubs: Stubs) -> None:
     # 2 devices come free: the short grant ends and its owner takes 14 back at once.
     await stubs.broker.ReleaseGrant(broker_pb2.ReleaseGrantRequest(id=short.id))
     assert (await stubs.broker.RequestGrant(ask("uni-a-llm", 14))).state == ACTIVE
-    await asyncio.sleep(1.5)  # a dispatch pass or two
+    await asyncio.sleep(2.5)  # a dispatch pass or two
     states = [(await state_of(stubs, g.id)).state for g in (head, long_small, quick_small)]
     # The head cannot start before the 600 s leases end. The 5 s request fits in before that and
     # goes; the 3,600 s one would delay the head, so it waits behind it.
