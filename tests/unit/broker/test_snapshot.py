@@ -106,3 +106,46 @@ def test_placements_never_overlap_and_are_deterministic(free: list[int], request
         a.take(f"gr_{i}", claims_a)
         b.take(f"gr_{i}", claims_b)
     assert a.free_count(SKU) == sum(free) - len(taken)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(st.sampled_from(["leaf", "nvlink", "any", "spread", "release"]), st.integers(1, 20)), max_size=40
+    )
+)
+def test_subtree_counters_always_match_the_nodes(ops: list[tuple[str, int]]) -> None:
+    from slicebroker.broker.domain.snapshot import Constraint, Topology
+
+    snap = Snapshot()
+    views = [
+        NodeView(
+            f"n{i:02d}",
+            SKU,
+            1,
+            True,
+            tuple(f"n{i:02d}/gpu{d}" for d in range(8)),
+            leaf=f"l{i // 4}",
+            nvlink_domain=f"r{i // 2}",
+        )
+        for i in range(12)
+    ]
+    snap.replace_sku(SKU, views, now_ms=0)
+    held: list[str] = []
+    constraints = {"leaf": Constraint.SAME_LEAF, "nvlink": Constraint.SAME_NVLINK_DOMAIN, "spread": Constraint.SPREAD}
+    for i, (op, n) in enumerate(ops):
+        if op == "release":
+            if held:
+                snap.release([held.pop(n % len(held))])
+            continue
+        topology = Topology(constraints[op]) if op in constraints else Topology()
+        claims = snap.place(SKU, n, topology)
+        if claims is not None:
+            assert sum(len(c.device_ids) for c in claims) == n
+            if op == "leaf":
+                assert len({f"l{int(c.node_id[1:]) // 4}" for c in claims}) == 1
+            snap.take(f"g{i}", claims)
+            held.append(f"g{i}")
+        for (sku, level, key), free in snap._group_free.items():
+            nodes = snap._group_nodes[(sku, level, key)]
+            assert free == sum(len(snap._nodes[node].free) for node in nodes)

@@ -136,6 +136,9 @@ class Snapshot:
         self._buckets: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
         self.loaded_skus: dict[str, int] = {}  # sku -> ms of the last full refresh
         self._nodes_of_grant: dict[str, set[str]] = defaultdict(set)
+        # (SKU, "nvlink" | "leaf", domain) -> free whole devices there, and the nodes there.
+        self._group_free: dict[tuple[str, str, str], int] = defaultdict(int)
+        self._group_nodes: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         # (SKU, slice kind) -> a device's (compute, memory) capacity in that kind's units.
         self.slice_capacity: dict[tuple[str, str], tuple[int, int]] = {}
 
@@ -188,6 +191,9 @@ class Snapshot:
 
     def _put(self, node_id: str, node: _Node) -> None:
         self._nodes[node_id] = node
+        for group in self._groups_of(node):
+            self._group_free[group] += len(node.free)
+            self._group_nodes[group].add(node_id)
         for holder in node.held.values():
             self._nodes_of_grant[holder].add(node_id)
         for state in node.sliced.values():
@@ -197,14 +203,26 @@ class Snapshot:
 
     def _drop(self, node_id: str) -> None:
         node = self._nodes.pop(node_id)
+        for group in self._groups_of(node):
+            self._group_free[group] -= len(node.free)
+            self._group_nodes[group].discard(node_id)
+            if not self._group_nodes[group]:
+                del self._group_nodes[group], self._group_free[group]
         self._buckets[node.sku][len(node.free)].discard(node_id)
         for holder in node.held.values():
             self._nodes_of_grant[holder].discard(node_id)
 
     def _set_free(self, node_id: str, node: _Node, free: list[str]) -> None:
         self._buckets[node.sku][len(node.free)].discard(node_id)
+        change = len(free) - len(node.free)
         node.free = free
         self._buckets[node.sku][len(free)].add(node_id)
+        for group in self._groups_of(node):
+            self._group_free[group] += change
+
+    @staticmethod
+    def _groups_of(node: _Node) -> tuple[tuple[str, str, str], ...]:
+        return ((node.sku, "nvlink", node.nvlink), (node.sku, "leaf", node.leaf))
 
     # -- queries -------------------------------------------------------------------------------
     def free_count(self, sku: str) -> int:
@@ -240,19 +258,16 @@ class Snapshot:
     def _place_within(self, sku: str, count: int, level: str) -> list[NodeClaim] | None:
         if level == "node":
             return self._place_on_one_node(sku, count)
-        groups: dict[str, list[str]] = defaultdict(list)
-        for node_id, node in self._nodes.items():
-            if node.sku == sku and node.free:
-                groups[node.nvlink if level == "nvlink" else node.leaf].append(node_id)
+        # Free devices per subtree are kept up to date as devices come and go, so choosing the
+        # subtree costs one pass over the subtrees, not over the nodes.
         best: tuple[int, str] | None = None
-        for key, members in groups.items():
-            free = sum(len(self._nodes[n].free) for n in members)
-            if free >= count and (best is None or (free, key) < best):
+        for (group_sku, group_level, key), free in self._group_free.items():
+            if group_sku == sku and group_level == level and free >= count and (best is None or (free, key) < best):
                 best = (free, key)
         if best is None:
             return None
         # Inside the chosen subtree: fewest nodes, fullest first among equals.
-        members = sorted(groups[best[1]], key=lambda n: (-len(self._nodes[n].free), n))
+        members = sorted(self._group_nodes[(sku, level, best[1])], key=lambda n: (-len(self._nodes[n].free), n))
         chosen: list[NodeClaim] = []
         remaining = count
         for node_id in members:
