@@ -8,12 +8,15 @@ from rich.console import Console
 
 from bench import (
     accounting,
+    durability,
     inventory_scale,
+    k8s_binding,
     mesh_throughput,
     placement_speed,
     placement_trace,
     quota,
     report,
+    soak,
 )
 
 BENCHMARKS = {
@@ -24,6 +27,12 @@ BENCHMARKS = {
     "placement_speed": placement_speed.run,
     # About 80 arrival-only runs of the packing engine (8 variants x 10 seeds) on all cores.
     "placement_trace": placement_trace.run,
+    # A real control plane (make k8s-bins), 1,000 Nodes and 1,000 gated pods through the operator.
+    "k8s_binding": k8s_binding.run,
+    # `make soak`: faults, fuzzing, isolation probes, SLICEBROKER_SOAK_MINUTES of load and a burst.
+    "soak": soak.run,
+    # grant + release cycles with Redis appendfsync always vs everysec.
+    "durability": durability.run,
 }
 
 

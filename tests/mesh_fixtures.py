@@ -50,6 +50,9 @@ PROJECTS = {
     "topo-lab": ("lab-b", {"H200-SXM-141GB": 200}),
 }
 
+# The projects that may hold H100s (what load generators cycle through).
+H100_PROJECTS = sorted(p for p, (_, caps) in PROJECTS.items() if "H100-SXM-80GB" in caps)
+
 # Two leaf switches of H200 nodes: 2 nodes under leaf-a, 4 under leaf-b. Loaded by the tests that need it.
 TOPOLOGY_FACILITY = """
 sites:

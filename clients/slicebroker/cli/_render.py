@@ -37,6 +37,7 @@ _STATE_STYLE = {
     GrantState.PENDING: "yellow",
     GrantState.ENDED: "dim",
     GrantState.FAILED: "red",
+    GrantState.QUEUED: "cyan",
     GrantState.UNKNOWN: "magenta",
 }
 # Not a terminal (a pipe, a file, a test): wide enough that tables are not truncated.
@@ -84,7 +85,7 @@ class Output:
                     "reason": err.reason,
                     "message": err.message,
                     "field": err.field,
-                    "metadata": err.metadata,
+                    "metadata": dict(sorted(err.metadata.items())),
                     "hint": err.hint,
                     "request_id": err.request_id,
                 }
@@ -132,7 +133,14 @@ def grant_details(grant: Grant, now: datetime) -> Table:
         ("sku", f"{grant.sku} × {grant.count}"),
         ("created", when(grant.created_at)),
     ]
-    if grant.live:
+    if grant.state is GrantState.QUEUED:
+        rows.append(
+            (
+                "queue",
+                f"position {grant.queue_position}" + (f": {grant.waiting_reason}" if grant.waiting_reason else ""),
+            )
+        )
+    elif grant.live:
         rows.append(("expires", f"{when(grant.expires_at)} ({until(grant.expires_at, now)})"))
     else:
         ended = when(grant.ended_at)
@@ -160,7 +168,9 @@ def _by_node(grant: Grant) -> list[tuple[str, str]]:
 def grants_table(grants: Iterable[Grant], now: datetime) -> Table:
     table = _table("GRANT", "PROJECT", "SKU", "COUNT", "STATE", "CREATED", "EXPIRES", numeric=["COUNT"])
     for g in grants:
-        expires = until(g.expires_at, now) if g.live else g.end_reason or "—"
+        expires = (
+            f"queued #{g.queue_position}" if g.waiting else until(g.expires_at, now) if g.live else g.end_reason or "—"
+        )
         table.add_row(g.id, g.project, g.sku, str(g.count), state(g.state), when(g.created_at), expires)
     return table
 

@@ -12,14 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
+from slicebroker.cli import _config as config
 from slicebroker.cli import _render as render
-from slicebroker.cli import inventory_commands, quota_commands
+from slicebroker.cli import config_commands, inventory_commands, quota_commands
 from slicebroker.cli._render import Output
-from slicebroker.client import Client, ClientOptions, GrantState, SlicebrokerError
+from slicebroker.client import Client, ClientOptions, GrantState, Placement, Shape, SlicebrokerError
 from slicebroker.client._lease import lease_to_timedelta
 from slicebroker.client._options import (
     DEFAULT_TIMEOUT,
@@ -34,7 +35,7 @@ from slicebroker.client._options import (
     ENV_TOKEN,
 )
 
-_CONNECTION = "Connection (flags override the environment)"
+_CONNECTION = "Connection (flags > environment > config file profile)"
 _STATES = [s.value for s in GrantState if s is not GrantState.UNKNOWN]
 
 app = typer.Typer(
@@ -79,14 +80,20 @@ LeaseOption = Annotated[
 class _Globals:
     options: ClientOptions
     as_json: bool
+    profile: config.Profile
+    sources: dict[str, str]
+    """Where each connection setting came from: "flag", "env", "config" or "default"."""
 
 
 _HELP = "\n\n".join(
     [
         "Share the centre's GPUs and NPUs: request, renew and release grants; see capacity and usage.",
-        "Service addresses and the token come from the flags, else from the environment "
-        f"({ENV_BROKER_ADDR}, {ENV_INVENTORY_ADDR}, {ENV_QUOTA_ADDR}, {ENV_ACCOUNTING_ADDR}, {ENV_TOKEN}): "
-        "flags > environment. After `make run`, `source .run/env` sets them all.",
+        "Service addresses, the token and TLS files come from the flags, else from the environment "
+        f"({ENV_BROKER_ADDR}, {ENV_INVENTORY_ADDR}, {ENV_QUOTA_ADDR}, {ENV_ACCOUNTING_ADDR}, {ENV_TOKEN}, ...), "
+        f"else from a profile of the config file (${config.ENV_CONFIG}, default "
+        "~/.config/slicebroker/config.toml): flags > environment > config file. "
+        "`slicectl config show` prints what is in effect and where each value came from. "
+        "After `make run`, `source .run/env` sets them all.",
         "--json (before or after the command name) prints one JSON document instead of tables. "
         "Errors go to stderr with exit code 1; usage errors exit with 2.",
     ]
@@ -127,14 +134,15 @@ def _root(
         ),
     ] = None,
     timeout: Annotated[
-        float,
+        float | None,
         typer.Option(
             envvar=ENV_TIMEOUT,
             min=0.1,
-            help="Seconds each call may take, retries included.",
+            help=f"Seconds each call may take, retries included. [default: {DEFAULT_TIMEOUT:g}]",
             rich_help_panel=_CONNECTION,
+            show_default=False,
         ),
-    ] = DEFAULT_TIMEOUT,
+    ] = None,
     tls_ca_file: Annotated[
         str | None,
         typer.Option(
@@ -153,20 +161,58 @@ def _root(
             envvar=ENV_TLS_KEY, metavar="PEM", help="Key of the client certificate.", rich_help_panel=_CONNECTION
         ),
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            envvar=config.ENV_PROFILE,
+            metavar="NAME",
+            help="Profile of the config file to use [default: its default_profile, else 'default'].",
+            rich_help_panel=_CONNECTION,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Share the centre's GPUs and NPUs: request, renew and release grants; see capacity and usage."""
-    options = ClientOptions(
-        broker_addr=broker_addr,
-        inventory_addr=inventory_addr,
-        quota_addr=quota_addr,
-        accounting_addr=accounting_addr,
-        token=token,
-        timeout=timeout,
-        tls_ca_file=tls_ca_file,
-        tls_cert_file=tls_cert_file,
-        tls_key_file=tls_key_file,
-    )
-    ctx.obj = _Globals(options, as_json)
+    if ctx.resilient_parsing:  # shell completion: nothing to connect to
+        return
+    try:
+        chosen = config.load_profile(profile)
+    except config.ConfigError as exc:
+        _usage_error(f"config file: {exc}")
+    given = {
+        "broker_addr": broker_addr,
+        "inventory_addr": inventory_addr,
+        "quota_addr": quota_addr,
+        "accounting_addr": accounting_addr,
+        "token": token,
+        "timeout": timeout,
+        "tls_ca_file": tls_ca_file,
+        "tls_cert_file": tls_cert_file,
+        "tls_key_file": tls_key_file,
+    }
+    settings: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, value in given.items():
+        if value is not None and value != "":
+            settings[key] = value
+            # Typer vendors its own click, so the enum is compared by name.
+            source = ctx.get_parameter_source(key)
+            sources[key] = "env" if source is not None and source.name == "ENVIRONMENT" else "flag"
+        elif chosen.get(key) is not None:
+            settings[key] = chosen.get(key)
+            sources[key] = "config"
+        else:
+            sources[key] = "default"
+    try:
+        options = ClientOptions(**settings)
+    except ValueError as exc:
+        _usage_error(str(exc))
+    ctx.obj = _Globals(options, as_json, chosen, sources)
+
+
+def _usage_error(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
 @contextmanager
@@ -190,6 +236,10 @@ def _now() -> datetime:
     epilog=_examples(
         "slicectl request --project snu-llm --sku H100-SXM-80GB --count 8 --lease 2h",
         "slicectl request -p snu-class -s RNGD --idempotency-key lab3-team7 --json",
+        "slicectl request -p kaist-vision -s H200-SXM-141GB -n 16 --queue",
+        "slicectl request -p snu-llm -s H200-SXM-141GB -n 32 --placement same-leaf -a H100-SXM-80GB:32",
+        "slicectl request -p snu-class -s H100-SXM-80GB -n 7 --mig 1g.10gb --priority preemptible",
+        "slicectl request -p snu-bio -s H100-SXM-80GB --share 0.25",
     )
 )
 def request(
@@ -205,12 +255,68 @@ def request(
             show_default=False,
         ),
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="Within quota but no capacity free: wait in the broker's queue (the grant is 'queued' "
+            "until served; `slicectl grants GRANT_ID` shows its position) instead of being refused.",
+        ),
+    ] = False,
+    placement: Annotated[
+        Placement,
+        typer.Option(help="Keep a gang together (same-node, same-nvlink-domain, same-leaf) or apart (spread)."),
+    ] = Placement.ANYWHERE,
+    preferred: Annotated[
+        bool, typer.Option("--preferred", help="Treat --placement as a preference rather than a requirement.")
+    ] = False,
+    alternative: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--alternative",
+            "-a",
+            metavar="SKU[:COUNT]",
+            help="Another acceptable accelerator, tried in order if the first cannot be had (repeatable).",
+        ),
+    ] = None,
+    priority: Annotated[
+        str, typer.Option(help="guaranteed, standard or preemptible (may borrow idle capacity, may be preempted).")
+    ] = "",
+    mig: Annotated[str | None, typer.Option(metavar="PROFILE", help="MIG partitions, e.g. 1g.10gb.")] = None,
+    npu: Annotated[str | None, typer.Option(metavar="PROFILE", help="NPU partitions, e.g. 2core.12gb.")] = None,
+    share: Annotated[
+        float | None, typer.Option(metavar="FRACTION", min=0.001, max=0.999, help="Shares of one device, e.g. 0.25.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Request whole devices of one SKU for a project, for a lease (default 1h); prints the grant."""
+    """Request devices (or slices of them: --mig, --npu, --share) of one SKU for a project, for a
+    lease (default 1h); prints the grant."""
+    shapes = [s for s in (mig and Shape.mig(mig), npu and Shape.npu(npu), share and Shape.share(share)) if s]
+    if len(shapes) > 1:
+        raise typer.BadParameter("choose one of --mig, --npu and --share")
+    alternatives = [_alternative(a, count) for a in alternative or []]
     with _session(ctx, as_json) as (client, out):
-        grant = client.request_grant(project, sku, count, lease, idempotency_key)
+        grant = client.request_grant(
+            project,
+            sku,
+            count,
+            lease,
+            idempotency_key,
+            queue=queue,
+            placement=placement,
+            required=not preferred,
+            alternatives=alternatives,
+            priority=priority,
+            shape=shapes[0] if shapes else None,
+        )
         out.result(grant, render.grant_details(grant, _now()))
+
+
+def _alternative(text: str, count: int) -> tuple[str, int]:
+    sku, _, n = text.partition(":")
+    if n and not n.isdigit():
+        raise typer.BadParameter(f"{text!r}: expected SKU or SKU:COUNT")
+    return sku, int(n) if n else count
 
 
 @app.command(
@@ -332,6 +438,7 @@ def skus(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 
 quota_commands.register(app)
+config_commands.register(app)
 inventory_commands.register(app)
 
 

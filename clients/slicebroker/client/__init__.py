@@ -14,6 +14,10 @@ reason the services send::
         except ResourceExhaustedError as err:
             if err.reason == "QUOTA_EXCEEDED":
                 ...
+
+        # Requested on entry, renewed in the background, released on exit (even on Ctrl-C):
+        with sb.lease("snu-llm", "H100-SXM-80GB", count=8, lease="10m") as held:
+            run_training(held.slices)
 """
 
 from slicebroker.client._async import AsyncClient
@@ -38,7 +42,9 @@ from slicebroker.client._models import (
     GrantState,
     Institution,
     Node,
+    Placement,
     Project,
+    Shape,
     Sku,
     SkuCapacity,
     Slice,
@@ -46,10 +52,12 @@ from slicebroker.client._models import (
     UsageRow,
 )
 from slicebroker.client._options import ClientOptions, RetryPolicy
+from slicebroker.client._scope import AsyncGrantLease, GrantLease, LeaseEvent, LeaseLostError
 from slicebroker.client._sync import Client
 
 __all__ = [
     "AsyncClient",
+    "AsyncGrantLease",
     "Client",
     "ClientOptions",
     "ConfigurationError",
@@ -58,17 +66,22 @@ __all__ = [
     "Device",
     "FailedPreconditionError",
     "Grant",
+    "GrantLease",
     "GrantState",
     "Institution",
     "InternalError",
     "InvalidArgumentError",
     "Lease",
+    "LeaseEvent",
+    "LeaseLostError",
     "Node",
     "NotFoundError",
     "PermissionDeniedError",
+    "Placement",
     "Project",
     "ResourceExhaustedError",
     "RetryPolicy",
+    "Shape",
     "Sku",
     "SkuCapacity",
     "Slice",

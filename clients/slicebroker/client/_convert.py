@@ -29,6 +29,7 @@ _STATE_OF_PROTO: dict[broker_pb2.GrantState, GrantState] = {
     broker_pb2.GRANT_STATE_ACTIVE: GrantState.ACTIVE,
     broker_pb2.GRANT_STATE_ENDED: GrantState.ENDED,
     broker_pb2.GRANT_STATE_FAILED: GrantState.FAILED,
+    broker_pb2.GRANT_STATE_QUEUED: GrantState.QUEUED,
 }
 _PROTO_OF_STATE = {state: number for number, state in _STATE_OF_PROTO.items()}
 
@@ -58,13 +59,17 @@ def grant(msg: broker_pb2.Grant) -> Grant:
         created_at=timestamp(msg.created_at) or EPOCH,
         expires_at=timestamp(msg.expires_at),
         ended_at=timestamp(msg.ended_at),
+        queue_position=msg.queue_position,
+        waiting_reason=msg.waiting_reason,
+        priority_class=msg.priority_class or "standard",
+        preemptible=msg.preemptible,
         end_reason=msg.end_reason,
         idempotency_key=msg.idempotency_key,
     )
 
 
 def slice_(msg: common_pb2.Slice) -> Slice:
-    return Slice(node_id=msg.node_id, device_id=msg.device_id)
+    return Slice(node_id=msg.node_id, device_id=msg.device_id, kind=msg.kind, profile=msg.profile)
 
 
 def sku(msg: inventory_pb2.Sku) -> Sku:

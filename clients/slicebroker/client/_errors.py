@@ -18,7 +18,7 @@ CLIENT_NOT_CONFIGURED = "CLIENT_NOT_CONFIGURED"
 """Reason of `ConfigurationError`: a service was called that no address was given for."""
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
-_MESH_HINT = "is the mesh running? (make run; source .run/env)"
+_MESH_HINT = "is the mesh running and the address right? (make run; source .run/env; `slicectl config show`)"
 
 # The next step for a caller, by reason first, then by status code.
 _HINT_OF_REASON: dict[str, str] = {
@@ -36,7 +36,10 @@ _HINT_OF_REASON: dict[str, str] = {
 _HINT_OF_CODE: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.UNAVAILABLE: _MESH_HINT,
     grpc.StatusCode.DEADLINE_EXCEEDED: "the call ran past its deadline; retry, or allow a longer timeout",
-    grpc.StatusCode.UNAUTHENTICATED: "set SLICEBROKER_TOKEN (or --token) to a valid token",
+    grpc.StatusCode.UNAUTHENTICATED: (
+        "set SLICEBROKER_TOKEN, --token or the token of your config profile to a valid token"
+        " (`slicectl config show` shows which one is used)"
+    ),
     grpc.StatusCode.PERMISSION_DENIED: "your token may not do this; ask a facility admin",
     grpc.StatusCode.ABORTED: "another writer changed the same thing first; retry",
     grpc.StatusCode.UNIMPLEMENTED: "does the address point at the right service?",
@@ -72,8 +75,11 @@ class SlicebrokerError(Exception):
 
     @property
     def hint(self) -> str | None:
-        """The obvious next step, if there is one."""
-        return _HINT_OF_REASON.get(self.reason) or _HINT_OF_CODE.get(self.code)
+        """The obvious next step, if there is one, with the figures the service sent (which limit,
+        by how much, how many are free) when it sent them."""
+        return (
+            _next_step(self.reason, self.metadata) or _HINT_OF_REASON.get(self.reason) or _HINT_OF_CODE.get(self.code)
+        )
 
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
@@ -84,6 +90,51 @@ class SlicebrokerError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         args = (self.code, self.reason, self.message, self.metadata, self.field)
         return (type(self), args, {"request_id": self.request_id})
+
+
+_LIMIT_WORDS = {"hard_cap": "hard cap", "borrowing_limit": "borrowing limit", "nominal": "quota", "no_quota": "quota"}
+
+
+def _devices(amount: str) -> str:
+    return f"{amount} device" if amount == "1" else f"{amount} devices"
+
+
+def _next_step(reason: str, md: Mapping[str, str]) -> str | None:
+    """A next step built from ErrorInfo metadata; None when the metadata lacks what it needs."""
+    if reason == "QUOTA_EXCEEDED" and md.get("short_by"):
+        project = md.get("project", "")
+        limit = _LIMIT_WORDS.get(md.get("limit_kind", ""), "quota")
+        owner = md.get("node") or (f"project {project}" if project else "the project")
+        on = f" on {md['resource']}" if md.get("resource") else f" on {md['sku']}" if md.get("sku") else ""
+        figures = ", ".join(
+            part
+            for part in (
+                f"limit {md['limit']}" if md.get("limit") else "",
+                f"{md['in_use']} in use" if md.get("in_use") else "",
+            )
+            if part
+        )
+        steps = []
+        if md.get("available") not in (None, "", "0"):
+            steps.append(f"ask for at most {md['available']}")
+        listing = f"`slicectl grants --project {project}`" if project else "`slicectl grants`"
+        steps.append(f"release a grant ({listing})")
+        steps.append("or ask your institution admin to raise the quota (`slicectl quota` shows standings)")
+        return (
+            f"over the {limit} of {owner}{on} by {_devices(md['short_by'])}"
+            + (f" ({figures})" if figures else "")
+            + "; "
+            + ", ".join(steps)
+        )
+    if reason == "INSUFFICIENT_CAPACITY" and md.get("free") is not None and md.get("sku"):
+        sku, free = md["sku"], md["free"]
+        if free == "0":
+            return f"no {sku} is free now; try another SKU (`slicectl inventory` shows what is free) or try later"
+        return (
+            f"only {free} {sku} free now for {md.get('requested', '?')} asked; ask for at most {free},"
+            " another SKU (`slicectl inventory` shows what is free), or try later"
+        )
+    return None
 
 
 class InvalidArgumentError(SlicebrokerError):

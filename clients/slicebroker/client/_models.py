@@ -19,16 +19,57 @@ class GrantState(StrEnum):
     ENDED = "ended"
     FAILED = "failed"
     """Could not be completed; nothing is held."""
+    QUEUED = "queued"
+    """Within quota, waiting for capacity (asked for with `queue=True`); holds nothing yet."""
     UNKNOWN = "unknown"
     """A state this SDK does not know, sent by a newer server: upgrade the SDK."""
 
 
 @dataclass(frozen=True, slots=True)
 class Slice:
-    """One device on one node, handed to a grant."""
+    """One device on one node, handed to a grant — whole, or a slice of it."""
 
     node_id: str
     device_id: str
+    kind: str = ""
+    """Empty for a whole device; "mig", "share" or "npu_partition" for a slice of it."""
+    profile: str = ""
+    """The partition profile ("1g.10gb"), or a share's fraction of the device ("0.25")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What each unit of a request is: a whole device (the default), a partition by profile, or
+    a share of one device. Build with `Shape.mig("1g.10gb")`, `Shape.npu("2core.12gb")`,
+    `Shape.share(0.25)`."""
+
+    kind: str = "whole"
+    profile: str = ""
+    compute_milli: int = 0
+    memory_milli: int = 0
+
+    @classmethod
+    def mig(cls, profile: str) -> Shape:
+        return cls("mig", profile)
+
+    @classmethod
+    def npu(cls, profile: str) -> Shape:
+        return cls("npu_partition", profile)
+
+    @classmethod
+    def share(cls, fraction: float, memory_fraction: float | None = None) -> Shape:
+        memory = round(1000 * memory_fraction) if memory_fraction is not None else 0
+        return cls("share", "", round(1000 * fraction), memory)
+
+
+class Placement(StrEnum):
+    """Where the devices of one grant may be (a gang when count > 1)."""
+
+    ANYWHERE = "anywhere"
+    SAME_NODE = "same-node"
+    SAME_NVLINK_DOMAIN = "same-nvlink-domain"
+    SAME_LEAF = "same-leaf"
+    SPREAD = "spread"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +90,23 @@ class Grant:
     end_reason: str
     """released, expired, reclaimed or failed; empty while the grant lives."""
     idempotency_key: str
+    queue_position: int = 0
+    """While queued: 1 for the next request to be served; 0 otherwise."""
+    waiting_reason: str = ""
+    """While queued: why it waits (e.g. which capacity it needs)."""
+    priority_class: str = "standard"
+    preemptible: bool = False
+    """Quota says it may be preempted (a preemptible class, or a standard grant that borrows)."""
 
     @property
     def live(self) -> bool:
-        """Whether the grant holds (or is about to hold) its slices."""
+        """Whether the grant holds (or is about to hold) its slices; a queued one does not yet."""
         return self.state in (GrantState.PENDING, GrantState.ACTIVE)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the request waits in the broker's queue (see `queue_position`)."""
+        return self.state is GrantState.QUEUED
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ same bytes, idempotency key included) and the converter of the response. `Client
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -26,7 +26,9 @@ from slicebroker.client._models import (
     GrantState,
     Institution,
     Node,
+    Placement,
     Project,
+    Shape,
     Sku,
     SkuCapacity,
     Usage,
@@ -118,8 +120,44 @@ def new_idempotency_key() -> str:
     return uuid.uuid4().hex
 
 
-def request_grant(project: str, sku: str, count: int, lease: Lease, idempotency_key: str | None) -> Op[Grant]:
+_PLACEMENTS = {
+    Placement.ANYWHERE: broker_pb2.TOPOLOGY_CONSTRAINT_UNSPECIFIED,
+    Placement.SAME_NODE: broker_pb2.TOPOLOGY_CONSTRAINT_SAME_NODE,
+    Placement.SAME_NVLINK_DOMAIN: broker_pb2.TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN,
+    Placement.SAME_LEAF: broker_pb2.TOPOLOGY_CONSTRAINT_SAME_LEAF,
+    Placement.SPREAD: broker_pb2.TOPOLOGY_CONSTRAINT_SPREAD,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestExtras:
+    """The optional parts of a grant request (see Client.request_grant)."""
+
+    placement: Placement | str = Placement.ANYWHERE
+    required: bool = True
+    alternatives: Sequence[tuple[str, int]] = ()
+    priority: str = ""
+    shape: Shape | None = None
+
+
+def request_grant(
+    project: str,
+    sku: str,
+    count: int,
+    lease: Lease,
+    idempotency_key: str | None,
+    queue: bool = False,
+    extras: RequestExtras = RequestExtras(),
+) -> Op[Grant]:
+    shape = extras.shape or Shape()
     request = broker_pb2.RequestGrantRequest(
+        topology=broker_pb2.Topology(constraint=_PLACEMENTS[Placement(extras.placement)], required=extras.required),
+        alternatives=[broker_pb2.Alternative(sku=s, count=n) for s, n in extras.alternatives],
+        priority_class=extras.priority,
+        shape=broker_pb2.SliceShape(
+            kind=shape.kind, profile=shape.profile, compute_milli=shape.compute_milli, memory_milli=shape.memory_milli
+        ),
+        queue=queue,
         project=project,
         sku=sku,
         count=count,

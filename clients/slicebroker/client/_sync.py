@@ -21,12 +21,15 @@ from slicebroker.client._models import (
     GrantState,
     Institution,
     Node,
+    Placement,
     Project,
+    Shape,
     Sku,
     SkuCapacity,
     Usage,
 )
 from slicebroker.client._options import ClientOptions
+from slicebroker.client._scope import DEFAULT_RENEW_FRACTION, GrantLease, LeaseEvent, LeaseLostError
 
 T = TypeVar("T")
 
@@ -69,12 +72,30 @@ class Client(ClientBase):
         count: int = 1,
         lease: Lease = timedelta(hours=1),
         idempotency_key: str | None = None,
+        *,
+        queue: bool = False,
+        placement: Placement | str = Placement.ANYWHERE,
+        required: bool = True,
+        alternatives: Sequence[tuple[str, int]] = (),
+        priority: str = "",
+        shape: Shape | None = None,
     ) -> Grant:
         """Grants `count` whole devices of `sku` to `project` for `lease` (a timedelta, seconds, or
         text like "2h"). Without `idempotency_key` a fresh one is chosen; either way every retry
         sends the same key, so a retry never makes a second grant. Pass your own key to make a
-        request safe to repeat across processes."""
-        return self._run(ops.request_grant(project, sku, count, lease, idempotency_key))
+        request safe to repeat across processes.
+
+        With `queue=True`, a request within quota that finds no free capacity is answered with a
+        QUEUED grant (see `queue_position`, `waiting_reason`) that becomes ACTIVE when served,
+        instead of an INSUFFICIENT_CAPACITY refusal; `lease()` waits for that.
+
+        `placement` keeps a gang together (same-node, same-nvlink-domain, same-leaf) or apart
+        (spread); `required=False` makes it a preference. `alternatives` are further (sku, count)
+        pairs tried in order ("H200, else 16 x A100"). `priority` is "guaranteed", "standard" or
+        "preemptible". `shape` asks for slices instead of whole devices: `Shape.mig("1g.10gb")`,
+        `Shape.share(0.25)`, `Shape.npu("2core.12gb")`."""
+        extras = ops.RequestExtras(placement, required, alternatives, priority, shape)
+        return self._run(ops.request_grant(project, sku, count, lease, idempotency_key, queue, extras))
 
     def get_grant(self, grant_id: str) -> Grant:
         return self._run(ops.get_grant(grant_id))
@@ -92,6 +113,35 @@ class Client(ClientBase):
     def release_grant(self, grant_id: str) -> Grant:
         """Ends a grant and frees its slices; releasing an ended grant returns it unchanged."""
         return self._run(ops.release_grant(grant_id))
+
+    def lease(
+        self,
+        project: str,
+        sku: str,
+        count: int = 1,
+        lease: Lease = timedelta(minutes=10),
+        *,
+        idempotency_key: str | None = None,
+        renew_fraction: float = DEFAULT_RENEW_FRACTION,
+        on_event: Callable[[LeaseEvent], None] | None = None,
+        on_lost: Callable[[LeaseLostError], None] | None = None,
+        queue: bool = False,
+        wait_timeout: float | None = None,
+    ) -> GrantLease:
+        """Holds `count` devices of `sku` for the duration of a `with` block::
+
+            with sb.lease("snu-llm", "H100-SXM-80GB", count=8, lease="10m") as held:
+                train(held.slices)   # renewed every `renew_fraction` of the lease meanwhile
+
+        Entering requests the grant (raising its refusal, e.g. QUOTA_EXCEEDED, as `request_grant`
+        does). With `queue=True` it waits in the broker's queue until served (at most
+        `wait_timeout` seconds; "queued" events report the position). Leaving releases it, also
+        on exceptions and Ctrl-C. A renewal that fails for good raises `LeaseLostError`
+        in the body (or goes to `on_lost` when given); `on_event` sees each step. See
+        `slicebroker.client._scope` for the details."""
+        return GrantLease(
+            self, project, sku, count, lease, idempotency_key, renew_fraction, on_event, on_lost, queue, wait_timeout
+        )
 
     # Facility (inventory)
 

@@ -211,6 +211,10 @@ class GrpcQuota(_Peer):
         response = await self.call(self._stub.FairShareOrder, request)
         return list(response.ids)
 
+    async def institution_of(self, project: str) -> str:
+        response = await self.call(self._stub.GetProject, quota_pb2.GetProjectRequest(id=project))
+        return str(response.institution)
+
     async def reservations(self) -> list[str]:
         response = await self.call(self._stub.ListReservations, quota_pb2.ListReservationsRequest())
         return [r.grant_id for r in response.reservations]

@@ -36,6 +36,8 @@ class Reason(StrEnum):
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     INSUFFICIENT_CAPACITY = "INSUFFICIENT_CAPACITY"
     BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
+    # One caller over its per-principal request rate (issue 9); retry after metadata retry_after_ms.
+    RATE_LIMITED = "RATE_LIMITED"
     # Auth
     UNAUTHENTICATED = "UNAUTHENTICATED"
     PERMISSION_DENIED = "PERMISSION_DENIED"

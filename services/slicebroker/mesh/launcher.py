@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import grpc
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from slicebroker.runtime.auth import append_entries, issue_token
 from slicebroker.runtime.redis_server import RedisServer, free_port, port_is_free
 from slicebroker.runtime.tls import TlsFiles, channel_credentials, make_local_pki
 
@@ -37,7 +37,9 @@ class Mesh:
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     admin_token: str = ""
+    # The broker's service identity (its calls to the other services, and its relay).
     service_token: str = ""
+    operator_token: str = ""
     # mTLS between every pair, with a local CA under run_dir/pki; False runs plaintext (explicitly).
     tls: bool = True
     pki: dict[str, TlsFiles] = field(default_factory=dict)
@@ -66,23 +68,50 @@ class Mesh:
         return self
 
     def _write_tokens(self) -> None:
-        path = self.run_dir / "tokens.yaml"
-        if path.exists():
-            tokens = yaml.safe_load(path.read_text()) or {}
-            for token, who in tokens.items():
-                if who.get("role") == "admin":
+        """tokens.yaml (what the services read) holds only salted hashes; the plaintext tokens the
+        launcher hands to its clients live in secrets.yaml (0600), so restarts keep them."""
+        path, secrets_path = self.run_dir / "tokens.yaml", self.run_dir / "secrets.yaml"
+        known = yaml.safe_load(secrets_path.read_text()) or {} if secrets_path.exists() else {}
+        self.admin_token = str(known.get("admin", ""))
+        self.service_token = str(known.get("broker", ""))
+        self.operator_token = str(known.get("operator", ""))
+        if path.exists() and not self.admin_token:
+            # A run directory from before hashed tokens: reuse its plaintext identities.
+            for token, who in (yaml.safe_load(path.read_text()) or {}).items():
+                if who.get("hash"):
+                    continue
+                if who.get("role") in ("admin", "facility-admin"):
                     self.admin_token = token
                 if who.get("role") == "service":
                     self.service_token = token
-        if not (self.admin_token and self.service_token):
-            self.admin_token = "sbadm_" + secrets.token_urlsafe(24)
-            self.service_token = "sbsvc_" + secrets.token_urlsafe(24)
-            tokens = {
-                self.admin_token: {"name": "facility-admin", "role": "admin"},
-                self.service_token: {"name": "mesh", "role": "service"},
-            }
-            path.write_text(yaml.safe_dump(tokens))
-            path.chmod(0o600)
+        if self.admin_token and self.service_token and self.operator_token:
+            return
+        issued = {
+            "admin": issue_token("facility-admin", "facility-admin"),
+            # Service identities: the broker (its calls and its relay) and the Kubernetes operator.
+            "broker": issue_token("broker", "service"),
+            "operator": issue_token("operator", "service"),
+        }
+        self.admin_token = issued["admin"].token
+        self.service_token = issued["broker"].token
+        self.operator_token = issued["operator"].token
+        path.unlink(missing_ok=True)
+        append_entries(path, {t.token_id: t.entry for t in issued.values()})
+        secrets_path.write_text(yaml.safe_dump({k: t.token for k, t in issued.items()}))
+        secrets_path.chmod(0o600)
+
+    def issue_token(self, name: str, role: str, institution: str = "", projects: tuple[str, ...] = ()) -> str:
+        """Adds a hashed token to the running mesh's token file; the services accept it within a
+        second (they re-read the file when it changes). Returns the plaintext token."""
+        issued = issue_token(name, role, institution, projects)
+        append_entries(self.run_dir / "tokens.yaml", {issued.token_id: issued.entry})
+        return issued.token
+
+    def revoke_token(self, token: str) -> None:
+        token_id = token.removeprefix("sb_").partition(".")[0]
+        path = self.run_dir / "tokens.yaml"
+        entry = (yaml.safe_load(path.read_text()) or {})[token_id]
+        append_entries(path, {token_id: {**entry, "revoked": True}})
 
     def env_for(self, name: str) -> dict[str, str]:
         prefix = f"SLICEBROKER_{name.upper()}_"

@@ -23,12 +23,17 @@ import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from slicebroker.runtime.audit import AUDIT_SERVICE, AuditLog, AuditServicer, audit_key
+from slicebroker.runtime.auth import Authenticator, parse_tokens
 from slicebroker.runtime.context import Principal
-from slicebroker.runtime.interceptors import Authenticator, ServiceInterceptor
+from slicebroker.runtime.interceptors import Guard, ServiceInterceptor
+from slicebroker.runtime.limits import Bounds, RateLimiter
 from slicebroker.runtime.logs import configure_logging
 from slicebroker.runtime.metrics import serve_metrics
+from slicebroker.runtime.redis import connect
 from slicebroker.runtime.settings import ServiceSettings
 from slicebroker.runtime.tls import server_credentials
+from slicebroker.v1 import audit_pb2_grpc
 
 log = logging.getLogger("slicebroker.server")
 
@@ -62,6 +67,7 @@ class RunningServer:
     health: health.aio.HealthServicer
     ready_event: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    audit: AuditLog | None = None
 
     @property
     def address(self) -> str:
@@ -79,37 +85,59 @@ class RunningServer:
         for task in self.tasks:
             task.cancel()
         await asyncio.wait(self.tasks, timeout=5)
+        if self.audit is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.audit.close(), 5)
         if self.spec.close is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.spec.close(), 10)
 
 
 def load_tokens(path: Path | None) -> dict[str, Principal] | None:
+    """The principals of a token file by key (token id, plaintext token or "cert:<CN>")."""
     if path is None:
         return None
     raw = yaml.safe_load(path.read_text()) or {}
-    return {
-        str(token): Principal(
-            name=str(p.get("name", "")),
-            role=str(p.get("role", "tenant")),
-            institution=str(p.get("institution", "")),
-        )
-        for token, p in raw.items()
-    }
+    return {key: entry.principal for key, entry in parse_tokens(raw).items()}
+
+
+def build_guard(spec: ServiceSpec, settings: ServiceSettings) -> Guard:
+    """Authentication, policy, limits and the audit log every service runs with."""
+    audit = AuditLog(
+        connect(settings.redis_url, max_connections=4),
+        audit_key(settings.key_prefix),
+        spec.name,
+        max_entries=settings.audit_max_entries,
+        flush_interval_s=settings.audit_flush_interval_s,
+    )
+    return Guard(
+        auth=Authenticator(settings.auth_tokens_file),
+        limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+        bounds=Bounds(
+            max_string=settings.max_string_chars,
+            max_items=settings.max_batch_items,
+            max_page_size=settings.max_page_size,
+        ),
+        audit=audit,
+    )
 
 
 async def start_server(spec: ServiceSpec, settings: ServiceSettings) -> RunningServer:
-    interceptor = ServiceInterceptor(spec.name, Authenticator(load_tokens(settings.auth_tokens_file)))
+    guard = build_guard(spec, settings)
+    interceptor = ServiceInterceptor(spec.name, guard)
     server = grpc.aio.server(interceptors=[interceptor], options=GRPC_OPTIONS)
     spec.register(server)
+    assert guard.audit is not None
+    audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(guard.audit), server)
+    proto_services = [*spec.proto_services, AUDIT_SERVICE]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = ["", *spec.proto_services]
+    names = ["", *proto_services]
     for name in names:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     reflection.enable_server_reflection(
         [
-            *spec.proto_services,
+            *proto_services,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ],
@@ -123,7 +151,8 @@ async def start_server(spec: ServiceSpec, settings: ServiceSettings) -> RunningS
     if port == 0:
         raise RuntimeError(f"{spec.name}: cannot bind {settings.listen}")
     await server.start()
-    running = RunningServer(spec=spec, server=server, port=port, health=health_servicer)
+    running = RunningServer(spec=spec, server=server, port=port, health=health_servicer, audit=guard.audit)
+    running.tasks.append(asyncio.create_task(guard.audit.run(), name=f"{spec.name}-audit"))
     running.tasks.append(asyncio.create_task(_become_ready(running, names), name=f"{spec.name}-ready"))
     return running
 

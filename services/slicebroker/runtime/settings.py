@@ -34,8 +34,28 @@ class ServiceSettings(BaseSettings):
     )
     auth_tokens_file: Path | None = Field(
         None,
-        description="YAML mapping bearer tokens to principals ({token: {name, role, institution}}). "
-        "Unset: calls are not authenticated (local development only).",
+        description="YAML token file (see slicebroker.runtime.auth): hashed tokens by id, with role, "
+        "institution, projects, expiry and revocation; plaintext {token: {name, role, institution}} "
+        "entries are still read. Re-read when it changes. Unset: calls are not authenticated "
+        "(local development only).",
+    )
+    rate_limit_per_s: float = Field(
+        200.0,
+        description="Calls a second each tenant principal may make to this replica on average (token "
+        "bucket); 0 disables. Facility admins and the mesh's service identities are not limited.",
+    )
+    rate_limit_burst: float = Field(400.0, description="Calls a principal may make at once above its rate.")
+    max_string_chars: int = Field(
+        4096, description="Longest string accepted in any request field (whole documents have their own bound)."
+    )
+    max_batch_items: int = Field(10_000, description="Most items in any repeated request field (batches, lists).")
+    max_page_size: int = Field(1000, description="Largest page_size a list call accepts.")
+    audit_max_entries: int = Field(
+        1_000_000,
+        description="Entries the audit stream keeps (oldest trimmed, approximately); 0 keeps all.",
+    )
+    audit_flush_interval_s: float = Field(
+        0.02, description="Audit entries are written in batches this often (a SIGKILL loses at most one batch)."
     )
 
     def tls(self) -> TlsFiles | None:

@@ -122,3 +122,36 @@ def test_slicectl_request_grants_release_usage_as_the_readme_says(env: dict[str,
     bad = runner.invoke(app, ["request", "--project", "kaist-vision", "--sku", "H900", "--count", "1"], env=env)
     assert bad.exit_code == 1
     assert "UNKNOWN_SKU" in bad.output
+
+
+def test_slicectl_asks_for_slices_gangs_and_alternatives(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    mig = runner.invoke(
+        app, ["--json", "request", "-p", "snu-class", "-s", "H100-SXM-80GB", "-n", "7", "--mig", "1g.10gb"], env=env
+    )
+    assert mig.exit_code == 0, mig.output
+    grant = json.loads(mig.output)
+    assert {(s["kind"], s["profile"]) for s in grant["slices"]} == {("mig", "1g.10gb")}
+    assert len({s["device_id"] for s in grant["slices"]}) == 1
+
+    gang = runner.invoke(
+        app,
+        ["--json", "request", "-p", "kisti-climate", "-s", "H200-SXM-141GB", "-n", "8", "--placement", "same-node"],
+        env=env,
+    )
+    assert gang.exit_code == 0, gang.output
+    assert len({s["node_id"] for s in json.loads(gang.output)["slices"]}) == 1
+
+    # snu-bio may not hold H200s: the H100 alternative is granted.
+    alt = runner.invoke(
+        app,
+        ["--json", "request", "-p", "snu-bio", "-s", "H200-SXM-141GB", "-n", "2", "-a", "H100-SXM-80GB:1"],
+        env=env,
+    )
+    assert alt.exit_code == 0, alt.output
+    assert (json.loads(alt.output)["sku"], json.loads(alt.output)["count"]) == ("H100-SXM-80GB", 1)
+
+    both = runner.invoke(
+        app, ["request", "-p", "snu-bio", "-s", "H100-SXM-80GB", "--mig", "1g.10gb", "--share", "0.5"], env=env
+    )
+    assert both.exit_code == 2

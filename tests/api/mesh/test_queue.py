@@ -49,7 +49,7 @@ async def test_a_queued_request_is_granted_when_room_appears(stubs: Stubs) -> No
     queued = await stubs.broker.RequestGrant(ask("uni-a-llm", 4, queue=True))
     assert queued.state == QUEUED
     assert queued.queue_position == 1
-    assert "4 x H100-SXM-80GB" in queued.waiting_reason and "0 free" in queued.waiting_reason
+    assert "4 x H100-SXM-80GB" in queued.waiting_reason and "0 whole devices free" in queued.waiting_reason
     assert not queued.slices
 
     await stubs.broker.ReleaseGrant(broker_pb2.ReleaseGrantRequest(id=held[1].id))

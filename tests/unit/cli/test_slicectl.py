@@ -4,6 +4,7 @@ stderr with a next step and exit code 1, usage errors with 2, and flags winning 
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import timedelta
 from typing import Any
@@ -23,12 +24,18 @@ ENV_NAMES = [
     "SLICEBROKER_ACCOUNTING_ADDR",
     "SLICEBROKER_TOKEN",
     "SLICEBROKER_TIMEOUT_S",
+    "SLICEBROKER_TLS_CA_FILE",
+    "SLICEBROKER_TLS_CERT_FILE",
+    "SLICEBROKER_TLS_KEY_FILE",
+    "SLICEBROKER_PROFILE",
 ]
 
 
 def slicectl(*args: str, env: dict[str, str] | None = None) -> Result:
     """Runs slicectl with exactly `env` as its SLICEBROKER_* environment (the caller's is hidden)."""
     full_env: dict[str, str | None] = dict.fromkeys(ENV_NAMES)
+    # An empty config file, so that one on this machine cannot leak in.
+    full_env["SLICEBROKER_CONFIG"] = os.devnull
     full_env.update(env or {})
     return CliRunner().invoke(app, list(args), env=full_env)
 
@@ -68,7 +75,7 @@ def test_request_json_is_the_sdk_grant(mesh: FakeMesh) -> None:
     )
     assert document["idempotency_key"] == "lab3-team7"
     assert document["state"] == "active"
-    assert document["slices"] == [{"node_id": "node-01", "device_id": "node-01/gpu0"}]
+    assert document["slices"] == [{"node_id": "node-01", "device_id": "node-01/gpu0", "kind": "", "profile": ""}]
     assert document["created_at"] == "2026-03-01T09:00:00Z"
     assert document["expires_at"] == "2026-03-01T10:00:00Z"  # default lease 1h
     assert document["ended_at"] is None
@@ -259,7 +266,8 @@ def test_an_unreachable_mesh_suggests_starting_it() -> None:
     with closed_port() as address:
         result = slicectl("skus", "--json", env={"SLICEBROKER_INVENTORY_ADDR": address, "SLICEBROKER_TIMEOUT_S": "2"})
     assert result.exit_code == 1
-    assert json.loads(result.stderr)["error"]["hint"] == "is the mesh running? (make run; source .run/env)"
+    hint = json.loads(result.stderr)["error"]["hint"]
+    assert hint == "is the mesh running and the address right? (make run; source .run/env; `slicectl config show`)"
 
 
 def test_no_address_at_all_names_the_variable() -> None:

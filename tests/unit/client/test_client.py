@@ -208,7 +208,9 @@ def test_an_unreachable_mesh_says_what_to_do() -> None:
         with sb, pytest.raises(UnavailableError) as caught:
             sb.get_grant("gr_x")
     assert f"broker at {address}" in str(caught.value)
-    assert str(caught.value).endswith("is the mesh running? (make run; source .run/env)")
+    assert str(caught.value).endswith(
+        "is the mesh running and the address right? (make run; source .run/env; `slicectl config show`)"
+    )
 
 
 def test_from_env_and_closing(mesh: FakeMesh) -> None:

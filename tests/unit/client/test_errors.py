@@ -133,7 +133,8 @@ def test_an_error_without_details_is_named_by_its_code_and_where_it_happened() -
     assert isinstance(err, UnavailableError)
     assert err.reason == "UNAVAILABLE"
     assert err.message == "broker at 127.0.0.1:9: failed to connect to all addresses"
-    assert str(err) == f"{err.message} — is the mesh running? (make run; source .run/env)"
+    hint = "is the mesh running and the address right? (make run; source .run/env; `slicectl config show`)"
+    assert str(err) == f"{err.message} — {hint}"
 
 
 def test_an_error_that_is_not_a_call_is_internal() -> None:
@@ -144,7 +145,11 @@ def test_an_error_that_is_not_a_call_is_internal() -> None:
 @pytest.mark.parametrize(
     ("code", "reason", "hint"),
     [
-        (grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE", "is the mesh running? (make run; source .run/env)"),
+        (
+            grpc.StatusCode.UNAVAILABLE,
+            "UNAVAILABLE",
+            "is the mesh running and the address right? (make run; source .run/env; `slicectl config show`)",
+        ),
         (grpc.StatusCode.UNAVAILABLE, "DEPENDENCY_UNAVAILABLE", "a service behind this one is down"),
         (grpc.StatusCode.RESOURCE_EXHAUSTED, "QUOTA_EXCEEDED", "`slicectl projects` shows caps and use"),
         (grpc.StatusCode.RESOURCE_EXHAUSTED, "INSUFFICIENT_CAPACITY", "`slicectl inventory`"),

@@ -11,6 +11,7 @@ import grpc
 from slicebroker.accounting.api import convert
 from slicebroker.accounting.domain.service import AccountingService
 from slicebroker.runtime.context import principal_var
+from slicebroker.runtime.policy import scope_project
 from slicebroker.v1 import accounting_pb2_grpc
 
 
@@ -27,7 +28,9 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
         return convert.ingest_to_proto(result)
 
     async def GetUsage(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        caller = convert.caller(principal_var.get())
+        principal = principal_var.get()
+        caller = convert.caller(principal)
+        request.project = scope_project(principal, request.project)
         usage = await self._service.usage(convert.filter_from_proto(request), _now_ms(), caller)
         return convert.usage_to_proto(usage)
 
@@ -40,7 +43,9 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
         return convert.book_to_proto(await self._service.price_book(request.version))
 
     async def QueryLedger(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        caller = convert.caller(principal_var.get())
+        principal = principal_var.get()
+        caller = convert.caller(principal)
+        request.project = scope_project(principal, request.project)
         result = await self._service.query(convert.query_from_proto(request), _now_ms(), caller)
         return convert.query_to_proto(result)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import grpc
 
 from slicebroker.broker.api.convert import duration_ms, grant_pb, state_of, topology_of
-from slicebroker.broker.domain.grants import GrantService
+from slicebroker.broker.domain.grants import Access, GrantService
+from slicebroker.runtime.context import principal_var
+from slicebroker.runtime.policy import require_tenant_access
 from slicebroker.v1 import broker_pb2, broker_pb2_grpc
 
 
@@ -27,13 +29,14 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
             priority=request.priority_class,
             queue=request.queue,
             shape=(request.shape.kind, request.shape.profile, request.shape.compute_milli, request.shape.memory_milli),
+            access=caller_access(),
         )
         return grant_pb(grant)
 
     async def GetGrant(
         self, request: broker_pb2.GetGrantRequest, context: grpc.aio.ServicerContext
     ) -> broker_pb2.Grant:
-        return grant_pb(await self._grants.get_grant(request.id))
+        return grant_pb(await self._grants.get_grant(request.id, caller_access()))
 
     async def ListGrants(
         self, request: broker_pb2.ListGrantsRequest, context: grpc.aio.ServicerContext
@@ -43,15 +46,25 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
             state=state_of(request.state),
             page_size=request.page_size,
             page_token=request.page_token,
+            access=caller_access(),
         )
         return broker_pb2.ListGrantsResponse(grants=[grant_pb(g) for g in grants], next_page_token=token)
 
     async def RenewGrant(
         self, request: broker_pb2.RenewGrantRequest, context: grpc.aio.ServicerContext
     ) -> broker_pb2.Grant:
-        return grant_pb(await self._grants.renew_grant(request.id, duration_ms(request.lease)))
+        return grant_pb(await self._grants.renew_grant(request.id, duration_ms(request.lease), caller_access()))
 
     async def ReleaseGrant(
         self, request: broker_pb2.ReleaseGrantRequest, context: grpc.aio.ServicerContext
     ) -> broker_pb2.Grant:
-        return grant_pb(await self._grants.release_grant(request.id))
+        return grant_pb(await self._grants.release_grant(request.id, caller_access()))
+
+
+def caller_access() -> Access:
+    """The calling tenant's reach, for the domain to check before it acts; None for admins and
+    services, who may act on any grant."""
+    principal = principal_var.get()
+    if principal.is_admin or principal.local:
+        return None
+    return lambda institution, project: require_tenant_access(principal, institution, project)

@@ -42,6 +42,10 @@ from slicebroker.core.reasons import Reason
 
 log = logging.getLogger("slicebroker.broker")
 
+# Who may act on what: called with an (institution, project) before anything is done for a caller;
+# raises (PermissionDenied) to refuse. None: the caller may act on everything (admins, services).
+Access = Callable[[str, str], None] | None
+
 
 @dataclass(frozen=True, slots=True)
 class GrantLimits:
@@ -79,6 +83,7 @@ class GrantService:
         # SKU -> estimated start (ms, or None if unknown) of the queue's blocked head, as the
         # dispatcher last saw it. Fresh requests must not take what the head is waiting for.
         self.blocked_heads: dict[str, int | None] = {}
+        self._institutions: dict[str, str] = {}
         self._reserve = Batcher(self._flush_reserve, max_in_flight=1)
         self._commit: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_commit, max_in_flight=1)
         self._cancel: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_cancel, max_in_flight=1)
@@ -114,6 +119,7 @@ class GrantService:
         priority: str = "",
         queue: bool = False,
         shape: tuple[str, str, int, int] = ("", "", 0, 0),
+        access: Access = None,
     ) -> Grant:
         request = validate_request(
             project=project,
@@ -131,6 +137,8 @@ class GrantService:
             shape=shape,
             catalogue=self._catalogue(),
         )
+        if access is not None:
+            access(await self.institution_of(request.project), request.project)
         deadline = self._clock() + self._limits.replay_wait_ms
         while True:
             now = self._clock()
@@ -299,7 +307,20 @@ class GrantService:
             await self._cancel.submit(grant.id)
 
     # -- reads ---------------------------------------------------------------------------------
-    async def get_grant(self, grant_id: str) -> Grant:
+    async def institution_of(self, project: str) -> str:
+        """The institution a project belongs to (projects do not change hands; cached)."""
+        known = self._institutions.get(project)
+        if known is None:
+            known = self._institutions[project] = await self._quota.institution_of(project)
+        return known
+
+    async def get_grant(self, grant_id: str, access: Access = None) -> Grant:
+        grant = await self._load(grant_id)
+        if access is not None:
+            access(grant.institution or await self.institution_of(grant.project), grant.project)
+        return grant
+
+    async def _load(self, grant_id: str) -> Grant:
         check_grant_id("id", grant_id)
         grant = await self._get.submit(grant_id)
         if grant is None:
@@ -310,7 +331,13 @@ class GrantService:
         return grant
 
     async def list_grants(
-        self, *, project: str, state: GrantState | None, page_size: int, page_token: str
+        self,
+        *,
+        project: str,
+        state: GrantState | None,
+        page_size: int,
+        page_token: str,
+        access: Access = None,
     ) -> tuple[list[Grant], str]:
         if project:
             check_name("project", project)
@@ -318,12 +345,22 @@ class GrantService:
             raise InvalidArgument("page_size", f"must be between 0 and {self._limits.max_page_size}")
         if page_token:
             check_grant_id("page_token", page_token)
-        return await self._store.page(project, state, page_size or self._limits.default_page_size, page_token)
+        if access is not None and project:
+            access(await self.institution_of(project), project)
+        grants, token = await self._store.page(project, state, page_size or self._limits.default_page_size, page_token)
+        if access is not None and not project:
+            # Only what the caller may see; a page may come back short, the token still goes on.
+            grants = [
+                g for g in grants if _allowed(access, g.institution or await self.institution_of(g.project), g.project)
+            ]
+        return grants, token
 
     # -- lifecycle -----------------------------------------------------------------------------
-    async def renew_grant(self, grant_id: str, lease_ms: int) -> Grant:
+    async def renew_grant(self, grant_id: str, lease_ms: int, access: Access = None) -> Grant:
         check_grant_id("id", grant_id)
         check_lease("lease", lease_ms, self._limits.max_lease_ms)
+        if access is not None:
+            await self.get_grant(grant_id, access)
         now = self._clock()
         state = await self._store.renew(grant_id, now, now + lease_ms)
         if not state:
@@ -336,8 +373,8 @@ class GrantService:
             )
         return await self.get_grant(grant_id)
 
-    async def release_grant(self, grant_id: str) -> Grant:
-        grant = await self.get_grant(grant_id)
+    async def release_grant(self, grant_id: str, access: Access = None) -> Grant:
+        grant = await self.get_grant(grant_id, access)
         if grant.state is GrantState.PENDING:
             raise FailedPrecondition(
                 f"grant {grant_id} is still being granted; release it once it is active",
@@ -385,6 +422,14 @@ class GrantService:
     async def _flush_cleaned(self, grant_ids: list[str]) -> Sequence[None]:
         await self._store.cleaned(grant_ids)
         return [None] * len(grant_ids)
+
+
+def _allowed(access: Callable[[str, str], None], institution: str, project: str) -> bool:
+    try:
+        access(institution, project)
+    except SlicebrokerError:
+        return False
+    return True
 
 
 def _explain(refusals: list[SlicebrokerError], grant: Grant) -> SlicebrokerError:

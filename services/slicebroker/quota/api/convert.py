@@ -215,9 +215,14 @@ def _amount(a: Amount) -> str:
     return "" if a.unlimited else str(a)
 
 
+# Far beyond any award (a million accelerator-years), and small enough that the milli-hours stay
+# exact in Redis' integers and Lua's doubles.
+_MAX_HOURS = 1e10
+
+
 def _mh(hours: float, field: str) -> int:
-    if not math.isfinite(hours) or hours < 0:
-        raise InvalidArgument(field, f"must be a non-negative number of hours, not {hours}")
+    if not math.isfinite(hours) or not 0 <= hours <= _MAX_HOURS:
+        raise InvalidArgument(field, f"must be a number of hours between 0 and {_MAX_HOURS:g}, not {hours}")
     return round(hours * MH_PER_HOUR)
 
 

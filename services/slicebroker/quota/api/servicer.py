@@ -10,7 +10,10 @@ from typing import Any, TypeAlias
 import grpc
 
 from slicebroker.quota.api import convert
+from slicebroker.quota.domain.model import NodeKind, TenantNode
 from slicebroker.quota.domain.service import QuotaService
+from slicebroker.runtime.context import Principal, principal_var
+from slicebroker.runtime.policy import require_tenant_access, scope_institution, visible_projects
 from slicebroker.v1 import quota_pb2, quota_pb2_grpc
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -18,6 +21,24 @@ Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _sees(principal: Principal, node: TenantNode) -> bool:
+    """Tenants see their own institution's node and its projects (a project member: its own)."""
+    if principal.is_admin or principal.local:
+        return True
+    projects = visible_projects(principal)
+    if node.kind is NodeKind.INSTITUTION:
+        return node.id == principal.institution
+    if node.kind is NodeKind.PROJECT:
+        return node.parent == principal.institution and (projects is None or node.id in projects)
+    return False
+
+
+def _require_sees(principal: Principal, node: TenantNode) -> None:
+    if not _sees(principal, node):
+        institution = node.parent if node.kind is NodeKind.PROJECT else node.id
+        require_tenant_access(principal, institution if node.kind is not NodeKind.COHORT else "", node.id)
 
 
 class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
@@ -28,16 +49,23 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         return convert.institution(await self._service.upsert_institution(convert.institution_spec(request)))
 
     async def ListInstitutions(self, request: Any, context: Context) -> Any:
-        return convert.institutions(await self._service.list_institutions())
+        own = scope_institution(principal_var.get(), "")
+        institutions = await self._service.list_institutions()
+        return convert.institutions([i for i in institutions if not own or i.id == own])
 
     async def UpsertProject(self, request: Any, context: Context) -> Any:
         return convert.project(await self._service.upsert_project(convert.project_spec(request)))
 
     async def GetProject(self, request: Any, context: Context) -> Any:
-        return convert.project(await self._service.get_project(request.id))
+        project = await self._service.get_project(request.id)
+        require_tenant_access(principal_var.get(), project.institution, project.id)
+        return convert.project(project)
 
     async def ListProjects(self, request: Any, context: Context) -> Any:
-        return convert.projects(await self._service.list_projects(request.institution))
+        principal = principal_var.get()
+        institution = scope_institution(principal, request.institution)
+        projects, visible = await self._service.list_projects(institution), visible_projects(principal)
+        return convert.projects([p for p in projects if visible is None or p.id in visible])
 
     async def Reserve(self, request: Any, context: Context) -> Any:
         results = await self._service.reserve(convert.reservation_requests(request), _now_ms())
@@ -60,11 +88,15 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         return convert.tenant(await self._service.upsert_node(convert.node_spec(request)))
 
     async def GetTenant(self, request: Any, context: Context) -> Any:
-        return convert.tenant(await self._service.get_node(request.id))
+        node = await self._service.get_node(request.id)
+        _require_sees(principal_var.get(), node)
+        return convert.tenant(node)
 
     async def ListTenants(self, request: Any, context: Context) -> Any:
         kind = convert.node_kind(request.kind)
-        return convert.tenants(await self._service.list_nodes(kind, request.parent))
+        principal = principal_var.get()
+        nodes = await self._service.list_nodes(kind, request.parent)
+        return convert.tenants([n for n in nodes if _sees(principal, n)])
 
     async def SetQuota(self, request: Any, context: Context) -> Any:
         entries = convert.quota_entries(request)
@@ -86,7 +118,12 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         return quota_pb2.RecordBurnResponse(applied=applied)
 
     async def GetStandings(self, request: Any, context: Context) -> Any:
-        return convert.standings(await self._service.standings(list(request.tenants), _now_ms()))
+        principal = principal_var.get()
+        standings = await self._service.standings(list(request.tenants), _now_ms())
+        if request.tenants:
+            for standing in standings:
+                _require_sees(principal, standing.node)
+        return convert.standings([s for s in standings if _sees(principal, s.node)])
 
     async def FairShareOrder(self, request: Any, context: Context) -> Any:
         ids = await self._service.fair_share_order(convert.pending(request), _now_ms())

@@ -1,0 +1,717 @@
+"""The controller: watches pods, SliceClaims, namespaces and nodes, and turns them into grants.
+
+Threads, not asyncio: the official Kubernetes client and the SDK's `Client` both block, the work
+is a few API calls per object, and a small pool of worker threads behind one de-duplicating work
+queue (the client-go controller pattern) gives per-object serialisation without an event loop to
+share with the caller (the tests run the mesh on their own asyncio loop in the same process).
+
+Per pod, `reconcile_pod` is idempotent and restart-safe: a grant is requested with an idempotency
+key made from the pod's uid, so a replay after a crash returns the grant already made; the release
+finalizer that the webhook adds means a pod deleted while the operator is down waits for it, and
+nothing leaks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slicebroker.client import (
+    Client,
+    FailedPreconditionError,
+    Grant,
+    GrantState,
+    NotFoundError,
+    SlicebrokerError,
+)
+from slicebroker.client import _inventory as inventory_ops
+from slicebroker.client import _ops as ops
+from slicebroker.operator import grants, mapping
+from slicebroker.operator.kube import JSON, MERGE, STRATEGIC, Gone, Kube, KubeError
+from slicebroker.operator.settings import OperatorSettings
+from slicebroker.operator.workqueue import WorkQueue
+from slicebroker.v1 import inventory_pb2
+
+log = logging.getLogger("slicebroker.operator")
+
+GROUP = "slicebroker.io"
+CLAIM_VERSION = "v1alpha1"
+CLAIMS = f"/apis/{GROUP}/{CLAIM_VERSION}"
+COMPONENT = "slicebroker-operator"
+
+Key = tuple[str, str, str]
+"""(kind, namespace, name): "pod", "claim", "node" or "namespace"."""
+
+SET_NODE_STATE = ops._rpc(ops.Service.INVENTORY, "SetNodeState", inventory_pb2.SetNodeStateResponse)
+GET_NODE = ops._rpc(ops.Service.INVENTORY, "GetNode", inventory_pb2.Node)
+
+
+ANN_ATTEMPT = "slicebroker.io/attempt"
+
+
+def pod_key(pod: JSON) -> str:
+    """The idempotency key of a pod's grant: its uid (and the attempt, after a grant lapsed), so a
+    replay after a restart returns the grant already made."""
+    meta = pod["metadata"]
+    attempt = (meta.get("annotations") or {}).get(ANN_ATTEMPT, "")
+    return f"k8s-pod-{meta['uid']}" + (f"-{attempt}" if attempt else "")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _key_of(kind: str, obj: JSON) -> Key:
+    meta = obj.get("metadata") or {}
+    return (kind, str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+
+@dataclass
+class Held:
+    """A grant the operator renews: whose it is and when its lease ends."""
+
+    key: Key
+    uid: str
+    lease: timedelta
+    expires: float
+    """Epoch seconds."""
+
+
+class Operator:
+    def __init__(self, settings: OperatorSettings, kube: Kube, sb: Client) -> None:
+        self.settings = settings
+        self.kube = kube
+        self.sb = sb
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._namespaces: dict[str, dict[str, str]] = {}
+        self._interesting: dict[str, set[str]] = {}
+        """Namespace → names of pods that carry our gate, finalizer or grant."""
+        self._held: dict[str, Held] = {}
+        """Grant id → renewal state."""
+        self._last_event: dict[str, tuple[str, str]] = {}
+        self._nodes: dict[str, tuple[str, int, str]] = {}
+        """Node name → (sku, devices, state) last sent to inventory."""
+        self.bound = 0
+        self._claims_served = False
+        self._identity = os.environ.get("HOSTNAME", "local")
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._claims_served = (
+            self.kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/sliceclaims.{GROUP}") is not None
+        )
+        watches: list[tuple[str, str, Callable[[str, JSON], None]]] = [
+            ("namespaces", "/api/v1/namespaces", self._on_namespace),
+            ("pods", "/api/v1/pods", self._on_pod),
+        ]
+        if self._claims_served:
+            watches.append(("claims", f"{CLAIMS}/sliceclaims", self._on_claim))
+        else:
+            log.warning("SliceClaim CRD not installed: claims are not served")
+        if self.settings.node_sync:
+            watches.append(("nodes", "/api/v1/nodes", self._on_node))
+        # Namespaces first, so the first pod reconciles find their mapping.
+        ns_items, _ = self.kube.list_all("/api/v1/namespaces")
+        for item in ns_items:
+            self._on_namespace("ADDED", item)
+        for name, path, handler in watches:
+            self._spawn(f"watch-{name}", self._watch_loop, path, handler)
+        for i in range(max(1, self.settings.workers)):
+            self._spawn(f"worker-{i}", self._worker)
+        self._spawn("renewer", self._renewer)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.shutdown()
+        for thread in self._threads:
+            # Watch threads end at their request's timeout; workers and the renewer right away.
+            if "-watch-" not in thread.name:
+                thread.join(timeout=10)
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=f"{COMPONENT}-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- watching ------------------------------------------------------------------------------
+
+    def _watch_loop(self, path: str, handler: Callable[[str, JSON], None]) -> None:
+        rv = ""
+        last_list = 0.0
+        while not self._stop.is_set():
+            try:
+                if not rv or time.monotonic() - last_list > self.settings.resync_s:
+                    items, rv = self.kube.list_all(path)
+                    last_list = time.monotonic()
+                    for item in items:
+                        handler("SYNC", item)
+                for kind, obj in self.kube.watch(path, rv, self.settings.watch_timeout_s):
+                    if self._stop.is_set():
+                        return
+                    rv = str((obj.get("metadata") or {}).get("resourceVersion", rv))
+                    if kind != "BOOKMARK":
+                        handler(kind, obj)
+            except Gone:
+                rv = ""
+            except Exception:
+                if self._stop.is_set():
+                    return
+                log.exception("watch of %s failed; listing again", path)
+                rv = ""
+                self._stop.wait(1.0)
+
+    def _on_namespace(self, kind: str, ns: JSON) -> None:
+        name = str(ns["metadata"]["name"])
+        labels = dict(ns["metadata"].get("labels") or {})
+        with self._lock:
+            before = self._namespaces.get(name)
+            if kind == "DELETED":
+                self._namespaces.pop(name, None)
+                return
+            self._namespaces[name] = labels
+            waiting = list(self._interesting.get(name, ())) if before != labels else []
+        for pod in waiting:
+            self.queue.add(("pod", name, pod))
+
+    def _on_pod(self, kind: str, pod: JSON) -> None:
+        meta = pod.get("metadata") or {}
+        ns, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        if ns in self.settings.excluded_namespaces:
+            return
+        ours = (
+            any(g.get("name") == mapping.GATE for g in (pod.get("spec") or {}).get("schedulingGates") or ())
+            or mapping.FINALIZER in (meta.get("finalizers") or ())
+            or mapping.ANN_GRANT in (meta.get("annotations") or {})
+        )
+        with self._lock:
+            names = self._interesting.setdefault(ns, set())
+            if ours and kind != "DELETED":
+                names.add(name)
+            else:
+                names.discard(name)
+        if ours or kind == "DELETED":
+            self.queue.add(("pod", ns, name))
+
+    def _on_claim(self, kind: str, claim: JSON) -> None:
+        self.queue.add(_key_of("claim", claim))
+
+    def _on_node(self, kind: str, node: JSON) -> None:
+        self.queue.add(("node", "", str(node["metadata"]["name"])))
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def _worker(self) -> None:
+        handlers: dict[str, Callable[[str, str], float | None]] = {
+            "pod": self.reconcile_pod,
+            "claim": self.reconcile_claim,
+            "node": self.reconcile_node,
+        }
+        while True:
+            key = self.queue.get()
+            if key is None:
+                return
+            kind, ns, name = key
+            retry: float | None
+            try:
+                retry = handlers[kind](ns, name)
+            except KubeError as err:
+                # 409: someone (often our own previous update) changed the object; read it again.
+                retry = 0.05 if err.status == 409 else self.settings.retry_s
+                if err.status != 409:
+                    log.warning("reconcile %s/%s/%s: %s", kind, ns, name, err)
+            except Exception:
+                log.exception("reconcile %s/%s/%s failed", kind, ns, name)
+                retry = self.settings.retry_s
+            finally:
+                self.queue.done(key)
+            if retry is not None and not self._stop.is_set():
+                self.queue.add_after(key, retry)
+
+    # -- pods ----------------------------------------------------------------------------------
+
+    def _project_of(self, namespace: str) -> tuple[str, str] | None:
+        with self._lock:
+            labels = self._namespaces.get(namespace)
+        if labels is None:
+            ns = self.kube.get(f"/api/v1/namespaces/{namespace}")
+            labels = dict(((ns or {}).get("metadata") or {}).get("labels") or {})
+        project = labels.get(mapping.LABEL_PROJECT, "")
+        if not project:
+            return None
+        return labels.get(mapping.LABEL_INSTITUTION, ""), project
+
+    def _unmapped_message(self, namespace: str) -> str:
+        return (
+            f"namespace {namespace} is not mapped to a slicebroker project: "
+            f"kubectl label namespace {namespace} {mapping.LABEL_INSTITUTION}=<institution> "
+            f"{mapping.LABEL_PROJECT}=<project> (the pod stays gated until then)"
+        )
+
+    def reconcile_pod(self, ns: str, name: str) -> float | None:
+        path = f"/api/v1/namespaces/{ns}/pods/{name}"
+        pod = self.kube.get(path)
+        if pod is None:
+            return None
+        meta = pod["metadata"]
+        spec = pod.get("spec") or {}
+        annotations = meta.get("annotations") or {}
+        gated = any(g.get("name") == mapping.GATE for g in spec.get("schedulingGates") or ())
+        finalized = mapping.FINALIZER in (meta.get("finalizers") or ())
+        grant_id = annotations.get(mapping.ANN_GRANT, "")
+        if not (gated or finalized or grant_id):
+            return None
+        uid = str(meta["uid"])
+        phase = (pod.get("status") or {}).get("phase", "")
+        if meta.get("deletionTimestamp") or phase in ("Succeeded", "Failed"):
+            self._release(
+                pod, grant_id, f"k8s-pod-{uid}", "pod deleted" if meta.get("deletionTimestamp") else f"pod {phase}"
+            )
+            if finalized:
+                self._drop_finalizer(path, meta)
+            return None
+        if not gated:
+            if grant_id:
+                self._hold(grant_id, ("pod", ns, name), uid, annotations)
+            return None
+        return self._grant_pod(path, pod)
+
+    def _grant_pod(self, path: str, pod: JSON) -> float | None:
+        meta = pod["metadata"]
+        ns, uid = str(meta["namespace"]), str(meta["uid"])
+        tenant = self._project_of(ns)
+        if tenant is None:
+            self._pending(pod, "NamespaceNotMapped", self._unmapped_message(ns), warning=True)
+            return None  # the namespace watch queues the pod again when the labels appear
+        try:
+            request = mapping.read_request(pod)
+        except mapping.PodRequestError as err:
+            self._pending(pod, err.reason, err.message, warning=True)
+            return None  # annotations may be fixed; the pod watch brings the change
+        if request.topology not in grants.TOPOLOGIES:
+            self._pending(
+                pod,
+                "InvalidTopology",
+                f"{mapping.ANN_TOPOLOGY} must be one of {', '.join(grants.TOPOLOGIES)}",
+                warning=True,
+            )
+            return None
+        lease = request.lease or timedelta(seconds=self.settings.default_lease_s)
+        key = pod_key(pod)
+        try:
+            grant = grants.request_grant(
+                self.sb,
+                tenant[1],
+                request.skus[0],
+                request.count,
+                lease,
+                key,
+                request.topology,
+                alternatives=request.skus[1:],
+            )
+        except SlicebrokerError as err:
+            self._pending(
+                pod,
+                "GrantPending",
+                f"waiting for {request.count} x {'/'.join(request.skus)} for project {tenant[1]}: "
+                f"{err.reason}: {err.message}",
+                warning=err.reason not in ("INSUFFICIENT_CAPACITY",),
+            )
+            return self.settings.retry_s
+        if grant.state in (GrantState.ENDED, GrantState.FAILED):
+            # The key's grant is over (a queued request that lapsed): the next attempt needs a new key.
+            attempt = int(meta.get("annotations", {}).get(ANN_ATTEMPT, "0")) + 1
+            body = {"metadata": {"annotations": {ANN_ATTEMPT: str(attempt)}}}
+            self.kube.request("PATCH", path, body=body, content_type=MERGE)
+            self._pending(
+                pod,
+                "GrantFailed",
+                f"grant {grant.id} {grant.state.value}: {grant.end_reason}; asking again",
+                warning=True,
+            )
+            return self.settings.retry_s
+        if grant.state is not GrantState.ACTIVE or not grant.slices:
+            position = getattr(grant, "queue_position", 0)
+            why = getattr(grant, "waiting_reason", "") or "waiting for capacity"
+            self._pending(
+                pod,
+                "GrantQueued",
+                f"grant {grant.id} for {request.count} x {'/'.join(request.skus)} is queued"
+                + (f" at position {position}" if position else "")
+                + f": {why}",
+                warning=False,
+            )
+            return self.settings.retry_s
+        nodes = sorted({s.node_id for s in grant.slices})
+        if len(nodes) != 1:
+            self.sb.release_grant(grant.id)
+            self._pending(
+                pod,
+                "GrantSpansNodes",
+                f"grant {grant.id} spans nodes {', '.join(nodes)}; a pod runs on one",
+                warning=True,
+            )
+            return self.settings.retry_s
+        node = nodes[0]
+        # One update: the gate goes, the pod is narrowed to the node, and the grant is recorded.
+        # resourceVersion makes it conditional; a 409 re-reads and replays (same key, same grant).
+        spec = pod["spec"]
+        remaining = mapping.without_gate(spec.get("schedulingGates"))
+        spec["schedulingGates"] = remaining or None
+        mapping.pin_to_node(spec, node)
+        annotations = meta.setdefault("annotations", None) or {}
+        meta["annotations"] = annotations
+        annotations[mapping.ANN_GRANT] = grant.id
+        annotations[mapping.ANN_SLICES] = ",".join(s.device_id for s in grant.slices)
+        annotations[mapping.ANN_NODE] = node
+        annotations[mapping.ANN_SKU + "-granted"] = grant.sku
+        annotations[mapping.ANN_LEASE + "-seconds"] = str(int(lease.total_seconds()))
+        self.kube.request("PUT", path, body=pod)
+        with self._lock:
+            self.bound += 1
+        self._hold(grant.id, ("pod", ns, str(meta["name"])), uid, annotations, grant)
+        self._condition(pod, "True", "Granted", f"grant {grant.id}: {grant.count} x {grant.sku} on {node}")
+        self._event(
+            pod,
+            "Normal",
+            "Granted",
+            f"grant {grant.id}: {grant.count} x {grant.sku} on node {node} ({annotations[mapping.ANN_SLICES]})",
+        )
+        return None
+
+    def _pending(self, pod: JSON, reason: str, message: str, *, warning: bool) -> None:
+        self._event(pod, "Warning" if warning else "Normal", reason, message)
+        self._condition(pod, "False", reason, message)
+
+    def _release(self, obj: JSON, grant_id: str, key: str, why: str) -> None:
+        """Releases the object's grant: the recorded one, and any grant made with its key that was
+        never recorded (the operator stopped between the grant and the pod update)."""
+        ids = {grant_id} if grant_id else set()
+        if not grant_id:
+            ns = str(obj["metadata"].get("namespace", ""))
+            tenant = self._project_of(ns)
+            if tenant is not None:
+                with contextlib.suppress(SlicebrokerError):
+                    for grant in self.sb.list_grants(project=tenant[1]):
+                        if grant.idempotency_key.startswith(key) and grant.live:
+                            ids.add(grant.id)
+        for gid in sorted(ids):
+            with contextlib.suppress(NotFoundError):
+                self.sb.release_grant(gid)
+            with self._lock:
+                self._held.pop(gid, None)
+            self._event(obj, "Normal", "Released", f"grant {gid} released ({why})")
+
+    def _drop_finalizer(self, path: str, meta: JSON) -> None:
+        rest = [f for f in meta.get("finalizers") or () if f != mapping.FINALIZER]
+        body = {"metadata": {"finalizers": rest or None, "resourceVersion": meta["resourceVersion"]}}
+        try:
+            self.kube.request("PATCH", path, body=body, content_type=MERGE)
+        except KubeError as err:
+            if err.status != 404:
+                raise
+
+    def _hold(self, grant_id: str, key: Key, uid: str, annotations: dict[str, str], grant: Grant | None = None) -> None:
+        with self._lock:
+            if grant_id in self._held and grant is None:
+                return
+        seconds = float(annotations.get(mapping.ANN_LEASE + "-seconds") or self.settings.default_lease_s)
+        if grant is None:
+            try:
+                grant = self.sb.get_grant(grant_id)
+            except NotFoundError:
+                return
+        expires = grant.expires_at.timestamp() if grant.expires_at else time.time()
+        with self._lock:
+            self._held[grant_id] = Held(key, uid, timedelta(seconds=seconds), expires)
+
+    def held(self) -> dict[str, Key]:
+        with self._lock:
+            return {gid: h.key for gid, h in self._held.items()}
+
+    # -- renewals ------------------------------------------------------------------------------
+
+    def _renewer(self) -> None:
+        while not self._stop.wait(self.settings.renew_check_s):
+            self.renew_due()
+
+    def renew_due(self, now: float | None = None) -> int:
+        """Renews every held lease past its renewal point; returns how many were renewed."""
+        now = time.time() if now is None else now
+        with self._lock:
+            due = [
+                (gid, h)
+                for gid, h in self._held.items()
+                if h.expires - now < h.lease.total_seconds() * (1 - self.settings.renew_fraction)
+            ]
+        renewed = 0
+        for gid, held in due:
+            try:
+                grant = self.sb.renew_grant(gid, held.lease)
+            except (NotFoundError, FailedPreconditionError) as err:
+                self._lost(gid, held, f"{err.reason}: {err.message}")
+                continue
+            except SlicebrokerError as err:
+                log.warning("renewing %s: %s", gid, err)
+                continue
+            with self._lock:
+                if gid in self._held and grant.expires_at:
+                    self._held[gid].expires = grant.expires_at.timestamp()
+            renewed += 1
+        return renewed
+
+    def _lost(self, gid: str, held: Held, why: str) -> None:
+        """The broker ended a grant we hold (reclaimed, expired): the pod must go, the claim says so."""
+        with self._lock:
+            self._held.pop(gid, None)
+        kind, ns, name = held.key
+        if kind == "pod":
+            pod = self.kube.get(f"/api/v1/namespaces/{ns}/pods/{name}")
+            if pod is None:
+                return
+            self._event(pod, "Warning", "GrantLost", f"grant {gid} ended ({why}); evicting the pod")
+            eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": ns}}
+            with contextlib.suppress(KubeError):
+                self.kube.request("POST", f"/api/v1/namespaces/{ns}/pods/{name}/eviction", body=eviction)
+        elif kind == "claim":
+            path = f"{CLAIMS}/namespaces/{ns}/sliceclaims/{name}"
+            with contextlib.suppress(KubeError):
+                self.kube.request(
+                    "PATCH", path + "/status", body={"status": {"state": "Ended", "message": why}}, content_type=MERGE
+                )
+
+    # -- events and conditions -----------------------------------------------------------------
+
+    def _event(self, obj: JSON, type_: str, reason: str, message: str) -> None:
+        meta = obj["metadata"]
+        uid = str(meta.get("uid", ""))
+        with self._lock:
+            if self._last_event.get(uid) == (reason, message):
+                return
+            self._last_event[uid] = (reason, message)
+        ns = str(meta.get("namespace", "default"))
+        now = _now()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": ns},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", "v1"),
+                "kind": obj.get("kind", "Pod"),
+                "name": meta["name"],
+                "namespace": ns,
+                "uid": uid,
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": COMPONENT},
+            "reportingComponent": f"{GROUP}/operator",
+            "reportingInstance": self._identity,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.kube.request("POST", f"/api/v1/namespaces/{ns}/events", body=body)
+        except KubeError as err:
+            log.warning("event %s on %s/%s: %s", reason, ns, meta["name"], err)
+
+    def _condition(self, pod: JSON, status: str, reason: str, message: str) -> None:
+        meta = pod["metadata"]
+        for cond in (pod.get("status") or {}).get("conditions") or ():
+            if cond.get("type") == mapping.CONDITION and (
+                cond.get("status"),
+                cond.get("reason"),
+                cond.get("message"),
+            ) == (status, reason, message):
+                return
+        condition = {
+            "type": mapping.CONDITION,
+            "status": status,
+            "reason": reason,
+            "message": message[:1024],
+            "lastTransitionTime": _now(),
+        }
+        path = f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status"
+        try:
+            self.kube.request("PATCH", path, body={"status": {"conditions": [condition]}}, content_type=STRATEGIC)
+        except KubeError as err:
+            if err.status != 404:
+                log.warning("condition on %s/%s: %s", meta["namespace"], meta["name"], err)
+
+    # -- SliceClaims ---------------------------------------------------------------------------
+
+    def reconcile_claim(self, ns: str, name: str) -> float | None:
+        path = f"{CLAIMS}/namespaces/{ns}/sliceclaims/{name}"
+        claim = self.kube.get(path)
+        if claim is None:
+            return None
+        meta, spec = claim["metadata"], claim.get("spec") or {}
+        status = claim.get("status") or {}
+        uid = str(meta["uid"])
+        grant_id = str(status.get("grantId", ""))
+        if meta.get("deletionTimestamp"):
+            self._release(claim, grant_id, f"k8s-claim-{uid}", "claim deleted")
+            if mapping.FINALIZER in (meta.get("finalizers") or ()):
+                self._drop_finalizer(path, meta)
+            return None
+        if mapping.FINALIZER not in (meta.get("finalizers") or ()):
+            add: JSON = {
+                "metadata": {
+                    "finalizers": [*(meta.get("finalizers") or ()), mapping.FINALIZER],
+                    "resourceVersion": meta["resourceVersion"],
+                }
+            }
+            self.kube.request("PATCH", path, body=add, content_type=MERGE)
+            return 0.0
+        if grant_id:
+            if spec.get("renew", True) and status.get("state") == "Granted":
+                seconds = mapping.parse_lease(str(spec.get("lease", "1h"))).total_seconds()
+                self._hold(grant_id, ("claim", ns, name), uid, {mapping.ANN_LEASE + "-seconds": str(int(seconds))})
+            return None
+        tenant = self._project_of(ns)
+        if tenant is None:
+            return self._claim_status(
+                claim, path, {"state": "Pending", "message": self._unmapped_message(ns)}, "NamespaceNotMapped"
+            )
+        try:
+            lease = mapping.parse_lease(str(spec.get("lease", "1h")))
+            topology = str(spec.get("topology", "same-node"))
+            if topology not in grants.TOPOLOGIES:
+                raise mapping.PodRequestError(
+                    "InvalidTopology", f"topology must be one of {', '.join(grants.TOPOLOGIES)}"
+                )
+            grant = grants.request_grant(
+                self.sb, tenant[1], str(spec["sku"]), int(spec.get("count", 1)), lease, f"k8s-claim-{uid}", topology
+            )
+        except mapping.PodRequestError as err:
+            self._claim_status(claim, path, {"state": "Refused", "message": err.message}, err.reason)
+            return None
+        except SlicebrokerError as err:
+            self._claim_status(
+                claim, path, {"state": "Pending", "message": f"{err.reason}: {err.message}"}, "GrantPending"
+            )
+            return self.settings.retry_s
+        nodes = sorted({s.node_id for s in grant.slices})
+        body: JSON = {
+            "state": "Granted",
+            "grantId": grant.id,
+            "sku": grant.sku,
+            "node": ",".join(nodes),
+            "slices": [s.device_id for s in grant.slices],
+            "expiresAt": grant.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ") if grant.expires_at else None,
+            "message": "",
+        }
+        self._claim_status(claim, path, body, "Granted", warning=False)
+        if spec.get("renew", True):
+            self._hold(
+                grant.id,
+                ("claim", ns, name),
+                uid,
+                {mapping.ANN_LEASE + "-seconds": str(int(lease.total_seconds()))},
+                grant,
+            )
+        return None
+
+    def _claim_status(self, claim: JSON, path: str, status: JSON, reason: str, *, warning: bool = True) -> float | None:
+        self.kube.request("PATCH", path + "/status", body={"status": status}, content_type=MERGE)
+        self._event(claim, "Warning" if warning else "Normal", reason, str(status.get("message") or reason))
+        return None
+
+    # -- nodes ---------------------------------------------------------------------------------
+
+    def reconcile_node(self, _ns: str, name: str) -> float | None:
+        node = self.kube.get(f"/api/v1/nodes/{name}")
+        with self._lock:
+            known = self._nodes.get(name)
+        shape = node_shape(node, self.settings) if node else None
+        if shape is None:
+            if known is not None and known[2] != "draining":
+                self._set_node_state(name, "draining")
+                with self._lock:
+                    self._nodes[name] = (known[0], known[1], "draining")
+            return None
+        sku, count, topo = shape
+        state = "cordoned" if (node or {}).get("spec", {}).get("unschedulable") else "active"
+        if known is None or known[:2] != (sku, count):
+            request = inventory_pb2.RegisterNodeRequest(id=name, sku=sku, device_count=count, **topo)
+            self.sb._run(ops.Op(inventory_ops.REGISTER_NODE, request, inventory_ops._node))
+            known = (sku, count, "active")
+        if known[2] != state:
+            self._set_node_state(name, state)
+        with self._lock:
+            self._nodes[name] = (sku, count, state)
+        return None
+
+    def _set_node_state(self, name: str, state: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            # Conditional on the generation just read; a concurrent change makes it fail and the
+            # worker's retry reads again.
+            node = self.sb._run(ops.Op(GET_NODE, inventory_pb2.GetNodeRequest(id=name), lambda msg: msg))
+            request = inventory_pb2.SetNodeStateRequest(node_id=name, state=state, expected_generation=node.generation)
+            self.sb._run(ops.Op(SET_NODE_STATE, request, lambda msg: msg))
+
+    def synced_nodes(self) -> dict[str, tuple[str, int, str]]:
+        with self._lock:
+            return dict(self._nodes)
+
+
+TOPOLOGY_LABELS = {
+    "site": "slicebroker.io/site",
+    "hall": "slicebroker.io/hall",
+    "pod": "slicebroker.io/pod",
+    "rack": "slicebroker.io/rack",
+    "leaf": "slicebroker.io/leaf",
+    "spine": "slicebroker.io/spine",
+    "nvlink_domain": "slicebroker.io/nvlink-domain",
+}
+
+
+def node_shape(node: JSON, settings: OperatorSettings) -> tuple[str, int, dict[str, str]] | None:
+    """(SKU, devices, topology fields) of a Node with accelerator capacity, or None if it has none.
+    The SKU is the node's slicebroker.io/sku label, else the one SKU its resource name stands for."""
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    capacity = (node.get("status") or {}).get("capacity") or {}
+    names = mapping.resource_names()
+    for resource, amount in sorted(capacity.items()):
+        entry = names.get(resource)
+        if entry is None or entry.slice != "whole":
+            continue
+        try:
+            count = int(str(amount))
+        except ValueError:
+            continue
+        if count <= 0:
+            continue
+        sku = labels.get("slicebroker.io/sku", "")
+        if not sku and len(entry.skus) == 1:
+            sku = entry.skus[0]
+        if sku not in entry.skus:
+            log.warning(
+                "node %s: %s needs a slicebroker.io/sku label (one of %s)",
+                node["metadata"]["name"],
+                resource,
+                entry.skus,
+            )
+            return None
+        topo = {field: labels.get(label, "") for field, label in TOPOLOGY_LABELS.items()}
+        topo["site"] = topo["site"] or settings.default_site
+        topo["rack"] = topo["rack"] or settings.default_rack
+        return sku, count, {k: v for k, v in topo.items() if v}
+    return None
+
+
+def dumps(obj: Iterable[Any]) -> str:
+    return json.dumps(list(obj))

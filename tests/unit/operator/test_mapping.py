@@ -1,0 +1,111 @@
+"""How the operator reads a pod: resource names (aliases included) to SKUs, counts, refusals, the
+webhook's patch and the node pinning that KEP-3838 allows on gated pods."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from slicebroker.operator import mapping
+from slicebroker.operator.webhook import review_response
+
+
+def pod(limits: dict[str, str] | None = None, annotations: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    containers = [{"name": "c", "resources": {"limits": limits or {}}}]
+    return {"metadata": {"name": "p", "annotations": annotations or {}}, "spec": {"containers": containers, **spec}}
+
+
+@pytest.mark.parametrize(
+    ("limits", "annotations", "skus", "count"),
+    [
+        ({"nvidia.com/gpu": "4"}, {}, ("H100-SXM-80GB", "H200-SXM-141GB", "A100-SXM-80GB", "B200-SXM-180GB"), 4),
+        ({"nvidia.com/gpu": "8"}, {mapping.ANN_SKU: "H200-SXM-141GB"}, ("H200-SXM-141GB",), 8),
+        ({"furiosa.ai/rngd": "2"}, {}, ("RNGD",), 2),
+        ({"rebellions.ai/ATOM": "1"}, {}, ("ATOM",), 1),
+        ({"rebellions.ai/npu": "1"}, {}, ("ATOM", "REBEL"), 1),
+        ({"rebellions.ai/REBEL": "2", "cpu": "4"}, {}, ("REBEL",), 2),
+        ({}, {mapping.ANN_SKU: "B200-SXM-180GB", mapping.ANN_COUNT: "3"}, ("B200-SXM-180GB",), 3),
+    ],
+)
+def test_requests_map_through_the_catalogue(
+    limits: dict[str, str], annotations: dict[str, str], skus: tuple[str, ...], count: int
+) -> None:
+    request = mapping.read_request(pod(limits, annotations))
+    assert (request.skus, request.count) == (skus, count)
+
+
+@pytest.mark.parametrize(
+    ("limits", "annotations", "reason"),
+    [
+        ({"nvidia.com/gpu-h100x": "1"}, {}, "UnknownResource"),
+        ({"furiosa.ai/warboy": "1"}, {}, "UnknownResource"),
+        ({"nvidia.com/mig-1g.10gb": "1"}, {}, "UnsupportedSlice"),
+        ({"nvidia.com/gpu": "1", "furiosa.ai/rngd": "1"}, {}, "MixedAccelerators"),
+        ({"nvidia.com/gpu": "1"}, {mapping.ANN_SKU: "RNGD"}, "SkuMismatch"),
+        ({"nvidia.com/gpu": "1"}, {mapping.ANN_SKU: "V100"}, "UnknownSku"),
+        ({"nvidia.com/gpu": "500m"}, {}, "InvalidQuantity"),
+        ({"nvidia.com/gpu": "1"}, {mapping.ANN_LEASE: "soon"}, "InvalidLease"),
+        ({}, {mapping.ANN_COUNT: "2"}, "MissingSku"),
+    ],
+)
+def test_bad_requests_say_why(limits: dict[str, str], annotations: dict[str, str], reason: str) -> None:
+    with pytest.raises(mapping.PodRequestError) as err:
+        mapping.read_request(pod(limits, annotations))
+    assert err.value.reason == reason
+
+
+def test_init_containers_count_at_their_peak() -> None:
+    p = pod({"nvidia.com/gpu": "2"}, initContainers=[{"name": "i", "resources": {"limits": {"nvidia.com/gpu": "4"}}}])
+    assert mapping.read_request(p).count == 4
+
+
+def test_webhook_gates_accelerator_pods_only() -> None:
+    review = {
+        "request": {"uid": "u1", "operation": "CREATE", "namespace": "ns", "object": pod({"nvidia.com/gpu": "1"})}
+    }
+    response = review_response(review)["response"]
+    patch = json.loads(base64.b64decode(response["patch"]))
+    assert response["allowed"] and response["uid"] == "u1"
+    assert {"op": "add", "path": "/spec/schedulingGates", "value": [{"name": mapping.GATE}]} in patch
+    assert {"op": "add", "path": "/metadata/finalizers", "value": [mapping.FINALIZER]} in patch
+
+    plain = {"request": {"uid": "u2", "operation": "CREATE", "namespace": "ns", "object": pod({"cpu": "1"})}}
+    assert "patch" not in review_response(plain)["response"]
+    excluded = {"request": {"uid": "u3", "namespace": "kube-system", "object": pod({"nvidia.com/gpu": "1"})}}
+    assert "patch" not in review_response(excluded, ("kube-system",))["response"]
+
+
+def test_webhook_appends_to_existing_gates_and_keeps_ours_once() -> None:
+    p = pod({"nvidia.com/gpu": "1"}, schedulingGates=[{"name": "other"}])
+    assert mapping.gate_patch(p)[0] == {"op": "add", "path": "/spec/schedulingGates/-", "value": {"name": mapping.GATE}}
+    p["spec"]["schedulingGates"].append({"name": mapping.GATE})
+    p["metadata"]["finalizers"] = [mapping.FINALIZER]
+    assert mapping.gate_patch(p) == []
+
+
+def test_pinning_narrows_every_existing_term_and_only_adds() -> None:
+    spec: dict[str, Any] = {}
+    mapping.pin_to_node(spec, "n1")
+    assert spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}]
+    }
+    zone = {"key": "zone", "operator": "In", "values": ["a"]}
+    spec = {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [zone]}, {"matchExpressions": [zone]}]
+                }
+            }
+        }
+    }
+    mapping.pin_to_node(spec, "n2")
+    terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert all(t["matchExpressions"] == [zone] and t["matchFields"][0]["values"] == ["n2"] for t in terms)
+
+
+def test_without_gate_keeps_other_gates() -> None:
+    assert mapping.without_gate([{"name": mapping.GATE}, {"name": "x"}]) == [{"name": "x"}]
