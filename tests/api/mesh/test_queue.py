@@ -127,3 +127,22 @@ async def test_a_queued_request_can_be_cancelled(stubs: Stubs) -> None:
     assert cancelled.state == ENDED and cancelled.end_reason == "cancelled"
     listed = await stubs.broker.ListGrants(broker_pb2.ListGrantsRequest(state=QUEUED))
     assert list(listed.grants) == []
+
+
+async def test_over_quota_is_refused_even_behind_a_blocked_head(stubs: Stubs) -> None:
+    await fill(stubs)
+    head = await stubs.broker.RequestGrant(
+        ask(
+            "lab-b-bio",
+            4,
+            queue=True,
+            topology=broker_pb2.Topology(constraint=broker_pb2.TOPOLOGY_CONSTRAINT_SAME_NODE, required=True),
+        )
+    )
+    assert head.state == QUEUED
+    await asyncio.sleep(2.5)  # the dispatcher marks the head blocked
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stubs.broker.RequestGrant(ask("uni-a-llm", 21, queue=True))
+    assert from_rpc_error(info.value).reason == "QUOTA_EXCEEDED"
+    behind = await stubs.broker.RequestGrant(ask("uni-a-llm", 2, queue=True))
+    assert behind.state == QUEUED

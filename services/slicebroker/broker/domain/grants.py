@@ -220,15 +220,6 @@ class GrantService:
         #    each step idempotent by grant id; a refusal undoes whichever half succeeded.
         refusals: list[SlicebrokerError] = []
         for choice in grant.choices or (Choice(grant.sku, grant.count),):
-            if not dispatching and self._behind_the_queue(choice.sku, grant.lease_ms):
-                refusals.append(
-                    ResourceExhausted(
-                        f"{choice.count} x {choice.sku}: queued requests come first",
-                        reason=Reason.INSUFFICIENT_CAPACITY,
-                        metadata={"sku": choice.sku, "requested": choice.count},
-                    )
-                )
-                continue
             attempt = grant.with_(sku=choice.sku, count=choice.count)
             item = ReserveItem(
                 attempt.id,
@@ -239,6 +230,23 @@ class GrantService:
                 grant.priority,
                 grant.shape.quota_shape,
             )
+            if not dispatching and self._behind_the_queue(choice.sku, grant.lease_ms):
+                # Capacity is promised to the queue's head; quota still decides whether this
+                # request may wait at all (an over-quota request is refused, never queued).
+                try:
+                    await self._reserve.submit(item)
+                except SlicebrokerError as err:
+                    refusals.append(err)
+                    continue
+                await self._cancel.submit(attempt.id)
+                refusals.append(
+                    ResourceExhausted(
+                        f"{choice.count} x {choice.sku}: queued requests come first",
+                        reason=Reason.INSUFFICIENT_CAPACITY,
+                        metadata={"sku": choice.sku, "requested": choice.count},
+                    )
+                )
+                continue
             reserved, placed = await asyncio.gather(
                 self._reserve.submit(item),
                 self._placer.place(attempt.id, choice.sku, choice.count, grant.topology, grant.shape),
