@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ CHANNEL_OPTIONS = [
 ]
 
 
-class ClientBase:
+class ClientBase(ABC):
     def __init__(self, options: ClientOptions) -> None:
         self._options = options
         self._channels: dict[str, Any] = {}
@@ -48,8 +49,9 @@ class ClientBase:
             )
         return call, f"{rpc.service} at {target}"
 
+    @abstractmethod
     def _open_channel(self, target: str) -> Any:
-        raise NotImplementedError
+        """A channel to `target` (blocking or asyncio, per client)."""
 
     def _forget_channels(self) -> list[Any]:
         channels = list(self._channels.values())
