@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from slicebroker.accounting.api.servicer import AccountingServicer
+from slicebroker.accounting.domain.budget import BudgetFeed
+from slicebroker.accounting.domain.pricebook import PriceBook
 from slicebroker.accounting.domain.service import AccountingService
 from slicebroker.accounting.exports.encoders import encoder
+from slicebroker.accounting.peers import GrpcBudgetSink
 from slicebroker.accounting.settings import AccountingSettings
 from slicebroker.accounting.storage.keys import AccountingKeys
 from slicebroker.accounting.storage.redis_store import LUA_PACKAGE, SCRIPTS, RedisUsageStore
@@ -37,10 +42,32 @@ async def build(settings: AccountingSettings) -> ServiceSpec:
         await client.ping()
         await scripts.load()
 
+    loops = []
+    sink = GrpcBudgetSink(settings.quota_addr, settings.service_token, settings.tls()) if settings.quota_addr else None
+    if sink is not None:
+
+        async def latest_book() -> PriceBook | None:
+            return await store.price_book()
+
+        feed = BudgetFeed(store, sink, latest_book)
+
+        async def push_budget_burn() -> None:
+            """Feeds quota's budgets from the ledger. Safe on every replica at once: quota applies
+            each burn event id once."""
+            while True:
+                if not await feed.push_once():
+                    await asyncio.sleep(settings.budget_feed_interval_s)
+
+        loops.append(push_budget_burn)
+
     async def close() -> None:
+        if sink is not None:
+            await sink.close()
         await client.aclose()
 
-    return ServiceSpec(name="accounting", proto_services=[SERVICE_NAME], register=register, ready=ready, close=close)
+    return ServiceSpec(
+        name="accounting", proto_services=[SERVICE_NAME], register=register, ready=ready, loops=loops, close=close
+    )
 
 
 def main() -> None:

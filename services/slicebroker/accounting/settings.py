@@ -37,3 +37,12 @@ class AccountingSettings(ServiceSettings):
         "slicebroker",
         description="Provider, publisher and invoice issuer named in FOCUS exports (e.g. the centre's name).",
     )
+    quota_addr: str = Field(
+        "",
+        description="host:port of the quota service, to push budget burn (normalised accelerator-hours of "
+        "closed grants) to; empty: burn is not pushed.",
+    )
+    service_token: str = Field("", description="Bearer token accounting presents to quota.")
+    budget_feed_interval_s: float = Field(
+        5.0, gt=0, description="Pause of the budget feed when it has caught up with the ledger."
+    )

@@ -133,6 +133,8 @@ class Mesh:
             )
         else:
             env[prefix + "ALLOW_PLAINTEXT"] = "true"
+        if name == "accounting":
+            env.update({prefix + "QUOTA_ADDR": self.addresses["quota"], prefix + "SERVICE_TOKEN": self.service_token})
         if name == "broker":
             env.update(
                 {
