@@ -267,3 +267,15 @@ async def test_another_tenant_cannot_list_or_request_for_a_foreign_project(
             project="uni-a-llm", sku="H100-SXM-80GB", count=1, lease=Duration(seconds=60), idempotency_key="iso-2"
         )
         assert isinstance(await refused(broker.RequestGrant(request, metadata=b)), PermissionDenied)
+
+
+async def test_audit_until_the_epoch_is_an_empty_page_not_an_error(mesh: SecureMesh) -> None:
+    """A regression the soak's fuzzing found: `until` at 0 made an invalid stream range (INTERNAL)."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from slicebroker.v1 import audit_pb2, audit_pb2_grpc
+
+    async with mesh.channel("accounting") as ch:
+        stub = audit_pb2_grpc.AuditServiceStub(ch)
+        response = await stub.ListAudit(audit_pb2.ListAuditRequest(until=Timestamp()), metadata=mesh.md("admin"))
+        assert list(response.entries) == []

@@ -205,6 +205,8 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             start = "(" + request.page_token
         until_ms = _ms(request.until) if request.HasField("until") else None
         since_ms = _ms(request.since) if request.HasField("since") else None
+        if until_ms is not None and until_ms <= 0:
+            return audit_pb2.ListAuditResponse()  # nothing is older than the epoch
         if until_ms is not None:
             # Stream ids are "<ms>-<seq>": the time filter becomes the scan range.
             bound = f"({until_ms}-0"
