@@ -57,7 +57,6 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
     repair = Repair(
         store,
         grants,
-        placer,
         inventory,
         quota,
         accounting,

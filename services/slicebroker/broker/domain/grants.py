@@ -84,9 +84,10 @@ class GrantService:
         # dispatcher last saw it. Fresh requests must not take what the head is waiting for.
         self.blocked_heads: dict[str, int | None] = {}
         self._institutions: dict[str, str] = {}
-        self._reserve = Batcher(self._flush_reserve, max_in_flight=1)
-        self._commit: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_commit, max_in_flight=1)
-        self._cancel: Batcher[str, SlicebrokerError | None] = Batcher(self._flush_cancel, max_in_flight=1)
+        self._reserve: Batcher[ReserveItem, Reserved | SlicebrokerError] = Batcher(quota.reserve, max_in_flight=1)
+        self._commit: Batcher[str, SlicebrokerError | None] = Batcher(quota.commit, max_in_flight=1)
+        # Cancelling is idempotent; an error here (other than unavailability) is not the caller's.
+        self._cancel: Batcher[str, SlicebrokerError | None] = Batcher(quota.cancel, max_in_flight=1)
         self._activate = Batcher(self._store.activate, max_in_flight=1)
         self._begin = Batcher(self._store.begin, max_in_flight=1)
         self._end = Batcher(self._store.end, max_in_flight=1)
@@ -417,16 +418,6 @@ class GrantService:
         self.capacity_changed.set()  # queued requests may fit now
 
     # -- batch flushes -------------------------------------------------------------------------
-    async def _flush_reserve(self, items: list[ReserveItem]) -> Sequence[Reserved | BaseException]:
-        return await self._quota.reserve(items)
-
-    async def _flush_commit(self, grant_ids: list[str]) -> Sequence[SlicebrokerError | None]:
-        return await self._quota.commit(grant_ids)
-
-    async def _flush_cancel(self, grant_ids: list[str]) -> Sequence[SlicebrokerError | None]:
-        # Cancelling is idempotent; an error here (other than unavailability) is not the caller's.
-        return await self._quota.cancel(grant_ids)
-
     async def _flush_cleaned(self, grant_ids: list[str]) -> Sequence[None]:
         await self._store.cleaned(grant_ids)
         return [None] * len(grant_ids)

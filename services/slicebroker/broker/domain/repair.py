@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 from slicebroker.broker.domain.grants import GrantService
 from slicebroker.broker.domain.model import EndReason
-from slicebroker.broker.domain.placer import Placer
 from slicebroker.broker.domain.ports import AccountingPort, GrantStore, InventoryPort, QuotaPort
 
 log = logging.getLogger("slicebroker.broker.repair")
@@ -28,7 +27,6 @@ class Repair:
         self,
         store: GrantStore,
         grants: GrantService,
-        placer: Placer,
         inventory: InventoryPort,
         quota: QuotaPort,
         accounting: AccountingPort,
@@ -39,7 +37,6 @@ class Repair:
     ) -> None:
         self._store = store
         self._grants = grants
-        self._placer = placer
         self._inventory = inventory
         self._quota = quota
         self._accounting = accounting
