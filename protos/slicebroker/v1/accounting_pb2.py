@@ -22,11 +22,12 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from slicebroker.v1 import common_pb2 as slicebroker_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fslicebroker/v1/accounting.proto\x12\x0eslicebroker.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\x94\x01\n\nPriceEntry\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x12\n\nslice_kind\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12\x16\n\x0eprice_per_hour\x18\x04 \x01(\t\x12\x16\n\x0eunits_per_hour\x18\x05 \x01(\t\x12\x12\n\nvalid_from\x18\x06 \x01(\t\x12\x13\n\x0bvalid_until\x18\x07 \x01(\t\"\x97\x02\n\tPriceBook\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x14\n\x0c\x64\x65\x66\x61ult_tier\x18\x03 \x01(\t\x12J\n\x11institution_tiers\x18\x04 \x03(\x0b\x32/.slicebroker.v1.PriceBook.InstitutionTiersEntry\x12\x1f\n\x17preemptible_discount_bp\x18\x05 \x01(\x05\x12+\n\x07\x65ntries\x18\x06 \x03(\x0b\x32\x1a.slicebroker.v1.PriceEntry\x1a\x37\n\x15InstitutionTiersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\\\n\x17PublishPriceBookRequest\x12\'\n\x04\x62ook\x18\x01 \x01(\x0b\x32\x19.slicebroker.v1.PriceBook\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"&\n\x13GetPriceBookRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\"\xbb\x01\n\x12QueryLedgerRequest\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x03 \x03(\t\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x0f\n\x07project\x18\x05 \x01(\t\x12\x0c\n\x04user\x18\x06 \x01(\t\x12\x0b\n\x03sku\x18\x07 \x01(\t\"\x97\x01\n\tLedgerRow\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x05 \x01(\t\x12\x13\n\x0bslice_hours\x18\x06 \x01(\x01\x12\x19\n\x11\x61\x63\x63\x65lerator_hours\x18\x07 \x01(\x01\x12\x0c\n\x04\x63ost\x18\x08 \x01(\t\"f\n\x13QueryLedgerResponse\x12\'\n\x04rows\x18\x01 \x03(\x0b\x32\x19.slicebroker.v1.LedgerRow\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x14\n\x0c\x62ook_version\x18\x03 \x01(\x03\"$\n\x12\x43losePeriodRequest\x12\x0e\n\x06period\x18\x01 \x01(\t\";\n\x14GetStatementsRequest\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x13\n\x0binstitution\x18\x02 \x01(\t\"\xd0\x01\n\rStatementLine\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x15\n\rcharge_period\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\x12\n\nslice_kind\x18\x05 \x01(\t\x12\x0c\n\x04tier\x18\x06 \x01(\t\x12\x13\n\x0bslice_hours\x18\x07 \x01(\x01\x12\x19\n\x11\x61\x63\x63\x65lerator_hours\x18\x08 \x01(\x01\x12\x11\n\tlist_cost\x18\t \x01(\t\x12\x13\n\x0b\x62illed_cost\x18\n \x01(\t\"\xcd\x01\n\tStatement\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x13\n\x0binstitution\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x14\n\x0c\x62ook_version\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\t\x12\r\n\x05usage\x18\x06 \x01(\t\x12\x12\n\nlate_usage\x18\x07 \x01(\t\x12\x13\n\x0b\x61\x64justments\x18\x08 \x01(\t\x12,\n\x05lines\x18\t \x03(\x0b\x32\x1d.slicebroker.v1.StatementLine\"C\n\x12StatementsResponse\x12-\n\nstatements\x18\x01 \x03(\x0b\x32\x19.slicebroker.v1.Statement\"5\n\rRerateRequest\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x14\n\x0c\x62ook_version\x18\x02 \x01(\x03\"\x91\x01\n\x0eRerateResponse\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x11\n\tbilled_in\x18\x02 \x01(\t\x12\x14\n\x0c\x66rom_version\x18\x03 \x01(\x03\x12\x12\n\nto_version\x18\x04 \x01(\x03\x12\x18\n\x10\x61\x64justment_lines\x18\x05 \x01(\x05\x12\x18\n\x10\x61\x64justment_total\x18\x06 \x01(\t\"J\n\x13\x45xportLedgerRequest\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x13\n\x0binstitution\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\")\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0c\n\x04rows\x18\x02 \x01(\x03\"A\n\x13IngestEventsRequest\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.slicebroker.v1.GrantEvent\";\n\x14IngestEventsResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\"D\n\x0fGetUsageRequest\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\"\x9d\x01\n\x08UsageRow\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x16\n\x0e\x64\x65vice_seconds\x18\x04 \x01(\x01\x12\x1e\n\x16running_device_seconds\x18\x05 \x01(\x01\x12\x0e\n\x06grants\x18\x06 \x01(\x05\x12\x16\n\x0erunning_grants\x18\x07 \x01(\x05\"e\n\x10GetUsageResponse\x12&\n\x04rows\x18\x01 \x03(\x0b\x32\x18.slicebroker.v1.UsageRow\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x92\x06\n\x11\x41\x63\x63ountingService\x12Y\n\x0cIngestEvents\x12#.slicebroker.v1.IngestEventsRequest\x1a$.slicebroker.v1.IngestEventsResponse\x12M\n\x08GetUsage\x12\x1f.slicebroker.v1.GetUsageRequest\x1a .slicebroker.v1.GetUsageResponse\x12V\n\x10PublishPriceBook\x12\'.slicebroker.v1.PublishPriceBookRequest\x1a\x19.slicebroker.v1.PriceBook\x12N\n\x0cGetPriceBook\x12#.slicebroker.v1.GetPriceBookRequest\x1a\x19.slicebroker.v1.PriceBook\x12V\n\x0bQueryLedger\x12\".slicebroker.v1.QueryLedgerRequest\x1a#.slicebroker.v1.QueryLedgerResponse\x12U\n\x0b\x43losePeriod\x12\".slicebroker.v1.ClosePeriodRequest\x1a\".slicebroker.v1.StatementsResponse\x12Y\n\rGetStatements\x12$.slicebroker.v1.GetStatementsRequest\x1a\".slicebroker.v1.StatementsResponse\x12M\n\x0cReratePeriod\x12\x1d.slicebroker.v1.RerateRequest\x1a\x1e.slicebroker.v1.RerateResponse\x12R\n\x0c\x45xportLedger\x12#.slicebroker.v1.ExportLedgerRequest\x1a\x1b.slicebroker.v1.ExportChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fslicebroker/v1/accounting.proto\x12\x0eslicebroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\x94\x01\n\nPriceEntry\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x12\n\nslice_kind\x18\x02 \x01(\t\x12\x0c\n\x04tier\x18\x03 \x01(\t\x12\x16\n\x0eprice_per_hour\x18\x04 \x01(\t\x12\x16\n\x0eunits_per_hour\x18\x05 \x01(\t\x12\x12\n\nvalid_from\x18\x06 \x01(\t\x12\x13\n\x0bvalid_until\x18\x07 \x01(\t\"\x97\x02\n\tPriceBook\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x14\n\x0c\x64\x65\x66\x61ult_tier\x18\x03 \x01(\t\x12J\n\x11institution_tiers\x18\x04 \x03(\x0b\x32/.slicebroker.v1.PriceBook.InstitutionTiersEntry\x12\x1f\n\x17preemptible_discount_bp\x18\x05 \x01(\x05\x12+\n\x07\x65ntries\x18\x06 \x03(\x0b\x32\x1a.slicebroker.v1.PriceEntry\x1a\x37\n\x15InstitutionTiersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\\\n\x17PublishPriceBookRequest\x12\'\n\x04\x62ook\x18\x01 \x01(\x0b\x32\x19.slicebroker.v1.PriceBook\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\"&\n\x13GetPriceBookRequest\x12\x0f\n\x07version\x18\x01 \x01(\x03\"\xbb\x01\n\x12QueryLedgerRequest\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x03 \x03(\t\x12\x13\n\x0binstitution\x18\x04 \x01(\t\x12\x0f\n\x07project\x18\x05 \x01(\t\x12\x0c\n\x04user\x18\x06 \x01(\t\x12\x0b\n\x03sku\x18\x07 \x01(\t\"\x97\x01\n\tLedgerRow\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\x0b\n\x03\x64\x61y\x18\x05 \x01(\t\x12\x13\n\x0bslice_hours\x18\x06 \x01(\x01\x12\x19\n\x11\x61\x63\x63\x65lerator_hours\x18\x07 \x01(\x01\x12\x0c\n\x04\x63ost\x18\x08 \x01(\t\"f\n\x13QueryLedgerResponse\x12\'\n\x04rows\x18\x01 \x03(\x0b\x32\x19.slicebroker.v1.LedgerRow\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x14\n\x0c\x62ook_version\x18\x03 \x01(\x03\"$\n\x12\x43losePeriodRequest\x12\x0e\n\x06period\x18\x01 \x01(\t\";\n\x14GetStatementsRequest\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x13\n\x0binstitution\x18\x02 \x01(\t\"\xd0\x01\n\rStatementLine\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x15\n\rcharge_period\x18\x02 \x01(\t\x12\x0f\n\x07project\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\x12\n\nslice_kind\x18\x05 \x01(\t\x12\x0c\n\x04tier\x18\x06 \x01(\t\x12\x13\n\x0bslice_hours\x18\x07 \x01(\x01\x12\x19\n\x11\x61\x63\x63\x65lerator_hours\x18\x08 \x01(\x01\x12\x11\n\tlist_cost\x18\t \x01(\t\x12\x13\n\x0b\x62illed_cost\x18\n \x01(\t\"\xcd\x01\n\tStatement\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x13\n\x0binstitution\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x14\n\x0c\x62ook_version\x18\x04 \x01(\x03\x12\r\n\x05total\x18\x05 \x01(\t\x12\r\n\x05usage\x18\x06 \x01(\t\x12\x12\n\nlate_usage\x18\x07 \x01(\t\x12\x13\n\x0b\x61\x64justments\x18\x08 \x01(\t\x12,\n\x05lines\x18\t \x03(\x0b\x32\x1d.slicebroker.v1.StatementLine\"C\n\x12StatementsResponse\x12-\n\nstatements\x18\x01 \x03(\x0b\x32\x19.slicebroker.v1.Statement\"5\n\rRerateRequest\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x14\n\x0c\x62ook_version\x18\x02 \x01(\x03\"\x91\x01\n\x0eRerateResponse\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x11\n\tbilled_in\x18\x02 \x01(\t\x12\x14\n\x0c\x66rom_version\x18\x03 \x01(\x03\x12\x12\n\nto_version\x18\x04 \x01(\x03\x12\x18\n\x10\x61\x64justment_lines\x18\x05 \x01(\x05\x12\x18\n\x10\x61\x64justment_total\x18\x06 \x01(\t\"J\n\x13\x45xportLedgerRequest\x12\x0e\n\x06period\x18\x01 \x01(\t\x12\x13\n\x0binstitution\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\")\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0c\n\x04rows\x18\x02 \x01(\x03\"A\n\x13IngestEventsRequest\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.slicebroker.v1.GrantEvent\";\n\x14IngestEventsResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x05\x12\x12\n\nduplicates\x18\x02 \x01(\x05\"D\n\x0fGetUsageRequest\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\"\x9d\x01\n\x08UsageRow\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\x16\n\x0e\x64\x65vice_seconds\x18\x04 \x01(\x01\x12\x1e\n\x16running_device_seconds\x18\x05 \x01(\x01\x12\x0e\n\x06grants\x18\x06 \x01(\x05\x12\x16\n\x0erunning_grants\x18\x07 \x01(\x05\"e\n\x10GetUsageResponse\x12&\n\x04rows\x18\x01 \x03(\x0b\x32\x18.slicebroker.v1.UsageRow\x12)\n\x05\x61s_of\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbf\x01\n\x0bRateRequest\x12\x13\n\x0binstitution\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\x12\n\nslice_kind\x18\x03 \x01(\t\x12\r\n\x05\x63ount\x18\x04 \x01(\x05\x12+\n\x08\x64uration\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0epriority_class\x18\x06 \x01(\t\x12&\n\x02\x61t\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x01\n\x0cRateResponse\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\x0c\n\x04\x63ost\x18\x02 \x01(\x01\x12\x15\n\rcost_per_hour\x18\x03 \x01(\x01\x12\x19\n\x11\x61\x63\x63\x65lerator_hours\x18\x04 \x01(\x01\x12\x0c\n\x04tier\x18\x05 \x01(\t\x12\x1a\n\x12price_book_version\x18\x06 \x01(\x03\x32\xd5\x06\n\x11\x41\x63\x63ountingService\x12Y\n\x0cIngestEvents\x12#.slicebroker.v1.IngestEventsRequest\x1a$.slicebroker.v1.IngestEventsResponse\x12M\n\x08GetUsage\x12\x1f.slicebroker.v1.GetUsageRequest\x1a .slicebroker.v1.GetUsageResponse\x12V\n\x10PublishPriceBook\x12\'.slicebroker.v1.PublishPriceBookRequest\x1a\x19.slicebroker.v1.PriceBook\x12N\n\x0cGetPriceBook\x12#.slicebroker.v1.GetPriceBookRequest\x1a\x19.slicebroker.v1.PriceBook\x12V\n\x0bQueryLedger\x12\".slicebroker.v1.QueryLedgerRequest\x1a#.slicebroker.v1.QueryLedgerResponse\x12U\n\x0b\x43losePeriod\x12\".slicebroker.v1.ClosePeriodRequest\x1a\".slicebroker.v1.StatementsResponse\x12Y\n\rGetStatements\x12$.slicebroker.v1.GetStatementsRequest\x1a\".slicebroker.v1.StatementsResponse\x12M\n\x0cReratePeriod\x12\x1d.slicebroker.v1.RerateRequest\x1a\x1e.slicebroker.v1.RerateResponse\x12R\n\x0c\x45xportLedger\x12#.slicebroker.v1.ExportLedgerRequest\x1a\x1b.slicebroker.v1.ExportChunk0\x01\x12\x41\n\x04Rate\x12\x1b.slicebroker.v1.RateRequest\x1a\x1c.slicebroker.v1.RateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,50 +36,54 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PRICEBOOK_INSTITUTIONTIERSENTRY']._loaded_options = None
   _globals['_PRICEBOOK_INSTITUTIONTIERSENTRY']._serialized_options = b'8\001'
-  _globals['_PRICEENTRY']._serialized_start=114
-  _globals['_PRICEENTRY']._serialized_end=262
-  _globals['_PRICEBOOK']._serialized_start=265
-  _globals['_PRICEBOOK']._serialized_end=544
-  _globals['_PRICEBOOK_INSTITUTIONTIERSENTRY']._serialized_start=489
-  _globals['_PRICEBOOK_INSTITUTIONTIERSENTRY']._serialized_end=544
-  _globals['_PUBLISHPRICEBOOKREQUEST']._serialized_start=546
-  _globals['_PUBLISHPRICEBOOKREQUEST']._serialized_end=638
-  _globals['_GETPRICEBOOKREQUEST']._serialized_start=640
-  _globals['_GETPRICEBOOKREQUEST']._serialized_end=678
-  _globals['_QUERYLEDGERREQUEST']._serialized_start=681
-  _globals['_QUERYLEDGERREQUEST']._serialized_end=868
-  _globals['_LEDGERROW']._serialized_start=871
-  _globals['_LEDGERROW']._serialized_end=1022
-  _globals['_QUERYLEDGERRESPONSE']._serialized_start=1024
-  _globals['_QUERYLEDGERRESPONSE']._serialized_end=1126
-  _globals['_CLOSEPERIODREQUEST']._serialized_start=1128
-  _globals['_CLOSEPERIODREQUEST']._serialized_end=1164
-  _globals['_GETSTATEMENTSREQUEST']._serialized_start=1166
-  _globals['_GETSTATEMENTSREQUEST']._serialized_end=1225
-  _globals['_STATEMENTLINE']._serialized_start=1228
-  _globals['_STATEMENTLINE']._serialized_end=1436
-  _globals['_STATEMENT']._serialized_start=1439
-  _globals['_STATEMENT']._serialized_end=1644
-  _globals['_STATEMENTSRESPONSE']._serialized_start=1646
-  _globals['_STATEMENTSRESPONSE']._serialized_end=1713
-  _globals['_RERATEREQUEST']._serialized_start=1715
-  _globals['_RERATEREQUEST']._serialized_end=1768
-  _globals['_RERATERESPONSE']._serialized_start=1771
-  _globals['_RERATERESPONSE']._serialized_end=1916
-  _globals['_EXPORTLEDGERREQUEST']._serialized_start=1918
-  _globals['_EXPORTLEDGERREQUEST']._serialized_end=1992
-  _globals['_EXPORTCHUNK']._serialized_start=1994
-  _globals['_EXPORTCHUNK']._serialized_end=2035
-  _globals['_INGESTEVENTSREQUEST']._serialized_start=2037
-  _globals['_INGESTEVENTSREQUEST']._serialized_end=2102
-  _globals['_INGESTEVENTSRESPONSE']._serialized_start=2104
-  _globals['_INGESTEVENTSRESPONSE']._serialized_end=2163
-  _globals['_GETUSAGEREQUEST']._serialized_start=2165
-  _globals['_GETUSAGEREQUEST']._serialized_end=2233
-  _globals['_USAGEROW']._serialized_start=2236
-  _globals['_USAGEROW']._serialized_end=2393
-  _globals['_GETUSAGERESPONSE']._serialized_start=2395
-  _globals['_GETUSAGERESPONSE']._serialized_end=2496
-  _globals['_ACCOUNTINGSERVICE']._serialized_start=2499
-  _globals['_ACCOUNTINGSERVICE']._serialized_end=3285
+  _globals['_PRICEENTRY']._serialized_start=146
+  _globals['_PRICEENTRY']._serialized_end=294
+  _globals['_PRICEBOOK']._serialized_start=297
+  _globals['_PRICEBOOK']._serialized_end=576
+  _globals['_PRICEBOOK_INSTITUTIONTIERSENTRY']._serialized_start=521
+  _globals['_PRICEBOOK_INSTITUTIONTIERSENTRY']._serialized_end=576
+  _globals['_PUBLISHPRICEBOOKREQUEST']._serialized_start=578
+  _globals['_PUBLISHPRICEBOOKREQUEST']._serialized_end=670
+  _globals['_GETPRICEBOOKREQUEST']._serialized_start=672
+  _globals['_GETPRICEBOOKREQUEST']._serialized_end=710
+  _globals['_QUERYLEDGERREQUEST']._serialized_start=713
+  _globals['_QUERYLEDGERREQUEST']._serialized_end=900
+  _globals['_LEDGERROW']._serialized_start=903
+  _globals['_LEDGERROW']._serialized_end=1054
+  _globals['_QUERYLEDGERRESPONSE']._serialized_start=1056
+  _globals['_QUERYLEDGERRESPONSE']._serialized_end=1158
+  _globals['_CLOSEPERIODREQUEST']._serialized_start=1160
+  _globals['_CLOSEPERIODREQUEST']._serialized_end=1196
+  _globals['_GETSTATEMENTSREQUEST']._serialized_start=1198
+  _globals['_GETSTATEMENTSREQUEST']._serialized_end=1257
+  _globals['_STATEMENTLINE']._serialized_start=1260
+  _globals['_STATEMENTLINE']._serialized_end=1468
+  _globals['_STATEMENT']._serialized_start=1471
+  _globals['_STATEMENT']._serialized_end=1676
+  _globals['_STATEMENTSRESPONSE']._serialized_start=1678
+  _globals['_STATEMENTSRESPONSE']._serialized_end=1745
+  _globals['_RERATEREQUEST']._serialized_start=1747
+  _globals['_RERATEREQUEST']._serialized_end=1800
+  _globals['_RERATERESPONSE']._serialized_start=1803
+  _globals['_RERATERESPONSE']._serialized_end=1948
+  _globals['_EXPORTLEDGERREQUEST']._serialized_start=1950
+  _globals['_EXPORTLEDGERREQUEST']._serialized_end=2024
+  _globals['_EXPORTCHUNK']._serialized_start=2026
+  _globals['_EXPORTCHUNK']._serialized_end=2067
+  _globals['_INGESTEVENTSREQUEST']._serialized_start=2069
+  _globals['_INGESTEVENTSREQUEST']._serialized_end=2134
+  _globals['_INGESTEVENTSRESPONSE']._serialized_start=2136
+  _globals['_INGESTEVENTSRESPONSE']._serialized_end=2195
+  _globals['_GETUSAGEREQUEST']._serialized_start=2197
+  _globals['_GETUSAGEREQUEST']._serialized_end=2265
+  _globals['_USAGEROW']._serialized_start=2268
+  _globals['_USAGEROW']._serialized_end=2425
+  _globals['_GETUSAGERESPONSE']._serialized_start=2427
+  _globals['_GETUSAGERESPONSE']._serialized_end=2528
+  _globals['_RATEREQUEST']._serialized_start=2531
+  _globals['_RATEREQUEST']._serialized_end=2722
+  _globals['_RATERESPONSE']._serialized_start=2725
+  _globals['_RATERESPONSE']._serialized_end=2863
+  _globals['_ACCOUNTINGSERVICE']._serialized_start=2866
+  _globals['_ACCOUNTINGSERVICE']._serialized_end=3719
 # @@protoc_insertion_point(module_scope)

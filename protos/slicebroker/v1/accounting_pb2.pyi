@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from slicebroker.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
@@ -270,3 +271,37 @@ class GetUsageResponse(_message.Message):
     rows: _containers.RepeatedCompositeFieldContainer[UsageRow]
     as_of: _timestamp_pb2.Timestamp
     def __init__(self, rows: _Optional[_Iterable[_Union[UsageRow, _Mapping]]] = ..., as_of: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RateRequest(_message.Message):
+    __slots__ = ("institution", "sku", "slice_kind", "count", "duration", "priority_class", "at")
+    INSTITUTION_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    SLICE_KIND_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_CLASS_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    institution: str
+    sku: str
+    slice_kind: str
+    count: int
+    duration: _duration_pb2.Duration
+    priority_class: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, institution: _Optional[str] = ..., sku: _Optional[str] = ..., slice_kind: _Optional[str] = ..., count: _Optional[int] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., priority_class: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RateResponse(_message.Message):
+    __slots__ = ("currency", "cost", "cost_per_hour", "accelerator_hours", "tier", "price_book_version")
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_HOURS_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    PRICE_BOOK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    currency: str
+    cost: float
+    cost_per_hour: float
+    accelerator_hours: float
+    tier: str
+    price_book_version: int
+    def __init__(self, currency: _Optional[str] = ..., cost: _Optional[float] = ..., cost_per_hour: _Optional[float] = ..., accelerator_hours: _Optional[float] = ..., tier: _Optional[str] = ..., price_book_version: _Optional[int] = ...) -> None: ...

@@ -79,6 +79,11 @@ class AccountingServiceStub:
                 request_serializer=slicebroker_dot_v1_dot_accounting__pb2.ExportLedgerRequest.SerializeToString,
                 response_deserializer=slicebroker_dot_v1_dot_accounting__pb2.ExportChunk.FromString,
                 _registered_method=True)
+        self.Rate = channel.unary_unary(
+                '/slicebroker.v1.AccountingService/Rate',
+                request_serializer=slicebroker_dot_v1_dot_accounting__pb2.RateRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_accounting__pb2.RateResponse.FromString,
+                _registered_method=True)
 
 
 class AccountingServiceServicer:
@@ -149,6 +154,13 @@ class AccountingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Rate(self, request, context):
+        """Prices a prospective use with the price book valid at `at` (for the broker's Quote).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +208,11 @@ def add_AccountingServiceServicer_to_server(servicer, server):
                     servicer.ExportLedger,
                     request_deserializer=slicebroker_dot_v1_dot_accounting__pb2.ExportLedgerRequest.FromString,
                     response_serializer=slicebroker_dot_v1_dot_accounting__pb2.ExportChunk.SerializeToString,
+            ),
+            'Rate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rate,
+                    request_deserializer=slicebroker_dot_v1_dot_accounting__pb2.RateRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_accounting__pb2.RateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -441,6 +458,33 @@ class AccountingService:
             '/slicebroker.v1.AccountingService/ExportLedger',
             slicebroker_dot_v1_dot_accounting__pb2.ExportLedgerRequest.SerializeToString,
             slicebroker_dot_v1_dot_accounting__pb2.ExportChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.AccountingService/Rate',
+            slicebroker_dot_v1_dot_accounting__pb2.RateRequest.SerializeToString,
+            slicebroker_dot_v1_dot_accounting__pb2.RateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,6 +28,21 @@ class TopologyConstraint(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN: _ClassVar[TopologyConstraint]
     TOPOLOGY_CONSTRAINT_SAME_LEAF: _ClassVar[TopologyConstraint]
     TOPOLOGY_CONSTRAINT_SPREAD: _ClassVar[TopologyConstraint]
+
+class GrantChangeType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GRANT_CHANGE_TYPE_UNSPECIFIED: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_QUEUED: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_GRANTED: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_RENEWED: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_PREEMPTION_NOTICE: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_PREEMPTED: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_EXPIRED: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_RELEASED: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_FAILED: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_SNAPSHOT: _ClassVar[GrantChangeType]
+    GRANT_CHANGE_TYPE_SNAPSHOT_END: _ClassVar[GrantChangeType]
 GRANT_STATE_UNSPECIFIED: GrantState
 GRANT_STATE_PENDING: GrantState
 GRANT_STATE_ACTIVE: GrantState
@@ -39,9 +54,21 @@ TOPOLOGY_CONSTRAINT_SAME_NODE: TopologyConstraint
 TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN: TopologyConstraint
 TOPOLOGY_CONSTRAINT_SAME_LEAF: TopologyConstraint
 TOPOLOGY_CONSTRAINT_SPREAD: TopologyConstraint
+GRANT_CHANGE_TYPE_UNSPECIFIED: GrantChangeType
+GRANT_CHANGE_TYPE_QUEUED: GrantChangeType
+GRANT_CHANGE_TYPE_GRANTED: GrantChangeType
+GRANT_CHANGE_TYPE_RENEWED: GrantChangeType
+GRANT_CHANGE_TYPE_PREEMPTION_NOTICE: GrantChangeType
+GRANT_CHANGE_TYPE_PREEMPTED: GrantChangeType
+GRANT_CHANGE_TYPE_EXPIRED: GrantChangeType
+GRANT_CHANGE_TYPE_RELEASED: GrantChangeType
+GRANT_CHANGE_TYPE_FAILED: GrantChangeType
+GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN: GrantChangeType
+GRANT_CHANGE_TYPE_SNAPSHOT: GrantChangeType
+GRANT_CHANGE_TYPE_SNAPSHOT_END: GrantChangeType
 
 class Grant(_message.Message):
-    __slots__ = ("id", "project", "institution", "sku", "count", "slices", "state", "created_at", "expires_at", "ended_at", "end_reason", "idempotency_key", "topology", "priority_class", "preemptible", "warnings", "queue_position", "waiting_reason", "shape")
+    __slots__ = ("id", "project", "institution", "sku", "count", "slices", "state", "created_at", "expires_at", "ended_at", "end_reason", "idempotency_key", "topology", "priority_class", "preemptible", "warnings", "queue_position", "waiting_reason", "shape", "start_after", "preemption_deadline", "preemption_reason", "host_per_slice")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +88,10 @@ class Grant(_message.Message):
     QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
     WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
+    START_AFTER_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTION_DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTION_REASON_FIELD_NUMBER: _ClassVar[int]
+    HOST_PER_SLICE_FIELD_NUMBER: _ClassVar[int]
     id: str
     project: str
     institution: str
@@ -80,7 +111,19 @@ class Grant(_message.Message):
     queue_position: int
     waiting_reason: str
     shape: SliceShape
-    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., institution: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., slices: _Optional[_Iterable[_Union[_common_pb2.Slice, _Mapping]]] = ..., state: _Optional[_Union[GrantState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., priority_class: _Optional[str] = ..., preemptible: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., queue_position: _Optional[int] = ..., waiting_reason: _Optional[str] = ..., shape: _Optional[_Union[SliceShape, _Mapping]] = ...) -> None: ...
+    start_after: _timestamp_pb2.Timestamp
+    preemption_deadline: _timestamp_pb2.Timestamp
+    preemption_reason: str
+    host_per_slice: HostResources
+    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., institution: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., slices: _Optional[_Iterable[_Union[_common_pb2.Slice, _Mapping]]] = ..., state: _Optional[_Union[GrantState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., priority_class: _Optional[str] = ..., preemptible: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., queue_position: _Optional[int] = ..., waiting_reason: _Optional[str] = ..., shape: _Optional[_Union[SliceShape, _Mapping]] = ..., start_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preemption_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preemption_reason: _Optional[str] = ..., host_per_slice: _Optional[_Union[HostResources, _Mapping]] = ...) -> None: ...
+
+class HostResources(_message.Message):
+    __slots__ = ("cpu_milli", "memory_mib")
+    CPU_MILLI_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    cpu_milli: int
+    memory_mib: int
+    def __init__(self, cpu_milli: _Optional[int] = ..., memory_mib: _Optional[int] = ...) -> None: ...
 
 class Topology(_message.Message):
     __slots__ = ("constraint", "required")
@@ -99,7 +142,7 @@ class Alternative(_message.Message):
     def __init__(self, sku: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class RequestGrantRequest(_message.Message):
-    __slots__ = ("project", "sku", "count", "lease", "idempotency_key", "topology", "alternatives", "priority_class", "queue", "shape")
+    __slots__ = ("project", "sku", "count", "lease", "idempotency_key", "topology", "alternatives", "priority_class", "queue", "shape", "start_after", "host_per_slice")
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +153,8 @@ class RequestGrantRequest(_message.Message):
     PRIORITY_CLASS_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
+    START_AFTER_FIELD_NUMBER: _ClassVar[int]
+    HOST_PER_SLICE_FIELD_NUMBER: _ClassVar[int]
     project: str
     sku: str
     count: int
@@ -120,7 +165,9 @@ class RequestGrantRequest(_message.Message):
     priority_class: str
     queue: bool
     shape: SliceShape
-    def __init__(self, project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., priority_class: _Optional[str] = ..., queue: _Optional[bool] = ..., shape: _Optional[_Union[SliceShape, _Mapping]] = ...) -> None: ...
+    start_after: _timestamp_pb2.Timestamp
+    host_per_slice: HostResources
+    def __init__(self, project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., lease: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., priority_class: _Optional[str] = ..., queue: _Optional[bool] = ..., shape: _Optional[_Union[SliceShape, _Mapping]] = ..., start_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., host_per_slice: _Optional[_Union[HostResources, _Mapping]] = ...) -> None: ...
 
 class SliceShape(_message.Message):
     __slots__ = ("kind", "profile", "compute_milli", "memory_milli")
@@ -173,3 +220,59 @@ class ReleaseGrantRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class WatchGrantsRequest(_message.Message):
+    __slots__ = ("project", "grant_id", "from_revision")
+    PROJECT_FIELD_NUMBER: _ClassVar[int]
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_REVISION_FIELD_NUMBER: _ClassVar[int]
+    project: str
+    grant_id: str
+    from_revision: str
+    def __init__(self, project: _Optional[str] = ..., grant_id: _Optional[str] = ..., from_revision: _Optional[str] = ...) -> None: ...
+
+class GrantChange(_message.Message):
+    __slots__ = ("type", "revision", "grant", "at")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    GRANT_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    type: GrantChangeType
+    revision: str
+    grant: Grant
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, type: _Optional[_Union[GrantChangeType, str]] = ..., revision: _Optional[str] = ..., grant: _Optional[_Union[Grant, _Mapping]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class QuoteResponse(_message.Message):
+    __slots__ = ("sku", "count", "currency", "cost", "cost_per_hour", "accelerator_hours", "price_tier", "price_book_version", "available_now", "estimated_start", "queue_position", "waiting_reason", "refusal_reason", "refusal_message", "warnings")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_HOURS_FIELD_NUMBER: _ClassVar[int]
+    PRICE_TIER_FIELD_NUMBER: _ClassVar[int]
+    PRICE_BOOK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_NOW_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_START_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_REASON_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    count: int
+    currency: str
+    cost: float
+    cost_per_hour: float
+    accelerator_hours: float
+    price_tier: str
+    price_book_version: int
+    available_now: bool
+    estimated_start: _timestamp_pb2.Timestamp
+    queue_position: int
+    waiting_reason: str
+    refusal_reason: str
+    refusal_message: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sku: _Optional[str] = ..., count: _Optional[int] = ..., currency: _Optional[str] = ..., cost: _Optional[float] = ..., cost_per_hour: _Optional[float] = ..., accelerator_hours: _Optional[float] = ..., price_tier: _Optional[str] = ..., price_book_version: _Optional[int] = ..., available_now: _Optional[bool] = ..., estimated_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queue_position: _Optional[int] = ..., waiting_reason: _Optional[str] = ..., refusal_reason: _Optional[str] = ..., refusal_message: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...

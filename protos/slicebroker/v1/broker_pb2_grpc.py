@@ -59,6 +59,16 @@ class BrokerServiceStub:
                 request_serializer=slicebroker_dot_v1_dot_broker__pb2.ReleaseGrantRequest.SerializeToString,
                 response_deserializer=slicebroker_dot_v1_dot_broker__pb2.Grant.FromString,
                 _registered_method=True)
+        self.WatchGrants = channel.unary_stream(
+                '/slicebroker.v1.BrokerService/WatchGrants',
+                request_serializer=slicebroker_dot_v1_dot_broker__pb2.WatchGrantsRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_broker__pb2.GrantChange.FromString,
+                _registered_method=True)
+        self.Quote = channel.unary_unary(
+                '/slicebroker.v1.BrokerService/Quote',
+                request_serializer=slicebroker_dot_v1_dot_broker__pb2.RequestGrantRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_broker__pb2.QuoteResponse.FromString,
+                _registered_method=True)
 
 
 class BrokerServiceServicer:
@@ -100,6 +110,21 @@ class BrokerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchGrants(self, request, context):
+        """Streams changes to the caller's grants (all of a project, or one grant) from a revision.
+        A revision that is too old, or 0, starts with a snapshot of the live grants.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Quote(self, request, context):
+        """What a request would cost and when it would likely start, without submitting it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BrokerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +152,16 @@ def add_BrokerServiceServicer_to_server(servicer, server):
                     servicer.ReleaseGrant,
                     request_deserializer=slicebroker_dot_v1_dot_broker__pb2.ReleaseGrantRequest.FromString,
                     response_serializer=slicebroker_dot_v1_dot_broker__pb2.Grant.SerializeToString,
+            ),
+            'WatchGrants': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchGrants,
+                    request_deserializer=slicebroker_dot_v1_dot_broker__pb2.WatchGrantsRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_broker__pb2.GrantChange.SerializeToString,
+            ),
+            'Quote': grpc.unary_unary_rpc_method_handler(
+                    servicer.Quote,
+                    request_deserializer=slicebroker_dot_v1_dot_broker__pb2.RequestGrantRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_broker__pb2.QuoteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +299,60 @@ class BrokerService:
             '/slicebroker.v1.BrokerService/ReleaseGrant',
             slicebroker_dot_v1_dot_broker__pb2.ReleaseGrantRequest.SerializeToString,
             slicebroker_dot_v1_dot_broker__pb2.Grant.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchGrants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/slicebroker.v1.BrokerService/WatchGrants',
+            slicebroker_dot_v1_dot_broker__pb2.WatchGrantsRequest.SerializeToString,
+            slicebroker_dot_v1_dot_broker__pb2.GrantChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Quote(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.BrokerService/Quote',
+            slicebroker_dot_v1_dot_broker__pb2.RequestGrantRequest.SerializeToString,
+            slicebroker_dot_v1_dot_broker__pb2.QuoteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,7 @@ package slicebrokerv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1483,11 +1484,189 @@ func (x *GetUsageResponse) GetAsOf() *timestamppb.Timestamp {
 	return nil
 }
 
+type RateRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Institution string                 `protobuf:"bytes,1,opt,name=institution,proto3" json:"institution,omitempty"`
+	Sku         string                 `protobuf:"bytes,2,opt,name=sku,proto3" json:"sku,omitempty"`
+	// As in GrantEvent.slice_kind: "whole" (or empty), "mig-3g.40gb", "fraction-0.25", …
+	SliceKind     string               `protobuf:"bytes,3,opt,name=slice_kind,json=sliceKind,proto3" json:"slice_kind,omitempty"`
+	Count         int32                `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	Duration      *durationpb.Duration `protobuf:"bytes,5,opt,name=duration,proto3" json:"duration,omitempty"`
+	PriorityClass string               `protobuf:"bytes,6,opt,name=priority_class,json=priorityClass,proto3" json:"priority_class,omitempty"`
+	// Default: now.
+	At            *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RateRequest) Reset() {
+	*x = RateRequest{}
+	mi := &file_slicebroker_v1_accounting_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateRequest) ProtoMessage() {}
+
+func (x *RateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_slicebroker_v1_accounting_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateRequest.ProtoReflect.Descriptor instead.
+func (*RateRequest) Descriptor() ([]byte, []int) {
+	return file_slicebroker_v1_accounting_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RateRequest) GetInstitution() string {
+	if x != nil {
+		return x.Institution
+	}
+	return ""
+}
+
+func (x *RateRequest) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *RateRequest) GetSliceKind() string {
+	if x != nil {
+		return x.SliceKind
+	}
+	return ""
+}
+
+func (x *RateRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *RateRequest) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *RateRequest) GetPriorityClass() string {
+	if x != nil {
+		return x.PriorityClass
+	}
+	return ""
+}
+
+func (x *RateRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type RateResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Currency         string                 `protobuf:"bytes,1,opt,name=currency,proto3" json:"currency,omitempty"`
+	Cost             float64                `protobuf:"fixed64,2,opt,name=cost,proto3" json:"cost,omitempty"`
+	CostPerHour      float64                `protobuf:"fixed64,3,opt,name=cost_per_hour,json=costPerHour,proto3" json:"cost_per_hour,omitempty"`
+	AcceleratorHours float64                `protobuf:"fixed64,4,opt,name=accelerator_hours,json=acceleratorHours,proto3" json:"accelerator_hours,omitempty"`
+	Tier             string                 `protobuf:"bytes,5,opt,name=tier,proto3" json:"tier,omitempty"`
+	PriceBookVersion int64                  `protobuf:"varint,6,opt,name=price_book_version,json=priceBookVersion,proto3" json:"price_book_version,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RateResponse) Reset() {
+	*x = RateResponse{}
+	mi := &file_slicebroker_v1_accounting_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RateResponse) ProtoMessage() {}
+
+func (x *RateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_slicebroker_v1_accounting_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RateResponse.ProtoReflect.Descriptor instead.
+func (*RateResponse) Descriptor() ([]byte, []int) {
+	return file_slicebroker_v1_accounting_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RateResponse) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *RateResponse) GetCost() float64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+func (x *RateResponse) GetCostPerHour() float64 {
+	if x != nil {
+		return x.CostPerHour
+	}
+	return 0
+}
+
+func (x *RateResponse) GetAcceleratorHours() float64 {
+	if x != nil {
+		return x.AcceleratorHours
+	}
+	return 0
+}
+
+func (x *RateResponse) GetTier() string {
+	if x != nil {
+		return x.Tier
+	}
+	return ""
+}
+
+func (x *RateResponse) GetPriceBookVersion() int64 {
+	if x != nil {
+		return x.PriceBookVersion
+	}
+	return 0
+}
+
 var File_slicebroker_v1_accounting_proto protoreflect.FileDescriptor
 
 const file_slicebroker_v1_accounting_proto_rawDesc = "" +
 	"\n" +
-	"\x1fslicebroker/v1/accounting.proto\x12\x0eslicebroker.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\xdd\x01\n" +
+	"\x1fslicebroker/v1/accounting.proto\x12\x0eslicebroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\xdd\x01\n" +
 	"\n" +
 	"PriceEntry\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1d\n" +
@@ -1611,7 +1790,23 @@ const file_slicebroker_v1_accounting_proto_rawDesc = "" +
 	"\x0erunning_grants\x18\a \x01(\x05R\rrunningGrants\"q\n" +
 	"\x10GetUsageResponse\x12,\n" +
 	"\x04rows\x18\x01 \x03(\v2\x18.slicebroker.v1.UsageRowR\x04rows\x12/\n" +
-	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf2\x92\x06\n" +
+	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\x80\x02\n" +
+	"\vRateRequest\x12 \n" +
+	"\vinstitution\x18\x01 \x01(\tR\vinstitution\x12\x10\n" +
+	"\x03sku\x18\x02 \x01(\tR\x03sku\x12\x1d\n" +
+	"\n" +
+	"slice_kind\x18\x03 \x01(\tR\tsliceKind\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x05R\x05count\x125\n" +
+	"\bduration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12%\n" +
+	"\x0epriority_class\x18\x06 \x01(\tR\rpriorityClass\x12*\n" +
+	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xd1\x01\n" +
+	"\fRateResponse\x12\x1a\n" +
+	"\bcurrency\x18\x01 \x01(\tR\bcurrency\x12\x12\n" +
+	"\x04cost\x18\x02 \x01(\x01R\x04cost\x12\"\n" +
+	"\rcost_per_hour\x18\x03 \x01(\x01R\vcostPerHour\x12+\n" +
+	"\x11accelerator_hours\x18\x04 \x01(\x01R\x10acceleratorHours\x12\x12\n" +
+	"\x04tier\x18\x05 \x01(\tR\x04tier\x12,\n" +
+	"\x12price_book_version\x18\x06 \x01(\x03R\x10priceBookVersion2\xd5\x06\n" +
 	"\x11AccountingService\x12Y\n" +
 	"\fIngestEvents\x12#.slicebroker.v1.IngestEventsRequest\x1a$.slicebroker.v1.IngestEventsResponse\x12M\n" +
 	"\bGetUsage\x12\x1f.slicebroker.v1.GetUsageRequest\x1a .slicebroker.v1.GetUsageResponse\x12V\n" +
@@ -1621,7 +1816,8 @@ const file_slicebroker_v1_accounting_proto_rawDesc = "" +
 	"\vClosePeriod\x12\".slicebroker.v1.ClosePeriodRequest\x1a\".slicebroker.v1.StatementsResponse\x12Y\n" +
 	"\rGetStatements\x12$.slicebroker.v1.GetStatementsRequest\x1a\".slicebroker.v1.StatementsResponse\x12M\n" +
 	"\fReratePeriod\x12\x1d.slicebroker.v1.RerateRequest\x1a\x1e.slicebroker.v1.RerateResponse\x12R\n" +
-	"\fExportLedger\x12#.slicebroker.v1.ExportLedgerRequest\x1a\x1b.slicebroker.v1.ExportChunk0\x01b\x06proto3"
+	"\fExportLedger\x12#.slicebroker.v1.ExportLedgerRequest\x1a\x1b.slicebroker.v1.ExportChunk0\x01\x12A\n" +
+	"\x04Rate\x12\x1b.slicebroker.v1.RateRequest\x1a\x1c.slicebroker.v1.RateResponseb\x06proto3"
 
 var (
 	file_slicebroker_v1_accounting_proto_rawDescOnce sync.Once
@@ -1635,7 +1831,7 @@ func file_slicebroker_v1_accounting_proto_rawDescGZIP() []byte {
 	return file_slicebroker_v1_accounting_proto_rawDescData
 }
 
-var file_slicebroker_v1_accounting_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_slicebroker_v1_accounting_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_slicebroker_v1_accounting_proto_goTypes = []any{
 	(*PriceEntry)(nil),              // 0: slicebroker.v1.PriceEntry
 	(*PriceBook)(nil),               // 1: slicebroker.v1.PriceBook
@@ -1658,45 +1854,52 @@ var file_slicebroker_v1_accounting_proto_goTypes = []any{
 	(*GetUsageRequest)(nil),         // 18: slicebroker.v1.GetUsageRequest
 	(*UsageRow)(nil),                // 19: slicebroker.v1.UsageRow
 	(*GetUsageResponse)(nil),        // 20: slicebroker.v1.GetUsageResponse
-	nil,                             // 21: slicebroker.v1.PriceBook.InstitutionTiersEntry
-	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
-	(*GrantEvent)(nil),              // 23: slicebroker.v1.GrantEvent
+	(*RateRequest)(nil),             // 21: slicebroker.v1.RateRequest
+	(*RateResponse)(nil),            // 22: slicebroker.v1.RateResponse
+	nil,                             // 23: slicebroker.v1.PriceBook.InstitutionTiersEntry
+	(*timestamppb.Timestamp)(nil),   // 24: google.protobuf.Timestamp
+	(*GrantEvent)(nil),              // 25: slicebroker.v1.GrantEvent
+	(*durationpb.Duration)(nil),     // 26: google.protobuf.Duration
 }
 var file_slicebroker_v1_accounting_proto_depIdxs = []int32{
-	21, // 0: slicebroker.v1.PriceBook.institution_tiers:type_name -> slicebroker.v1.PriceBook.InstitutionTiersEntry
+	23, // 0: slicebroker.v1.PriceBook.institution_tiers:type_name -> slicebroker.v1.PriceBook.InstitutionTiersEntry
 	0,  // 1: slicebroker.v1.PriceBook.entries:type_name -> slicebroker.v1.PriceEntry
 	1,  // 2: slicebroker.v1.PublishPriceBookRequest.book:type_name -> slicebroker.v1.PriceBook
-	22, // 3: slicebroker.v1.QueryLedgerRequest.start:type_name -> google.protobuf.Timestamp
-	22, // 4: slicebroker.v1.QueryLedgerRequest.end:type_name -> google.protobuf.Timestamp
+	24, // 3: slicebroker.v1.QueryLedgerRequest.start:type_name -> google.protobuf.Timestamp
+	24, // 4: slicebroker.v1.QueryLedgerRequest.end:type_name -> google.protobuf.Timestamp
 	5,  // 5: slicebroker.v1.QueryLedgerResponse.rows:type_name -> slicebroker.v1.LedgerRow
 	9,  // 6: slicebroker.v1.Statement.lines:type_name -> slicebroker.v1.StatementLine
 	10, // 7: slicebroker.v1.StatementsResponse.statements:type_name -> slicebroker.v1.Statement
-	23, // 8: slicebroker.v1.IngestEventsRequest.events:type_name -> slicebroker.v1.GrantEvent
+	25, // 8: slicebroker.v1.IngestEventsRequest.events:type_name -> slicebroker.v1.GrantEvent
 	19, // 9: slicebroker.v1.GetUsageResponse.rows:type_name -> slicebroker.v1.UsageRow
-	22, // 10: slicebroker.v1.GetUsageResponse.as_of:type_name -> google.protobuf.Timestamp
-	16, // 11: slicebroker.v1.AccountingService.IngestEvents:input_type -> slicebroker.v1.IngestEventsRequest
-	18, // 12: slicebroker.v1.AccountingService.GetUsage:input_type -> slicebroker.v1.GetUsageRequest
-	2,  // 13: slicebroker.v1.AccountingService.PublishPriceBook:input_type -> slicebroker.v1.PublishPriceBookRequest
-	3,  // 14: slicebroker.v1.AccountingService.GetPriceBook:input_type -> slicebroker.v1.GetPriceBookRequest
-	4,  // 15: slicebroker.v1.AccountingService.QueryLedger:input_type -> slicebroker.v1.QueryLedgerRequest
-	7,  // 16: slicebroker.v1.AccountingService.ClosePeriod:input_type -> slicebroker.v1.ClosePeriodRequest
-	8,  // 17: slicebroker.v1.AccountingService.GetStatements:input_type -> slicebroker.v1.GetStatementsRequest
-	12, // 18: slicebroker.v1.AccountingService.ReratePeriod:input_type -> slicebroker.v1.RerateRequest
-	14, // 19: slicebroker.v1.AccountingService.ExportLedger:input_type -> slicebroker.v1.ExportLedgerRequest
-	17, // 20: slicebroker.v1.AccountingService.IngestEvents:output_type -> slicebroker.v1.IngestEventsResponse
-	20, // 21: slicebroker.v1.AccountingService.GetUsage:output_type -> slicebroker.v1.GetUsageResponse
-	1,  // 22: slicebroker.v1.AccountingService.PublishPriceBook:output_type -> slicebroker.v1.PriceBook
-	1,  // 23: slicebroker.v1.AccountingService.GetPriceBook:output_type -> slicebroker.v1.PriceBook
-	6,  // 24: slicebroker.v1.AccountingService.QueryLedger:output_type -> slicebroker.v1.QueryLedgerResponse
-	11, // 25: slicebroker.v1.AccountingService.ClosePeriod:output_type -> slicebroker.v1.StatementsResponse
-	11, // 26: slicebroker.v1.AccountingService.GetStatements:output_type -> slicebroker.v1.StatementsResponse
-	13, // 27: slicebroker.v1.AccountingService.ReratePeriod:output_type -> slicebroker.v1.RerateResponse
-	15, // 28: slicebroker.v1.AccountingService.ExportLedger:output_type -> slicebroker.v1.ExportChunk
-	20, // [20:29] is the sub-list for method output_type
-	11, // [11:20] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	24, // 10: slicebroker.v1.GetUsageResponse.as_of:type_name -> google.protobuf.Timestamp
+	26, // 11: slicebroker.v1.RateRequest.duration:type_name -> google.protobuf.Duration
+	24, // 12: slicebroker.v1.RateRequest.at:type_name -> google.protobuf.Timestamp
+	16, // 13: slicebroker.v1.AccountingService.IngestEvents:input_type -> slicebroker.v1.IngestEventsRequest
+	18, // 14: slicebroker.v1.AccountingService.GetUsage:input_type -> slicebroker.v1.GetUsageRequest
+	2,  // 15: slicebroker.v1.AccountingService.PublishPriceBook:input_type -> slicebroker.v1.PublishPriceBookRequest
+	3,  // 16: slicebroker.v1.AccountingService.GetPriceBook:input_type -> slicebroker.v1.GetPriceBookRequest
+	4,  // 17: slicebroker.v1.AccountingService.QueryLedger:input_type -> slicebroker.v1.QueryLedgerRequest
+	7,  // 18: slicebroker.v1.AccountingService.ClosePeriod:input_type -> slicebroker.v1.ClosePeriodRequest
+	8,  // 19: slicebroker.v1.AccountingService.GetStatements:input_type -> slicebroker.v1.GetStatementsRequest
+	12, // 20: slicebroker.v1.AccountingService.ReratePeriod:input_type -> slicebroker.v1.RerateRequest
+	14, // 21: slicebroker.v1.AccountingService.ExportLedger:input_type -> slicebroker.v1.ExportLedgerRequest
+	21, // 22: slicebroker.v1.AccountingService.Rate:input_type -> slicebroker.v1.RateRequest
+	17, // 23: slicebroker.v1.AccountingService.IngestEvents:output_type -> slicebroker.v1.IngestEventsResponse
+	20, // 24: slicebroker.v1.AccountingService.GetUsage:output_type -> slicebroker.v1.GetUsageResponse
+	1,  // 25: slicebroker.v1.AccountingService.PublishPriceBook:output_type -> slicebroker.v1.PriceBook
+	1,  // 26: slicebroker.v1.AccountingService.GetPriceBook:output_type -> slicebroker.v1.PriceBook
+	6,  // 27: slicebroker.v1.AccountingService.QueryLedger:output_type -> slicebroker.v1.QueryLedgerResponse
+	11, // 28: slicebroker.v1.AccountingService.ClosePeriod:output_type -> slicebroker.v1.StatementsResponse
+	11, // 29: slicebroker.v1.AccountingService.GetStatements:output_type -> slicebroker.v1.StatementsResponse
+	13, // 30: slicebroker.v1.AccountingService.ReratePeriod:output_type -> slicebroker.v1.RerateResponse
+	15, // 31: slicebroker.v1.AccountingService.ExportLedger:output_type -> slicebroker.v1.ExportChunk
+	22, // 32: slicebroker.v1.AccountingService.Rate:output_type -> slicebroker.v1.RateResponse
+	23, // [23:33] is the sub-list for method output_type
+	13, // [13:23] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_slicebroker_v1_accounting_proto_init() }
@@ -1711,7 +1914,7 @@ func file_slicebroker_v1_accounting_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_slicebroker_v1_accounting_proto_rawDesc), len(file_slicebroker_v1_accounting_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,6 +30,7 @@ const (
 	AccountingService_GetStatements_FullMethodName    = "/slicebroker.v1.AccountingService/GetStatements"
 	AccountingService_ReratePeriod_FullMethodName     = "/slicebroker.v1.AccountingService/ReratePeriod"
 	AccountingService_ExportLedger_FullMethodName     = "/slicebroker.v1.AccountingService/ExportLedger"
+	AccountingService_Rate_FullMethodName             = "/slicebroker.v1.AccountingService/Rate"
 )
 
 // AccountingServiceClient is the client API for AccountingService service.
@@ -56,6 +57,8 @@ type AccountingServiceClient interface {
 	ReratePeriod(ctx context.Context, in *RerateRequest, opts ...grpc.CallOption) (*RerateResponse, error)
 	// A billing period's charge rows as a file (CSV, JSON Lines, FOCUS CSV or Parquet), in chunks.
 	ExportLedger(ctx context.Context, in *ExportLedgerRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportChunk], error)
+	// Prices a prospective use with the price book valid at `at` (for the broker's Quote).
+	Rate(ctx context.Context, in *RateRequest, opts ...grpc.CallOption) (*RateResponse, error)
 }
 
 type accountingServiceClient struct {
@@ -165,6 +168,16 @@ func (c *accountingServiceClient) ExportLedger(ctx context.Context, in *ExportLe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AccountingService_ExportLedgerClient = grpc.ServerStreamingClient[ExportChunk]
 
+func (c *accountingServiceClient) Rate(ctx context.Context, in *RateRequest, opts ...grpc.CallOption) (*RateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RateResponse)
+	err := c.cc.Invoke(ctx, AccountingService_Rate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountingServiceServer is the server API for AccountingService service.
 // All implementations must embed UnimplementedAccountingServiceServer
 // for forward compatibility.
@@ -189,6 +202,8 @@ type AccountingServiceServer interface {
 	ReratePeriod(context.Context, *RerateRequest) (*RerateResponse, error)
 	// A billing period's charge rows as a file (CSV, JSON Lines, FOCUS CSV or Parquet), in chunks.
 	ExportLedger(*ExportLedgerRequest, grpc.ServerStreamingServer[ExportChunk]) error
+	// Prices a prospective use with the price book valid at `at` (for the broker's Quote).
+	Rate(context.Context, *RateRequest) (*RateResponse, error)
 	mustEmbedUnimplementedAccountingServiceServer()
 }
 
@@ -225,6 +240,9 @@ func (UnimplementedAccountingServiceServer) ReratePeriod(context.Context, *Rerat
 }
 func (UnimplementedAccountingServiceServer) ExportLedger(*ExportLedgerRequest, grpc.ServerStreamingServer[ExportChunk]) error {
 	return status.Errorf(codes.Unimplemented, "method ExportLedger not implemented")
+}
+func (UnimplementedAccountingServiceServer) Rate(context.Context, *RateRequest) (*RateResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Rate not implemented")
 }
 func (UnimplementedAccountingServiceServer) mustEmbedUnimplementedAccountingServiceServer() {}
 func (UnimplementedAccountingServiceServer) testEmbeddedByValue()                           {}
@@ -402,6 +420,24 @@ func _AccountingService_ExportLedger_Handler(srv interface{}, stream grpc.Server
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AccountingService_ExportLedgerServer = grpc.ServerStreamingServer[ExportChunk]
 
+func _AccountingService_Rate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountingServiceServer).Rate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountingService_Rate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountingServiceServer).Rate(ctx, req.(*RateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountingService_ServiceDesc is the grpc.ServiceDesc for AccountingService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -440,6 +476,10 @@ var AccountingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReratePeriod",
 			Handler:    _AccountingService_ReratePeriod_Handler,
+		},
+		{
+			MethodName: "Rate",
+			Handler:    _AccountingService_Rate_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -145,6 +145,84 @@ func (TopologyConstraint) EnumDescriptor() ([]byte, []int) {
 	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{1}
 }
 
+type GrantChangeType int32
+
+const (
+	GrantChangeType_GRANT_CHANGE_TYPE_UNSPECIFIED GrantChangeType = 0
+	GrantChangeType_GRANT_CHANGE_TYPE_QUEUED      GrantChangeType = 1
+	GrantChangeType_GRANT_CHANGE_TYPE_GRANTED     GrantChangeType = 2
+	GrantChangeType_GRANT_CHANGE_TYPE_RENEWED     GrantChangeType = 3
+	// The grant will be preempted at grant.preemption_deadline.
+	GrantChangeType_GRANT_CHANGE_TYPE_PREEMPTION_NOTICE GrantChangeType = 4
+	GrantChangeType_GRANT_CHANGE_TYPE_PREEMPTED         GrantChangeType = 5
+	GrantChangeType_GRANT_CHANGE_TYPE_EXPIRED           GrantChangeType = 6
+	GrantChangeType_GRANT_CHANGE_TYPE_RELEASED          GrantChangeType = 7
+	GrantChangeType_GRANT_CHANGE_TYPE_FAILED            GrantChangeType = 8
+	// A snapshot follows: the grant as it is now, one per live grant, up to SNAPSHOT_END.
+	GrantChangeType_GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN GrantChangeType = 9
+	GrantChangeType_GRANT_CHANGE_TYPE_SNAPSHOT       GrantChangeType = 10
+	GrantChangeType_GRANT_CHANGE_TYPE_SNAPSHOT_END   GrantChangeType = 11
+)
+
+// Enum value maps for GrantChangeType.
+var (
+	GrantChangeType_name = map[int32]string{
+		0:  "GRANT_CHANGE_TYPE_UNSPECIFIED",
+		1:  "GRANT_CHANGE_TYPE_QUEUED",
+		2:  "GRANT_CHANGE_TYPE_GRANTED",
+		3:  "GRANT_CHANGE_TYPE_RENEWED",
+		4:  "GRANT_CHANGE_TYPE_PREEMPTION_NOTICE",
+		5:  "GRANT_CHANGE_TYPE_PREEMPTED",
+		6:  "GRANT_CHANGE_TYPE_EXPIRED",
+		7:  "GRANT_CHANGE_TYPE_RELEASED",
+		8:  "GRANT_CHANGE_TYPE_FAILED",
+		9:  "GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN",
+		10: "GRANT_CHANGE_TYPE_SNAPSHOT",
+		11: "GRANT_CHANGE_TYPE_SNAPSHOT_END",
+	}
+	GrantChangeType_value = map[string]int32{
+		"GRANT_CHANGE_TYPE_UNSPECIFIED":       0,
+		"GRANT_CHANGE_TYPE_QUEUED":            1,
+		"GRANT_CHANGE_TYPE_GRANTED":           2,
+		"GRANT_CHANGE_TYPE_RENEWED":           3,
+		"GRANT_CHANGE_TYPE_PREEMPTION_NOTICE": 4,
+		"GRANT_CHANGE_TYPE_PREEMPTED":         5,
+		"GRANT_CHANGE_TYPE_EXPIRED":           6,
+		"GRANT_CHANGE_TYPE_RELEASED":          7,
+		"GRANT_CHANGE_TYPE_FAILED":            8,
+		"GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN":    9,
+		"GRANT_CHANGE_TYPE_SNAPSHOT":          10,
+		"GRANT_CHANGE_TYPE_SNAPSHOT_END":      11,
+	}
+)
+
+func (x GrantChangeType) Enum() *GrantChangeType {
+	p := new(GrantChangeType)
+	*p = x
+	return p
+}
+
+func (x GrantChangeType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GrantChangeType) Descriptor() protoreflect.EnumDescriptor {
+	return file_slicebroker_v1_broker_proto_enumTypes[2].Descriptor()
+}
+
+func (GrantChangeType) Type() protoreflect.EnumType {
+	return &file_slicebroker_v1_broker_proto_enumTypes[2]
+}
+
+func (x GrantChangeType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GrantChangeType.Descriptor instead.
+func (GrantChangeType) EnumDescriptor() ([]byte, []int) {
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{2}
+}
+
 type Grant struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -171,6 +249,14 @@ type Grant struct {
 	QueuePosition int32       `protobuf:"varint,17,opt,name=queue_position,json=queuePosition,proto3" json:"queue_position,omitempty"`
 	WaitingReason string      `protobuf:"bytes,18,opt,name=waiting_reason,json=waitingReason,proto3" json:"waiting_reason,omitempty"`
 	Shape         *SliceShape `protobuf:"bytes,19,opt,name=shape,proto3" json:"shape,omitempty"`
+	// Not served before this instant (a queued grant waits until then).
+	StartAfter *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=start_after,json=startAfter,proto3" json:"start_after,omitempty"`
+	// Set once the grant has a preemption notice: its slices are taken back at this instant.
+	PreemptionDeadline *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=preemption_deadline,json=preemptionDeadline,proto3" json:"preemption_deadline,omitempty"`
+	// Why it is being preempted, e.g. "guaranteed demand of project p2 for 8 H100".
+	PreemptionReason string `protobuf:"bytes,22,opt,name=preemption_reason,json=preemptionReason,proto3" json:"preemption_reason,omitempty"`
+	// Host CPU and memory held on the node per slice.
+	HostPerSlice  *HostResources `protobuf:"bytes,23,opt,name=host_per_slice,json=hostPerSlice,proto3" json:"host_per_slice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -338,6 +424,88 @@ func (x *Grant) GetShape() *SliceShape {
 	return nil
 }
 
+func (x *Grant) GetStartAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartAfter
+	}
+	return nil
+}
+
+func (x *Grant) GetPreemptionDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreemptionDeadline
+	}
+	return nil
+}
+
+func (x *Grant) GetPreemptionReason() string {
+	if x != nil {
+		return x.PreemptionReason
+	}
+	return ""
+}
+
+func (x *Grant) GetHostPerSlice() *HostResources {
+	if x != nil {
+		return x.HostPerSlice
+	}
+	return nil
+}
+
+// Host resources that go with each slice of a grant, on the slice's node.
+type HostResources struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CPU in milli-cores.
+	CpuMilli      int64 `protobuf:"varint,1,opt,name=cpu_milli,json=cpuMilli,proto3" json:"cpu_milli,omitempty"`
+	MemoryMib     int64 `protobuf:"varint,2,opt,name=memory_mib,json=memoryMib,proto3" json:"memory_mib,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostResources) Reset() {
+	*x = HostResources{}
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostResources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostResources) ProtoMessage() {}
+
+func (x *HostResources) ProtoReflect() protoreflect.Message {
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostResources.ProtoReflect.Descriptor instead.
+func (*HostResources) Descriptor() ([]byte, []int) {
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *HostResources) GetCpuMilli() int64 {
+	if x != nil {
+		return x.CpuMilli
+	}
+	return 0
+}
+
+func (x *HostResources) GetMemoryMib() int64 {
+	if x != nil {
+		return x.MemoryMib
+	}
+	return 0
+}
+
 type Topology struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Constraint TopologyConstraint     `protobuf:"varint,1,opt,name=constraint,proto3,enum=slicebroker.v1.TopologyConstraint" json:"constraint,omitempty"`
@@ -349,7 +517,7 @@ type Topology struct {
 
 func (x *Topology) Reset() {
 	*x = Topology{}
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[1]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -361,7 +529,7 @@ func (x *Topology) String() string {
 func (*Topology) ProtoMessage() {}
 
 func (x *Topology) ProtoReflect() protoreflect.Message {
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[1]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -374,7 +542,7 @@ func (x *Topology) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topology.ProtoReflect.Descriptor instead.
 func (*Topology) Descriptor() ([]byte, []int) {
-	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{1}
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Topology) GetConstraint() TopologyConstraint {
@@ -402,7 +570,7 @@ type Alternative struct {
 
 func (x *Alternative) Reset() {
 	*x = Alternative{}
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[2]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +582,7 @@ func (x *Alternative) String() string {
 func (*Alternative) ProtoMessage() {}
 
 func (x *Alternative) ProtoReflect() protoreflect.Message {
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[2]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +595,7 @@ func (x *Alternative) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alternative.ProtoReflect.Descriptor instead.
 func (*Alternative) Descriptor() ([]byte, []int) {
-	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{2}
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Alternative) GetSku() string {
@@ -464,14 +632,18 @@ type RequestGrantRequest struct {
 	Queue bool `protobuf:"varint,9,opt,name=queue,proto3" json:"queue,omitempty"`
 	// What each of the `count` units is: whole devices (default), a MIG / NPU partition profile, or
 	// a share of a device. Slices honour the SAME_NODE constraint; the network ones apply to whole devices.
-	Shape         *SliceShape `protobuf:"bytes,10,opt,name=shape,proto3" json:"shape,omitempty"`
+	Shape *SliceShape `protobuf:"bytes,10,opt,name=shape,proto3" json:"shape,omitempty"`
+	// Serve no earlier than this (implies waiting in the queue until then).
+	StartAfter *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=start_after,json=startAfter,proto3" json:"start_after,omitempty"`
+	// Host CPU and memory needed on the node with each slice (0: none).
+	HostPerSlice  *HostResources `protobuf:"bytes,12,opt,name=host_per_slice,json=hostPerSlice,proto3" json:"host_per_slice,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RequestGrantRequest) Reset() {
 	*x = RequestGrantRequest{}
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[3]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +655,7 @@ func (x *RequestGrantRequest) String() string {
 func (*RequestGrantRequest) ProtoMessage() {}
 
 func (x *RequestGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[3]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +668,7 @@ func (x *RequestGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestGrantRequest.ProtoReflect.Descriptor instead.
 func (*RequestGrantRequest) Descriptor() ([]byte, []int) {
-	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{3}
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RequestGrantRequest) GetProject() string {
@@ -569,6 +741,20 @@ func (x *RequestGrantRequest) GetShape() *SliceShape {
 	return nil
 }
 
+func (x *RequestGrantRequest) GetStartAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartAfter
+	}
+	return nil
+}
+
+func (x *RequestGrantRequest) GetHostPerSlice() *HostResources {
+	if x != nil {
+		return x.HostPerSlice
+	}
+	return nil
+}
+
 type SliceShape struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "whole" (or empty), "mig", "share" or "npu_partition".
@@ -584,7 +770,7 @@ type SliceShape struct {
 
 func (x *SliceShape) Reset() {
 	*x = SliceShape{}
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[4]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +782,7 @@ func (x *SliceShape) String() string {
 func (*SliceShape) ProtoMessage() {}
 
 func (x *SliceShape) ProtoReflect() protoreflect.Message {
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[4]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +795,7 @@ func (x *SliceShape) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SliceShape.ProtoReflect.Descriptor instead.
 func (*SliceShape) Descriptor() ([]byte, []int) {
-	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{4}
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SliceShape) GetKind() string {
@@ -649,7 +835,7 @@ type GetGrantRequest struct {
 
 func (x *GetGrantRequest) Reset() {
 	*x = GetGrantRequest{}
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[5]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +847,7 @@ func (x *GetGrantRequest) String() string {
 func (*GetGrantRequest) ProtoMessage() {}
 
 func (x *GetGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[5]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +860,7 @@ func (x *GetGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGrantRequest.ProtoReflect.Descriptor instead.
 func (*GetGrantRequest) Descriptor() ([]byte, []int) {
-	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{5}
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetGrantRequest) GetId() string {
@@ -698,7 +884,7 @@ type ListGrantsRequest struct {
 
 func (x *ListGrantsRequest) Reset() {
 	*x = ListGrantsRequest{}
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[6]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +896,7 @@ func (x *ListGrantsRequest) String() string {
 func (*ListGrantsRequest) ProtoMessage() {}
 
 func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[6]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +909,7 @@ func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{6}
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListGrantsRequest) GetProject() string {
@@ -764,7 +950,7 @@ type ListGrantsResponse struct {
 
 func (x *ListGrantsResponse) Reset() {
 	*x = ListGrantsResponse{}
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[7]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +962,7 @@ func (x *ListGrantsResponse) String() string {
 func (*ListGrantsResponse) ProtoMessage() {}
 
 func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[7]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +975,7 @@ func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{7}
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListGrantsResponse) GetGrants() []*Grant {
@@ -816,7 +1002,7 @@ type RenewGrantRequest struct {
 
 func (x *RenewGrantRequest) Reset() {
 	*x = RenewGrantRequest{}
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[8]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1014,7 @@ func (x *RenewGrantRequest) String() string {
 func (*RenewGrantRequest) ProtoMessage() {}
 
 func (x *RenewGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[8]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1027,7 @@ func (x *RenewGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewGrantRequest.ProtoReflect.Descriptor instead.
 func (*RenewGrantRequest) Descriptor() ([]byte, []int) {
-	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{8}
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RenewGrantRequest) GetId() string {
@@ -867,7 +1053,7 @@ type ReleaseGrantRequest struct {
 
 func (x *ReleaseGrantRequest) Reset() {
 	*x = ReleaseGrantRequest{}
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[9]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1065,7 @@ func (x *ReleaseGrantRequest) String() string {
 func (*ReleaseGrantRequest) ProtoMessage() {}
 
 func (x *ReleaseGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_slicebroker_v1_broker_proto_msgTypes[9]
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1078,7 @@ func (x *ReleaseGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseGrantRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseGrantRequest) Descriptor() ([]byte, []int) {
-	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{9}
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReleaseGrantRequest) GetId() string {
@@ -902,11 +1088,307 @@ func (x *ReleaseGrantRequest) GetId() string {
 	return ""
 }
 
+type WatchGrantsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this project's grants (facility admins: empty for all they may see).
+	Project string `protobuf:"bytes,1,opt,name=project,proto3" json:"project,omitempty"`
+	// Only this grant.
+	GrantId string `protobuf:"bytes,2,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// The last revision the reader has applied; empty: start with a snapshot.
+	FromRevision  string `protobuf:"bytes,3,opt,name=from_revision,json=fromRevision,proto3" json:"from_revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchGrantsRequest) Reset() {
+	*x = WatchGrantsRequest{}
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchGrantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchGrantsRequest) ProtoMessage() {}
+
+func (x *WatchGrantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchGrantsRequest.ProtoReflect.Descriptor instead.
+func (*WatchGrantsRequest) Descriptor() ([]byte, []int) {
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WatchGrantsRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *WatchGrantsRequest) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *WatchGrantsRequest) GetFromRevision() string {
+	if x != nil {
+		return x.FromRevision
+	}
+	return ""
+}
+
+type GrantChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  GrantChangeType        `protobuf:"varint,1,opt,name=type,proto3,enum=slicebroker.v1.GrantChangeType" json:"type,omitempty"`
+	// Resume from here (opaque, ordered).
+	Revision string `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The grant after the change.
+	Grant         *Grant                 `protobuf:"bytes,3,opt,name=grant,proto3" json:"grant,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GrantChange) Reset() {
+	*x = GrantChange{}
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GrantChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GrantChange) ProtoMessage() {}
+
+func (x *GrantChange) ProtoReflect() protoreflect.Message {
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GrantChange.ProtoReflect.Descriptor instead.
+func (*GrantChange) Descriptor() ([]byte, []int) {
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GrantChange) GetType() GrantChangeType {
+	if x != nil {
+		return x.Type
+	}
+	return GrantChangeType_GRANT_CHANGE_TYPE_UNSPECIFIED
+}
+
+func (x *GrantChange) GetRevision() string {
+	if x != nil {
+		return x.Revision
+	}
+	return ""
+}
+
+func (x *GrantChange) GetGrant() *Grant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+func (x *GrantChange) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type QuoteResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The alternative the quote is for (the first that could be served soonest).
+	Sku   string `protobuf:"bytes,1,opt,name=sku,proto3" json:"sku,omitempty"`
+	Count int32  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// In the price book's currency, for the whole lease.
+	Currency    string  `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	Cost        float64 `protobuf:"fixed64,4,opt,name=cost,proto3" json:"cost,omitempty"`
+	CostPerHour float64 `protobuf:"fixed64,5,opt,name=cost_per_hour,json=costPerHour,proto3" json:"cost_per_hour,omitempty"`
+	// Normalised accelerator-hours the lease would burn.
+	AcceleratorHours float64 `protobuf:"fixed64,6,opt,name=accelerator_hours,json=acceleratorHours,proto3" json:"accelerator_hours,omitempty"`
+	PriceTier        string  `protobuf:"bytes,7,opt,name=price_tier,json=priceTier,proto3" json:"price_tier,omitempty"`
+	PriceBookVersion int64   `protobuf:"varint,8,opt,name=price_book_version,json=priceBookVersion,proto3" json:"price_book_version,omitempty"`
+	// True when the request would be granted at once.
+	AvailableNow bool `protobuf:"varint,9,opt,name=available_now,json=availableNow,proto3" json:"available_now,omitempty"`
+	// Best estimate of when it would start; now when available_now.
+	EstimatedStart *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=estimated_start,json=estimatedStart,proto3" json:"estimated_start,omitempty"`
+	// Where it would join the queue, and why it would wait.
+	QueuePosition int32  `protobuf:"varint,11,opt,name=queue_position,json=queuePosition,proto3" json:"queue_position,omitempty"`
+	WaitingReason string `protobuf:"bytes,12,opt,name=waiting_reason,json=waitingReason,proto3" json:"waiting_reason,omitempty"`
+	// Set when quota or budget would refuse the request: the refusal's reason and message.
+	RefusalReason  string   `protobuf:"bytes,13,opt,name=refusal_reason,json=refusalReason,proto3" json:"refusal_reason,omitempty"`
+	RefusalMessage string   `protobuf:"bytes,14,opt,name=refusal_message,json=refusalMessage,proto3" json:"refusal_message,omitempty"`
+	Warnings       []string `protobuf:"bytes,15,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *QuoteResponse) Reset() {
+	*x = QuoteResponse{}
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuoteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuoteResponse) ProtoMessage() {}
+
+func (x *QuoteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_slicebroker_v1_broker_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuoteResponse.ProtoReflect.Descriptor instead.
+func (*QuoteResponse) Descriptor() ([]byte, []int) {
+	return file_slicebroker_v1_broker_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *QuoteResponse) GetSku() string {
+	if x != nil {
+		return x.Sku
+	}
+	return ""
+}
+
+func (x *QuoteResponse) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *QuoteResponse) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *QuoteResponse) GetCost() float64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+func (x *QuoteResponse) GetCostPerHour() float64 {
+	if x != nil {
+		return x.CostPerHour
+	}
+	return 0
+}
+
+func (x *QuoteResponse) GetAcceleratorHours() float64 {
+	if x != nil {
+		return x.AcceleratorHours
+	}
+	return 0
+}
+
+func (x *QuoteResponse) GetPriceTier() string {
+	if x != nil {
+		return x.PriceTier
+	}
+	return ""
+}
+
+func (x *QuoteResponse) GetPriceBookVersion() int64 {
+	if x != nil {
+		return x.PriceBookVersion
+	}
+	return 0
+}
+
+func (x *QuoteResponse) GetAvailableNow() bool {
+	if x != nil {
+		return x.AvailableNow
+	}
+	return false
+}
+
+func (x *QuoteResponse) GetEstimatedStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EstimatedStart
+	}
+	return nil
+}
+
+func (x *QuoteResponse) GetQueuePosition() int32 {
+	if x != nil {
+		return x.QueuePosition
+	}
+	return 0
+}
+
+func (x *QuoteResponse) GetWaitingReason() string {
+	if x != nil {
+		return x.WaitingReason
+	}
+	return ""
+}
+
+func (x *QuoteResponse) GetRefusalReason() string {
+	if x != nil {
+		return x.RefusalReason
+	}
+	return ""
+}
+
+func (x *QuoteResponse) GetRefusalMessage() string {
+	if x != nil {
+		return x.RefusalMessage
+	}
+	return ""
+}
+
+func (x *QuoteResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 var File_slicebroker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_slicebroker_v1_broker_proto_rawDesc = "" +
 	"\n" +
-	"\x1bslicebroker/v1/broker.proto\x12\x0eslicebroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\xec\x05\n" +
+	"\x1bslicebroker/v1/broker.proto\x12\x0eslicebroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\xe8\a\n" +
 	"\x05Grant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aproject\x18\x02 \x01(\tR\aproject\x12 \n" +
@@ -930,7 +1412,16 @@ const file_slicebroker_v1_broker_proto_rawDesc = "" +
 	"\bwarnings\x18\x10 \x03(\tR\bwarnings\x12%\n" +
 	"\x0equeue_position\x18\x11 \x01(\x05R\rqueuePosition\x12%\n" +
 	"\x0ewaiting_reason\x18\x12 \x01(\tR\rwaitingReason\x120\n" +
-	"\x05shape\x18\x13 \x01(\v2\x1a.slicebroker.v1.SliceShapeR\x05shape\"j\n" +
+	"\x05shape\x18\x13 \x01(\v2\x1a.slicebroker.v1.SliceShapeR\x05shape\x12;\n" +
+	"\vstart_after\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"startAfter\x12K\n" +
+	"\x13preemption_deadline\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x12preemptionDeadline\x12+\n" +
+	"\x11preemption_reason\x18\x16 \x01(\tR\x10preemptionReason\x12C\n" +
+	"\x0ehost_per_slice\x18\x17 \x01(\v2\x1d.slicebroker.v1.HostResourcesR\fhostPerSlice\"K\n" +
+	"\rHostResources\x12\x1b\n" +
+	"\tcpu_milli\x18\x01 \x01(\x03R\bcpuMilli\x12\x1d\n" +
+	"\n" +
+	"memory_mib\x18\x02 \x01(\x03R\tmemoryMib\"j\n" +
 	"\bTopology\x12B\n" +
 	"\n" +
 	"constraint\x18\x01 \x01(\x0e2\".slicebroker.v1.TopologyConstraintR\n" +
@@ -938,7 +1429,7 @@ const file_slicebroker_v1_broker_proto_rawDesc = "" +
 	"\brequired\x18\x02 \x01(\bR\brequired\"5\n" +
 	"\vAlternative\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x05R\x05count\"\x97\x03\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\"\x99\x04\n" +
 	"\x13RequestGrantRequest\x12\x18\n" +
 	"\aproject\x18\x01 \x01(\tR\aproject\x12\x10\n" +
 	"\x03sku\x18\x02 \x01(\tR\x03sku\x12\x14\n" +
@@ -950,7 +1441,10 @@ const file_slicebroker_v1_broker_proto_rawDesc = "" +
 	"\x0epriority_class\x18\b \x01(\tR\rpriorityClass\x12\x14\n" +
 	"\x05queue\x18\t \x01(\bR\x05queue\x120\n" +
 	"\x05shape\x18\n" +
-	" \x01(\v2\x1a.slicebroker.v1.SliceShapeR\x05shape\"\x82\x01\n" +
+	" \x01(\v2\x1a.slicebroker.v1.SliceShapeR\x05shape\x12;\n" +
+	"\vstart_after\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"startAfter\x12C\n" +
+	"\x0ehost_per_slice\x18\f \x01(\v2\x1d.slicebroker.v1.HostResourcesR\fhostPerSlice\"\x82\x01\n" +
 	"\n" +
 	"SliceShape\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
@@ -972,7 +1466,34 @@ const file_slicebroker_v1_broker_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\x05lease\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05lease\"%\n" +
 	"\x13ReleaseGrantRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id*\xa1\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"n\n" +
+	"\x12WatchGrantsRequest\x12\x18\n" +
+	"\aproject\x18\x01 \x01(\tR\aproject\x12\x19\n" +
+	"\bgrant_id\x18\x02 \x01(\tR\agrantId\x12#\n" +
+	"\rfrom_revision\x18\x03 \x01(\tR\ffromRevision\"\xb7\x01\n" +
+	"\vGrantChange\x123\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1f.slicebroker.v1.GrantChangeTypeR\x04type\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\tR\brevision\x12+\n" +
+	"\x05grant\x18\x03 \x01(\v2\x15.slicebroker.v1.GrantR\x05grant\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xa9\x04\n" +
+	"\rQuoteResponse\x12\x10\n" +
+	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12\x12\n" +
+	"\x04cost\x18\x04 \x01(\x01R\x04cost\x12\"\n" +
+	"\rcost_per_hour\x18\x05 \x01(\x01R\vcostPerHour\x12+\n" +
+	"\x11accelerator_hours\x18\x06 \x01(\x01R\x10acceleratorHours\x12\x1d\n" +
+	"\n" +
+	"price_tier\x18\a \x01(\tR\tpriceTier\x12,\n" +
+	"\x12price_book_version\x18\b \x01(\x03R\x10priceBookVersion\x12#\n" +
+	"\ravailable_now\x18\t \x01(\bR\favailableNow\x12C\n" +
+	"\x0festimated_start\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0eestimatedStart\x12%\n" +
+	"\x0equeue_position\x18\v \x01(\x05R\rqueuePosition\x12%\n" +
+	"\x0ewaiting_reason\x18\f \x01(\tR\rwaitingReason\x12%\n" +
+	"\x0erefusal_reason\x18\r \x01(\tR\rrefusalReason\x12'\n" +
+	"\x0frefusal_message\x18\x0e \x01(\tR\x0erefusalMessage\x12\x1a\n" +
+	"\bwarnings\x18\x0f \x03(\tR\bwarnings*\xa1\x01\n" +
 	"\n" +
 	"GrantState\x12\x1b\n" +
 	"\x17GRANT_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -986,7 +1507,21 @@ const file_slicebroker_v1_broker_proto_rawDesc = "" +
 	"\x1dTOPOLOGY_CONSTRAINT_SAME_NODE\x10\x01\x12*\n" +
 	"&TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN\x10\x02\x12!\n" +
 	"\x1dTOPOLOGY_CONSTRAINT_SAME_LEAF\x10\x03\x12\x1e\n" +
-	"\x1aTOPOLOGY_CONSTRAINT_SPREAD\x10\x042\x88\x03\n" +
+	"\x1aTOPOLOGY_CONSTRAINT_SPREAD\x10\x04*\xa1\x03\n" +
+	"\x0fGrantChangeType\x12!\n" +
+	"\x1dGRANT_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18GRANT_CHANGE_TYPE_QUEUED\x10\x01\x12\x1d\n" +
+	"\x19GRANT_CHANGE_TYPE_GRANTED\x10\x02\x12\x1d\n" +
+	"\x19GRANT_CHANGE_TYPE_RENEWED\x10\x03\x12'\n" +
+	"#GRANT_CHANGE_TYPE_PREEMPTION_NOTICE\x10\x04\x12\x1f\n" +
+	"\x1bGRANT_CHANGE_TYPE_PREEMPTED\x10\x05\x12\x1d\n" +
+	"\x19GRANT_CHANGE_TYPE_EXPIRED\x10\x06\x12\x1e\n" +
+	"\x1aGRANT_CHANGE_TYPE_RELEASED\x10\a\x12\x1c\n" +
+	"\x18GRANT_CHANGE_TYPE_FAILED\x10\b\x12$\n" +
+	" GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN\x10\t\x12\x1e\n" +
+	"\x1aGRANT_CHANGE_TYPE_SNAPSHOT\x10\n" +
+	"\x12\"\n" +
+	"\x1eGRANT_CHANGE_TYPE_SNAPSHOT_END\x10\v2\xa7\x04\n" +
 	"\rBrokerService\x12J\n" +
 	"\fRequestGrant\x12#.slicebroker.v1.RequestGrantRequest\x1a\x15.slicebroker.v1.Grant\x12B\n" +
 	"\bGetGrant\x12\x1f.slicebroker.v1.GetGrantRequest\x1a\x15.slicebroker.v1.Grant\x12S\n" +
@@ -994,7 +1529,9 @@ const file_slicebroker_v1_broker_proto_rawDesc = "" +
 	"ListGrants\x12!.slicebroker.v1.ListGrantsRequest\x1a\".slicebroker.v1.ListGrantsResponse\x12F\n" +
 	"\n" +
 	"RenewGrant\x12!.slicebroker.v1.RenewGrantRequest\x1a\x15.slicebroker.v1.Grant\x12J\n" +
-	"\fReleaseGrant\x12#.slicebroker.v1.ReleaseGrantRequest\x1a\x15.slicebroker.v1.Grantb\x06proto3"
+	"\fReleaseGrant\x12#.slicebroker.v1.ReleaseGrantRequest\x1a\x15.slicebroker.v1.Grant\x12P\n" +
+	"\vWatchGrants\x12\".slicebroker.v1.WatchGrantsRequest\x1a\x1b.slicebroker.v1.GrantChange0\x01\x12K\n" +
+	"\x05Quote\x12#.slicebroker.v1.RequestGrantRequest\x1a\x1d.slicebroker.v1.QuoteResponseb\x06proto3"
 
 var (
 	file_slicebroker_v1_broker_proto_rawDescOnce sync.Once
@@ -1008,56 +1545,74 @@ func file_slicebroker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_slicebroker_v1_broker_proto_rawDescData
 }
 
-var file_slicebroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_slicebroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_slicebroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_slicebroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_slicebroker_v1_broker_proto_goTypes = []any{
 	(GrantState)(0),               // 0: slicebroker.v1.GrantState
 	(TopologyConstraint)(0),       // 1: slicebroker.v1.TopologyConstraint
-	(*Grant)(nil),                 // 2: slicebroker.v1.Grant
-	(*Topology)(nil),              // 3: slicebroker.v1.Topology
-	(*Alternative)(nil),           // 4: slicebroker.v1.Alternative
-	(*RequestGrantRequest)(nil),   // 5: slicebroker.v1.RequestGrantRequest
-	(*SliceShape)(nil),            // 6: slicebroker.v1.SliceShape
-	(*GetGrantRequest)(nil),       // 7: slicebroker.v1.GetGrantRequest
-	(*ListGrantsRequest)(nil),     // 8: slicebroker.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),    // 9: slicebroker.v1.ListGrantsResponse
-	(*RenewGrantRequest)(nil),     // 10: slicebroker.v1.RenewGrantRequest
-	(*ReleaseGrantRequest)(nil),   // 11: slicebroker.v1.ReleaseGrantRequest
-	(*Slice)(nil),                 // 12: slicebroker.v1.Slice
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
+	(GrantChangeType)(0),          // 2: slicebroker.v1.GrantChangeType
+	(*Grant)(nil),                 // 3: slicebroker.v1.Grant
+	(*HostResources)(nil),         // 4: slicebroker.v1.HostResources
+	(*Topology)(nil),              // 5: slicebroker.v1.Topology
+	(*Alternative)(nil),           // 6: slicebroker.v1.Alternative
+	(*RequestGrantRequest)(nil),   // 7: slicebroker.v1.RequestGrantRequest
+	(*SliceShape)(nil),            // 8: slicebroker.v1.SliceShape
+	(*GetGrantRequest)(nil),       // 9: slicebroker.v1.GetGrantRequest
+	(*ListGrantsRequest)(nil),     // 10: slicebroker.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),    // 11: slicebroker.v1.ListGrantsResponse
+	(*RenewGrantRequest)(nil),     // 12: slicebroker.v1.RenewGrantRequest
+	(*ReleaseGrantRequest)(nil),   // 13: slicebroker.v1.ReleaseGrantRequest
+	(*WatchGrantsRequest)(nil),    // 14: slicebroker.v1.WatchGrantsRequest
+	(*GrantChange)(nil),           // 15: slicebroker.v1.GrantChange
+	(*QuoteResponse)(nil),         // 16: slicebroker.v1.QuoteResponse
+	(*Slice)(nil),                 // 17: slicebroker.v1.Slice
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
 }
 var file_slicebroker_v1_broker_proto_depIdxs = []int32{
-	12, // 0: slicebroker.v1.Grant.slices:type_name -> slicebroker.v1.Slice
+	17, // 0: slicebroker.v1.Grant.slices:type_name -> slicebroker.v1.Slice
 	0,  // 1: slicebroker.v1.Grant.state:type_name -> slicebroker.v1.GrantState
-	13, // 2: slicebroker.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
-	13, // 3: slicebroker.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
-	13, // 4: slicebroker.v1.Grant.ended_at:type_name -> google.protobuf.Timestamp
-	3,  // 5: slicebroker.v1.Grant.topology:type_name -> slicebroker.v1.Topology
-	6,  // 6: slicebroker.v1.Grant.shape:type_name -> slicebroker.v1.SliceShape
-	1,  // 7: slicebroker.v1.Topology.constraint:type_name -> slicebroker.v1.TopologyConstraint
-	14, // 8: slicebroker.v1.RequestGrantRequest.lease:type_name -> google.protobuf.Duration
-	3,  // 9: slicebroker.v1.RequestGrantRequest.topology:type_name -> slicebroker.v1.Topology
-	4,  // 10: slicebroker.v1.RequestGrantRequest.alternatives:type_name -> slicebroker.v1.Alternative
-	6,  // 11: slicebroker.v1.RequestGrantRequest.shape:type_name -> slicebroker.v1.SliceShape
-	0,  // 12: slicebroker.v1.ListGrantsRequest.state:type_name -> slicebroker.v1.GrantState
-	2,  // 13: slicebroker.v1.ListGrantsResponse.grants:type_name -> slicebroker.v1.Grant
-	14, // 14: slicebroker.v1.RenewGrantRequest.lease:type_name -> google.protobuf.Duration
-	5,  // 15: slicebroker.v1.BrokerService.RequestGrant:input_type -> slicebroker.v1.RequestGrantRequest
-	7,  // 16: slicebroker.v1.BrokerService.GetGrant:input_type -> slicebroker.v1.GetGrantRequest
-	8,  // 17: slicebroker.v1.BrokerService.ListGrants:input_type -> slicebroker.v1.ListGrantsRequest
-	10, // 18: slicebroker.v1.BrokerService.RenewGrant:input_type -> slicebroker.v1.RenewGrantRequest
-	11, // 19: slicebroker.v1.BrokerService.ReleaseGrant:input_type -> slicebroker.v1.ReleaseGrantRequest
-	2,  // 20: slicebroker.v1.BrokerService.RequestGrant:output_type -> slicebroker.v1.Grant
-	2,  // 21: slicebroker.v1.BrokerService.GetGrant:output_type -> slicebroker.v1.Grant
-	9,  // 22: slicebroker.v1.BrokerService.ListGrants:output_type -> slicebroker.v1.ListGrantsResponse
-	2,  // 23: slicebroker.v1.BrokerService.RenewGrant:output_type -> slicebroker.v1.Grant
-	2,  // 24: slicebroker.v1.BrokerService.ReleaseGrant:output_type -> slicebroker.v1.Grant
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	18, // 2: slicebroker.v1.Grant.created_at:type_name -> google.protobuf.Timestamp
+	18, // 3: slicebroker.v1.Grant.expires_at:type_name -> google.protobuf.Timestamp
+	18, // 4: slicebroker.v1.Grant.ended_at:type_name -> google.protobuf.Timestamp
+	5,  // 5: slicebroker.v1.Grant.topology:type_name -> slicebroker.v1.Topology
+	8,  // 6: slicebroker.v1.Grant.shape:type_name -> slicebroker.v1.SliceShape
+	18, // 7: slicebroker.v1.Grant.start_after:type_name -> google.protobuf.Timestamp
+	18, // 8: slicebroker.v1.Grant.preemption_deadline:type_name -> google.protobuf.Timestamp
+	4,  // 9: slicebroker.v1.Grant.host_per_slice:type_name -> slicebroker.v1.HostResources
+	1,  // 10: slicebroker.v1.Topology.constraint:type_name -> slicebroker.v1.TopologyConstraint
+	19, // 11: slicebroker.v1.RequestGrantRequest.lease:type_name -> google.protobuf.Duration
+	5,  // 12: slicebroker.v1.RequestGrantRequest.topology:type_name -> slicebroker.v1.Topology
+	6,  // 13: slicebroker.v1.RequestGrantRequest.alternatives:type_name -> slicebroker.v1.Alternative
+	8,  // 14: slicebroker.v1.RequestGrantRequest.shape:type_name -> slicebroker.v1.SliceShape
+	18, // 15: slicebroker.v1.RequestGrantRequest.start_after:type_name -> google.protobuf.Timestamp
+	4,  // 16: slicebroker.v1.RequestGrantRequest.host_per_slice:type_name -> slicebroker.v1.HostResources
+	0,  // 17: slicebroker.v1.ListGrantsRequest.state:type_name -> slicebroker.v1.GrantState
+	3,  // 18: slicebroker.v1.ListGrantsResponse.grants:type_name -> slicebroker.v1.Grant
+	19, // 19: slicebroker.v1.RenewGrantRequest.lease:type_name -> google.protobuf.Duration
+	2,  // 20: slicebroker.v1.GrantChange.type:type_name -> slicebroker.v1.GrantChangeType
+	3,  // 21: slicebroker.v1.GrantChange.grant:type_name -> slicebroker.v1.Grant
+	18, // 22: slicebroker.v1.GrantChange.at:type_name -> google.protobuf.Timestamp
+	18, // 23: slicebroker.v1.QuoteResponse.estimated_start:type_name -> google.protobuf.Timestamp
+	7,  // 24: slicebroker.v1.BrokerService.RequestGrant:input_type -> slicebroker.v1.RequestGrantRequest
+	9,  // 25: slicebroker.v1.BrokerService.GetGrant:input_type -> slicebroker.v1.GetGrantRequest
+	10, // 26: slicebroker.v1.BrokerService.ListGrants:input_type -> slicebroker.v1.ListGrantsRequest
+	12, // 27: slicebroker.v1.BrokerService.RenewGrant:input_type -> slicebroker.v1.RenewGrantRequest
+	13, // 28: slicebroker.v1.BrokerService.ReleaseGrant:input_type -> slicebroker.v1.ReleaseGrantRequest
+	14, // 29: slicebroker.v1.BrokerService.WatchGrants:input_type -> slicebroker.v1.WatchGrantsRequest
+	7,  // 30: slicebroker.v1.BrokerService.Quote:input_type -> slicebroker.v1.RequestGrantRequest
+	3,  // 31: slicebroker.v1.BrokerService.RequestGrant:output_type -> slicebroker.v1.Grant
+	3,  // 32: slicebroker.v1.BrokerService.GetGrant:output_type -> slicebroker.v1.Grant
+	11, // 33: slicebroker.v1.BrokerService.ListGrants:output_type -> slicebroker.v1.ListGrantsResponse
+	3,  // 34: slicebroker.v1.BrokerService.RenewGrant:output_type -> slicebroker.v1.Grant
+	3,  // 35: slicebroker.v1.BrokerService.ReleaseGrant:output_type -> slicebroker.v1.Grant
+	15, // 36: slicebroker.v1.BrokerService.WatchGrants:output_type -> slicebroker.v1.GrantChange
+	16, // 37: slicebroker.v1.BrokerService.Quote:output_type -> slicebroker.v1.QuoteResponse
+	31, // [31:38] is the sub-list for method output_type
+	24, // [24:31] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_slicebroker_v1_broker_proto_init() }
@@ -1071,8 +1626,8 @@ func file_slicebroker_v1_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_slicebroker_v1_broker_proto_rawDesc), len(file_slicebroker_v1_broker_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   10,
+			NumEnums:      3,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

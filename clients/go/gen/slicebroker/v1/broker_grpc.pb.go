@@ -26,6 +26,8 @@ const (
 	BrokerService_ListGrants_FullMethodName   = "/slicebroker.v1.BrokerService/ListGrants"
 	BrokerService_RenewGrant_FullMethodName   = "/slicebroker.v1.BrokerService/RenewGrant"
 	BrokerService_ReleaseGrant_FullMethodName = "/slicebroker.v1.BrokerService/ReleaseGrant"
+	BrokerService_WatchGrants_FullMethodName  = "/slicebroker.v1.BrokerService/WatchGrants"
+	BrokerService_Quote_FullMethodName        = "/slicebroker.v1.BrokerService/Quote"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -43,6 +45,11 @@ type BrokerServiceClient interface {
 	// Ends a grant and frees its slices (a queued request leaves the queue). Releasing an ended
 	// grant returns it unchanged.
 	ReleaseGrant(ctx context.Context, in *ReleaseGrantRequest, opts ...grpc.CallOption) (*Grant, error)
+	// Streams changes to the caller's grants (all of a project, or one grant) from a revision.
+	// A revision that is too old, or 0, starts with a snapshot of the live grants.
+	WatchGrants(ctx context.Context, in *WatchGrantsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GrantChange], error)
+	// What a request would cost and when it would likely start, without submitting it.
+	Quote(ctx context.Context, in *RequestGrantRequest, opts ...grpc.CallOption) (*QuoteResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -103,6 +110,35 @@ func (c *brokerServiceClient) ReleaseGrant(ctx context.Context, in *ReleaseGrant
 	return out, nil
 }
 
+func (c *brokerServiceClient) WatchGrants(ctx context.Context, in *WatchGrantsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[GrantChange], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &BrokerService_ServiceDesc.Streams[0], BrokerService_WatchGrants_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchGrantsRequest, GrantChange]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BrokerService_WatchGrantsClient = grpc.ServerStreamingClient[GrantChange]
+
+func (c *brokerServiceClient) Quote(ctx context.Context, in *RequestGrantRequest, opts ...grpc.CallOption) (*QuoteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QuoteResponse)
+	err := c.cc.Invoke(ctx, BrokerService_Quote_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -118,6 +154,11 @@ type BrokerServiceServer interface {
 	// Ends a grant and frees its slices (a queued request leaves the queue). Releasing an ended
 	// grant returns it unchanged.
 	ReleaseGrant(context.Context, *ReleaseGrantRequest) (*Grant, error)
+	// Streams changes to the caller's grants (all of a project, or one grant) from a revision.
+	// A revision that is too old, or 0, starts with a snapshot of the live grants.
+	WatchGrants(*WatchGrantsRequest, grpc.ServerStreamingServer[GrantChange]) error
+	// What a request would cost and when it would likely start, without submitting it.
+	Quote(context.Context, *RequestGrantRequest) (*QuoteResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -142,6 +183,12 @@ func (UnimplementedBrokerServiceServer) RenewGrant(context.Context, *RenewGrantR
 }
 func (UnimplementedBrokerServiceServer) ReleaseGrant(context.Context, *ReleaseGrantRequest) (*Grant, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReleaseGrant not implemented")
+}
+func (UnimplementedBrokerServiceServer) WatchGrants(*WatchGrantsRequest, grpc.ServerStreamingServer[GrantChange]) error {
+	return status.Errorf(codes.Unimplemented, "method WatchGrants not implemented")
+}
+func (UnimplementedBrokerServiceServer) Quote(context.Context, *RequestGrantRequest) (*QuoteResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Quote not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -254,6 +301,35 @@ func _BrokerService_ReleaseGrant_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_WatchGrants_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchGrantsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BrokerServiceServer).WatchGrants(m, &grpc.GenericServerStream[WatchGrantsRequest, GrantChange]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BrokerService_WatchGrantsServer = grpc.ServerStreamingServer[GrantChange]
+
+func _BrokerService_Quote_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RequestGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).Quote(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_Quote_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).Quote(ctx, req.(*RequestGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -281,7 +357,17 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReleaseGrant",
 			Handler:    _BrokerService_ReleaseGrant_Handler,
 		},
+		{
+			MethodName: "Quote",
+			Handler:    _BrokerService_Quote_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchGrants",
+			Handler:       _BrokerService_WatchGrants_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "slicebroker/v1/broker.proto",
 }
