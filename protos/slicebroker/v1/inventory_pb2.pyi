@@ -158,7 +158,7 @@ class SliceAllocation(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., kind: _Optional[str] = ..., profile: _Optional[str] = ..., compute: _Optional[int] = ..., memory: _Optional[int] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("id", "site", "rack", "devices", "generation", "schedulable", "hall", "pod", "nvlink_domain", "leaf", "spine", "state", "last_heartbeat_ms", "sku")
+    __slots__ = ("id", "site", "rack", "devices", "generation", "schedulable", "hall", "pod", "nvlink_domain", "leaf", "spine", "state", "last_heartbeat_ms", "sku", "cpu_milli", "memory_mib", "cpu_milli_used", "memory_mib_used")
     ID_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
     RACK_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +173,10 @@ class Node(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     LAST_HEARTBEAT_MS_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
+    CPU_MILLI_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    CPU_MILLI_USED_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_USED_FIELD_NUMBER: _ClassVar[int]
     id: str
     site: str
     rack: str
@@ -187,7 +191,11 @@ class Node(_message.Message):
     state: str
     last_heartbeat_ms: int
     sku: str
-    def __init__(self, id: _Optional[str] = ..., site: _Optional[str] = ..., rack: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., generation: _Optional[int] = ..., schedulable: _Optional[bool] = ..., hall: _Optional[str] = ..., pod: _Optional[str] = ..., nvlink_domain: _Optional[str] = ..., leaf: _Optional[str] = ..., spine: _Optional[str] = ..., state: _Optional[str] = ..., last_heartbeat_ms: _Optional[int] = ..., sku: _Optional[str] = ...) -> None: ...
+    cpu_milli: int
+    memory_mib: int
+    cpu_milli_used: int
+    memory_mib_used: int
+    def __init__(self, id: _Optional[str] = ..., site: _Optional[str] = ..., rack: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., generation: _Optional[int] = ..., schedulable: _Optional[bool] = ..., hall: _Optional[str] = ..., pod: _Optional[str] = ..., nvlink_domain: _Optional[str] = ..., leaf: _Optional[str] = ..., spine: _Optional[str] = ..., state: _Optional[str] = ..., last_heartbeat_ms: _Optional[int] = ..., sku: _Optional[str] = ..., cpu_milli: _Optional[int] = ..., memory_mib: _Optional[int] = ..., cpu_milli_used: _Optional[int] = ..., memory_mib_used: _Optional[int] = ...) -> None: ...
 
 class LoadFacilityRequest(_message.Message):
     __slots__ = ("yaml",)
@@ -206,7 +214,7 @@ class LoadFacilityResponse(_message.Message):
     def __init__(self, nodes_registered: _Optional[int] = ..., nodes_unchanged: _Optional[int] = ..., devices: _Optional[int] = ...) -> None: ...
 
 class RegisterNodeRequest(_message.Message):
-    __slots__ = ("id", "site", "rack", "sku", "device_count", "hall", "pod", "nvlink_domain", "leaf", "spine")
+    __slots__ = ("id", "site", "rack", "sku", "device_count", "hall", "pod", "nvlink_domain", "leaf", "spine", "cpu_milli", "memory_mib")
     ID_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
     RACK_FIELD_NUMBER: _ClassVar[int]
@@ -217,6 +225,8 @@ class RegisterNodeRequest(_message.Message):
     NVLINK_DOMAIN_FIELD_NUMBER: _ClassVar[int]
     LEAF_FIELD_NUMBER: _ClassVar[int]
     SPINE_FIELD_NUMBER: _ClassVar[int]
+    CPU_MILLI_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     id: str
     site: str
     rack: str
@@ -227,7 +237,9 @@ class RegisterNodeRequest(_message.Message):
     nvlink_domain: str
     leaf: str
     spine: str
-    def __init__(self, id: _Optional[str] = ..., site: _Optional[str] = ..., rack: _Optional[str] = ..., sku: _Optional[str] = ..., device_count: _Optional[int] = ..., hall: _Optional[str] = ..., pod: _Optional[str] = ..., nvlink_domain: _Optional[str] = ..., leaf: _Optional[str] = ..., spine: _Optional[str] = ...) -> None: ...
+    cpu_milli: int
+    memory_mib: int
+    def __init__(self, id: _Optional[str] = ..., site: _Optional[str] = ..., rack: _Optional[str] = ..., sku: _Optional[str] = ..., device_count: _Optional[int] = ..., hall: _Optional[str] = ..., pod: _Optional[str] = ..., nvlink_domain: _Optional[str] = ..., leaf: _Optional[str] = ..., spine: _Optional[str] = ..., cpu_milli: _Optional[int] = ..., memory_mib: _Optional[int] = ...) -> None: ...
 
 class GetNodeRequest(_message.Message):
     __slots__ = ("id",)
@@ -278,16 +290,20 @@ class GetCapacityResponse(_message.Message):
     def __init__(self, skus: _Optional[_Iterable[_Union[SkuCapacity, _Mapping]]] = ...) -> None: ...
 
 class NodeClaim(_message.Message):
-    __slots__ = ("node_id", "expected_generation", "device_ids", "slices")
+    __slots__ = ("node_id", "expected_generation", "device_ids", "slices", "cpu_milli", "memory_mib")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_GENERATION_FIELD_NUMBER: _ClassVar[int]
     DEVICE_IDS_FIELD_NUMBER: _ClassVar[int]
     SLICES_FIELD_NUMBER: _ClassVar[int]
+    CPU_MILLI_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     expected_generation: int
     device_ids: _containers.RepeatedScalarFieldContainer[str]
     slices: _containers.RepeatedCompositeFieldContainer[SliceClaim]
-    def __init__(self, node_id: _Optional[str] = ..., expected_generation: _Optional[int] = ..., device_ids: _Optional[_Iterable[str]] = ..., slices: _Optional[_Iterable[_Union[SliceClaim, _Mapping]]] = ...) -> None: ...
+    cpu_milli: int
+    memory_mib: int
+    def __init__(self, node_id: _Optional[str] = ..., expected_generation: _Optional[int] = ..., device_ids: _Optional[_Iterable[str]] = ..., slices: _Optional[_Iterable[_Union[SliceClaim, _Mapping]]] = ..., cpu_milli: _Optional[int] = ..., memory_mib: _Optional[int] = ...) -> None: ...
 
 class SliceClaim(_message.Message):
     __slots__ = ("device_id", "kind", "profile", "compute_milli", "memory_milli")

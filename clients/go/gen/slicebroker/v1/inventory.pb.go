@@ -868,8 +868,15 @@ type Node struct {
 	// Epoch ms of the last heartbeat; 0: never.
 	LastHeartbeatMs int64  `protobuf:"varint,13,opt,name=last_heartbeat_ms,json=lastHeartbeatMs,proto3" json:"last_heartbeat_ms,omitempty"`
 	Sku             string `protobuf:"bytes,14,opt,name=sku,proto3" json:"sku,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Host capacity that grants may ask for with their slices (0: not declared, so nothing that
+	// asks for host CPU or memory fits here).
+	CpuMilli  int64 `protobuf:"varint,15,opt,name=cpu_milli,json=cpuMilli,proto3" json:"cpu_milli,omitempty"`
+	MemoryMib int64 `protobuf:"varint,16,opt,name=memory_mib,json=memoryMib,proto3" json:"memory_mib,omitempty"`
+	// Host CPU and memory held by grants now.
+	CpuMilliUsed  int64 `protobuf:"varint,17,opt,name=cpu_milli_used,json=cpuMilliUsed,proto3" json:"cpu_milli_used,omitempty"`
+	MemoryMibUsed int64 `protobuf:"varint,18,opt,name=memory_mib_used,json=memoryMibUsed,proto3" json:"memory_mib_used,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -1000,6 +1007,34 @@ func (x *Node) GetSku() string {
 	return ""
 }
 
+func (x *Node) GetCpuMilli() int64 {
+	if x != nil {
+		return x.CpuMilli
+	}
+	return 0
+}
+
+func (x *Node) GetMemoryMib() int64 {
+	if x != nil {
+		return x.MemoryMib
+	}
+	return 0
+}
+
+func (x *Node) GetCpuMilliUsed() int64 {
+	if x != nil {
+		return x.CpuMilliUsed
+	}
+	return 0
+}
+
+func (x *Node) GetMemoryMibUsed() int64 {
+	if x != nil {
+		return x.MemoryMibUsed
+	}
+	return 0
+}
+
 type LoadFacilityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A facility description in YAML (see examples/).
@@ -1106,17 +1141,20 @@ func (x *LoadFacilityResponse) GetDevices() int32 {
 }
 
 type RegisterNodeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Site          string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
-	Rack          string                 `protobuf:"bytes,3,opt,name=rack,proto3" json:"rack,omitempty"`
-	Sku           string                 `protobuf:"bytes,4,opt,name=sku,proto3" json:"sku,omitempty"`
-	DeviceCount   int32                  `protobuf:"varint,5,opt,name=device_count,json=deviceCount,proto3" json:"device_count,omitempty"`
-	Hall          string                 `protobuf:"bytes,6,opt,name=hall,proto3" json:"hall,omitempty"`
-	Pod           string                 `protobuf:"bytes,7,opt,name=pod,proto3" json:"pod,omitempty"`
-	NvlinkDomain  string                 `protobuf:"bytes,8,opt,name=nvlink_domain,json=nvlinkDomain,proto3" json:"nvlink_domain,omitempty"`
-	Leaf          string                 `protobuf:"bytes,9,opt,name=leaf,proto3" json:"leaf,omitempty"`
-	Spine         string                 `protobuf:"bytes,10,opt,name=spine,proto3" json:"spine,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Site         string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	Rack         string                 `protobuf:"bytes,3,opt,name=rack,proto3" json:"rack,omitempty"`
+	Sku          string                 `protobuf:"bytes,4,opt,name=sku,proto3" json:"sku,omitempty"`
+	DeviceCount  int32                  `protobuf:"varint,5,opt,name=device_count,json=deviceCount,proto3" json:"device_count,omitempty"`
+	Hall         string                 `protobuf:"bytes,6,opt,name=hall,proto3" json:"hall,omitempty"`
+	Pod          string                 `protobuf:"bytes,7,opt,name=pod,proto3" json:"pod,omitempty"`
+	NvlinkDomain string                 `protobuf:"bytes,8,opt,name=nvlink_domain,json=nvlinkDomain,proto3" json:"nvlink_domain,omitempty"`
+	Leaf         string                 `protobuf:"bytes,9,opt,name=leaf,proto3" json:"leaf,omitempty"`
+	Spine        string                 `protobuf:"bytes,10,opt,name=spine,proto3" json:"spine,omitempty"`
+	// Host CPU (milli-cores) and memory the node offers to grants; 0: not declared.
+	CpuMilli      int64 `protobuf:"varint,11,opt,name=cpu_milli,json=cpuMilli,proto3" json:"cpu_milli,omitempty"`
+	MemoryMib     int64 `protobuf:"varint,12,opt,name=memory_mib,json=memoryMib,proto3" json:"memory_mib,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1219,6 +1257,20 @@ func (x *RegisterNodeRequest) GetSpine() string {
 		return x.Spine
 	}
 	return ""
+}
+
+func (x *RegisterNodeRequest) GetCpuMilli() int64 {
+	if x != nil {
+		return x.CpuMilli
+	}
+	return 0
+}
+
+func (x *RegisterNodeRequest) GetMemoryMib() int64 {
+	if x != nil {
+		return x.MemoryMib
+	}
+	return 0
 }
 
 type GetNodeRequest struct {
@@ -1541,7 +1593,11 @@ type NodeClaim struct {
 	ExpectedGeneration int64    `protobuf:"varint,2,opt,name=expected_generation,json=expectedGeneration,proto3" json:"expected_generation,omitempty"`
 	DeviceIds          []string `protobuf:"bytes,3,rep,name=device_ids,json=deviceIds,proto3" json:"device_ids,omitempty"`
 	// Partitions and shares of devices of this node, for the same grant.
-	Slices        []*SliceClaim `protobuf:"bytes,4,rep,name=slices,proto3" json:"slices,omitempty"`
+	Slices []*SliceClaim `protobuf:"bytes,4,rep,name=slices,proto3" json:"slices,omitempty"`
+	// Host CPU (milli-cores) and memory taken on this node with the devices and slices, in all.
+	// The claim fails (ABORTED, HOST_RESOURCES_TAKEN) when the node has not that much left.
+	CpuMilli      int64 `protobuf:"varint,5,opt,name=cpu_milli,json=cpuMilli,proto3" json:"cpu_milli,omitempty"`
+	MemoryMib     int64 `protobuf:"varint,6,opt,name=memory_mib,json=memoryMib,proto3" json:"memory_mib,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1602,6 +1658,20 @@ func (x *NodeClaim) GetSlices() []*SliceClaim {
 		return x.Slices
 	}
 	return nil
+}
+
+func (x *NodeClaim) GetCpuMilli() int64 {
+	if x != nil {
+		return x.CpuMilli
+	}
+	return 0
+}
+
+func (x *NodeClaim) GetMemoryMib() int64 {
+	if x != nil {
+		return x.MemoryMib
+	}
+	return 0
 }
 
 type SliceClaim struct {
@@ -3114,7 +3184,7 @@ const file_slicebroker_v1_inventory_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
 	"\aprofile\x18\x03 \x01(\tR\aprofile\x12\x18\n" +
 	"\acompute\x18\x04 \x01(\x05R\acompute\x12\x16\n" +
-	"\x06memory\x18\x05 \x01(\x05R\x06memory\"\xfb\x02\n" +
+	"\x06memory\x18\x05 \x01(\x05R\x06memory\"\x85\x04\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x12\n" +
@@ -3132,13 +3202,18 @@ const file_slicebroker_v1_inventory_proto_rawDesc = "" +
 	"\x05spine\x18\v \x01(\tR\x05spine\x12\x14\n" +
 	"\x05state\x18\f \x01(\tR\x05state\x12*\n" +
 	"\x11last_heartbeat_ms\x18\r \x01(\x03R\x0flastHeartbeatMs\x12\x10\n" +
-	"\x03sku\x18\x0e \x01(\tR\x03sku\")\n" +
+	"\x03sku\x18\x0e \x01(\tR\x03sku\x12\x1b\n" +
+	"\tcpu_milli\x18\x0f \x01(\x03R\bcpuMilli\x12\x1d\n" +
+	"\n" +
+	"memory_mib\x18\x10 \x01(\x03R\tmemoryMib\x12$\n" +
+	"\x0ecpu_milli_used\x18\x11 \x01(\x03R\fcpuMilliUsed\x12&\n" +
+	"\x0fmemory_mib_used\x18\x12 \x01(\x03R\rmemoryMibUsed\")\n" +
 	"\x13LoadFacilityRequest\x12\x12\n" +
 	"\x04yaml\x18\x01 \x01(\tR\x04yaml\"\x84\x01\n" +
 	"\x14LoadFacilityResponse\x12)\n" +
 	"\x10nodes_registered\x18\x01 \x01(\x05R\x0fnodesRegistered\x12'\n" +
 	"\x0fnodes_unchanged\x18\x02 \x01(\x05R\x0enodesUnchanged\x12\x18\n" +
-	"\adevices\x18\x03 \x01(\x05R\adevices\"\xf7\x01\n" +
+	"\adevices\x18\x03 \x01(\x05R\adevices\"\xb3\x02\n" +
 	"\x13RegisterNodeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x12\n" +
@@ -3150,7 +3225,10 @@ const file_slicebroker_v1_inventory_proto_rawDesc = "" +
 	"\rnvlink_domain\x18\b \x01(\tR\fnvlinkDomain\x12\x12\n" +
 	"\x04leaf\x18\t \x01(\tR\x04leaf\x12\x14\n" +
 	"\x05spine\x18\n" +
-	" \x01(\tR\x05spine\" \n" +
+	" \x01(\tR\x05spine\x12\x1b\n" +
+	"\tcpu_milli\x18\v \x01(\x03R\bcpuMilli\x12\x1d\n" +
+	"\n" +
+	"memory_mib\x18\f \x01(\x03R\tmemoryMib\" \n" +
 	"\x0eGetNodeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"`\n" +
 	"\x10ListNodesRequest\x12\x10\n" +
@@ -3169,13 +3247,16 @@ const file_slicebroker_v1_inventory_proto_rawDesc = "" +
 	"\x04free\x18\x04 \x01(\x05R\x04free\x12\x1c\n" +
 	"\tunhealthy\x18\x05 \x01(\x05R\tunhealthy\"F\n" +
 	"\x13GetCapacityResponse\x12/\n" +
-	"\x04skus\x18\x01 \x03(\v2\x1b.slicebroker.v1.SkuCapacityR\x04skus\"\xa8\x01\n" +
+	"\x04skus\x18\x01 \x03(\v2\x1b.slicebroker.v1.SkuCapacityR\x04skus\"\xe4\x01\n" +
 	"\tNodeClaim\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12/\n" +
 	"\x13expected_generation\x18\x02 \x01(\x03R\x12expectedGeneration\x12\x1d\n" +
 	"\n" +
 	"device_ids\x18\x03 \x03(\tR\tdeviceIds\x122\n" +
-	"\x06slices\x18\x04 \x03(\v2\x1a.slicebroker.v1.SliceClaimR\x06slices\"\x9f\x01\n" +
+	"\x06slices\x18\x04 \x03(\v2\x1a.slicebroker.v1.SliceClaimR\x06slices\x12\x1b\n" +
+	"\tcpu_milli\x18\x05 \x01(\x03R\bcpuMilli\x12\x1d\n" +
+	"\n" +
+	"memory_mib\x18\x06 \x01(\x03R\tmemoryMib\"\x9f\x01\n" +
 	"\n" +
 	"SliceClaim\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x12\n" +
