@@ -89,6 +89,8 @@ def _table() -> dict[str, Rule]:
         acc + "GetPriceBook": Rule(TENANTS),
         acc + "GetStatements": Rule(INSTITUTION),
         acc + "ExportLedger": Rule(INSTITUTION),
+        # Prices a prospective use (the broker's Quote calls it); tenants for their own institution.
+        acc + "Rate": Rule(TENANTS),
         # Admins may backfill or replay events (idempotent by event id).
         acc + "IngestEvents": Rule(OPS, mutating=True),
         acc + "PublishPriceBook": Rule(ADMIN, mutating=True, max_string=DOCUMENT_CHARS),

@@ -25,6 +25,7 @@ from slicebroker.accounting.domain.pricebook import (
     PriceEntryInput,
     format_micros,
 )
+from slicebroker.accounting.domain.rate import RateQuery, RateResult
 from slicebroker.accounting.domain.service import LedgerQuery, LedgerQueryResult, RerateResult
 from slicebroker.accounting.domain.statements import Statement
 from slicebroker.runtime.context import Principal
@@ -227,3 +228,29 @@ def rerate_to_proto(r: RerateResult) -> Any:
 
 def chunk_to_proto(data: bytes, rows: int) -> Any:
     return accounting_pb2.ExportChunk(data=data, rows=rows)
+
+
+def rate_from_proto(request: Any) -> RateQuery:
+    d = request.duration
+    # A Duration's seconds and nanos share a sign; either negative is a negative duration.
+    duration_ms = d.seconds * 1000 + int(d.nanos / 1_000_000) if d.seconds >= 0 and d.nanos >= 0 else -1
+    return RateQuery(
+        institution=request.institution,
+        sku=request.sku,
+        slice_kind=request.slice_kind,
+        count=request.count,
+        duration_ms=duration_ms,
+        priority_class=request.priority_class,
+        at_ms=_ms(request.at, True) if request.HasField("at") else None,
+    )
+
+
+def rate_to_proto(r: RateResult) -> Any:
+    return accounting_pb2.RateResponse(
+        currency=r.currency,
+        cost=r.cost_cents / 100,
+        cost_per_hour=r.cost_per_hour_micros / 1e6,
+        accelerator_hours=r.units_micros / 1e6,
+        tier=r.tier,
+        price_book_version=r.book_version,
+    )

@@ -62,6 +62,10 @@ class AccountingServicer(accounting_pb2_grpc.AccountingServiceServicer):
         caller = convert.caller(principal_var.get())
         return convert.rerate_to_proto(await self._service.rerate(request.period, request.book_version, caller))
 
+    async def Rate(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        caller = convert.caller(principal_var.get())
+        return convert.rate_to_proto(await self._service.rate(convert.rate_from_proto(request), _now_ms(), caller))
+
     async def ExportLedger(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         caller = convert.caller(principal_var.get())
         chunks = await self._service.export(request.period, request.institution, request.format, caller)

@@ -103,8 +103,13 @@ def rate_line(line: LedgerLine, book: PriceBook) -> Iterator[ChargeRow]:
     if bounds is None:
         p = Period(int(line.charge_period[:4]), int(line.charge_period[5:7]))
         bounds = _BOUNDS[line.charge_period] = (p.start_ms, p.end_ms)
-    start = max(line.start_ms, bounds[0])
-    end = min(line.end_ms, bounds[1])
+    return rate_span(line, book, max(line.start_ms, bounds[0]), min(line.end_ms, bounds[1]))
+
+
+def rate_span(line: LedgerLine, book: PriceBook, start: int, end: int) -> Iterator[ChargeRow]:
+    """The day rows of `line`'s use over [start, end), cut at every UTC midnight, each day priced
+    with the book's entry valid that day. The ledger rates a line's share of its charge period
+    with it; a quote (`AccountingService.rate`) rates a use that has not happened yet."""
     tier = book.tier_of(line.institution)
     attrs = line.attrs
     preemptible = attrs.priority_class == PREEMPTIBLE

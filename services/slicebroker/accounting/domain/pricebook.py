@@ -3,7 +3,7 @@
 Money is kept as integers: prices in micro-units of the currency per slice-hour, costs in hundredths
 (cents, or "jeon" for KRW) so that sums of lines equal totals exactly. A price entry also gives the
 normalised accelerator-hours one slice-hour counts as (e.g. an H100 = 1, a MIG 3g.40gb slice ≈ 0.43),
-which is what budgets burn in.
+which is what budgets burn in; left out, it is the slice's share of the device (`slices.slice_size`).
 
 Validity is by whole UTC days, [valid_from, valid_until), so a day's usage has exactly one price and
 usage is cut only at midnights. Two entries of the same SKU, slice kind and tier may not overlap.
@@ -20,6 +20,7 @@ from enum import StrEnum
 from itertools import pairwise
 
 from slicebroker.accounting.domain.periods import parse_day
+from slicebroker.accounting.domain.slices import slice_size
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.ids import check_name
 
@@ -178,7 +179,11 @@ def parse_price_book(book: PriceBookInput, default_currency: str) -> PriceBook:
                 slice_kind=kind,
                 tier=_tier(f"{f}.tier", e.tier),
                 price_micros=parse_amount(f"{f}.price_per_hour", e.price_per_hour),
-                units_micros=parse_amount(f"{f}.units_per_hour", e.units_per_hour or "1"),
+                units_micros=(
+                    parse_amount(f"{f}.units_per_hour", e.units_per_hour)
+                    if e.units_per_hour
+                    else _default_units(e.sku, kind)
+                ),
                 valid_from_ms=start,
                 valid_until_ms=until,
             )
@@ -191,6 +196,13 @@ def parse_price_book(book: PriceBookInput, default_currency: str) -> PriceBook:
         institution_tiers=tiers,
         preemptible_discount_bp=book.preemptible_discount_bp,
     )
+
+
+def _default_units(sku: str, kind: str) -> int:
+    """Accelerator-hours per slice-hour when the book gives none: a whole device counts 1, a slice
+    its share of the device (a 1g.10gb MIG slice of an H100 1/7), never a whole one."""
+    size = slice_size(sku, kind)
+    return (size.numerator * MICRO * 2 + size.denominator) // (2 * size.denominator)
 
 
 def _check_no_overlap(entries: Sequence[PriceEntry]) -> None:

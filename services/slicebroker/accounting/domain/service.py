@@ -22,6 +22,7 @@ from slicebroker.accounting.domain.model import (
 )
 from slicebroker.accounting.domain.periods import Period, day_name, parse_period
 from slicebroker.accounting.domain.pricebook import PriceBook, PriceBookInput, parse_price_book
+from slicebroker.accounting.domain.rate import RateQuery, RateResult, check_rate_query, rate_use
 from slicebroker.accounting.domain.statements import Statement, StatementBuilder
 from slicebroker.accounting.domain.store import UsageStore
 from slicebroker.accounting.domain.usage import usage_row
@@ -139,6 +140,29 @@ class AccountingService:
         """A closed period's own version; an open one's is the latest."""
         version = await self._store.rated_with(period.name)
         return await self._book_or_empty(version or 0)
+
+    # Quotes
+
+    async def rate(self, q: RateQuery, now_ms: int, caller: Caller = ADMIN) -> RateResult:
+        """What a prospective use would cost with the latest book: for the caller's own institution
+        (a tenant naming another is refused; one naming none is priced as itself)."""
+        checked = check_rate_query(q, now_ms)
+        institution = scope(caller, checked.institution)
+        book = await self._store.price_book()
+        if book is None:
+            raise FailedPrecondition("no price book published yet: nothing can be priced")
+        return rate_use(
+            RateQuery(
+                institution,
+                checked.sku,
+                checked.slice_kind,
+                checked.count,
+                checked.duration_ms,
+                checked.priority_class,
+                checked.at_ms,
+            ),
+            book,
+        )
 
     # Queries
 

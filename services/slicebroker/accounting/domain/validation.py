@@ -41,6 +41,13 @@ def check_sku(field: str, value: str) -> str:
     return value
 
 
+def check_slice_kind(field: str, value: str) -> str:
+    """A slice kind as the price book names it ("whole", "mig-1g.10gb", "fraction-0.25", …)."""
+    if len(value) > MAX_ATTR_LEN or not SKU_RE.match(value):
+        raise InvalidArgument(field, f"{value!r} is not a slice kind (e.g. whole, mig-1g.10gb, fraction-0.25)")
+    return value
+
+
 def parse_event(field: str, event: IncomingEvent) -> GrantEvent:
     """The checked form of one event; `field` is its place in the request, e.g. "events[4]"."""
     if not event.event_id:

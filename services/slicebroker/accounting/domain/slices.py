@@ -1,0 +1,87 @@
+"""How much of a device a slice is, by the name accounting keeps its kind under.
+
+Usage, budgets and the normalised accelerator-hours of a slice count its share of the device's
+compute, never the slice as a whole device: a MIG 1g.10gb slice of an H100 is 1/7, a 0.25 share is
+0.25, an RNGD 2core.12gb partition is 2/8. Kinds are named as in the price book and the ledger:
+
+    whole                      the device
+    mig-<c>g.<m>gb             a MIG instance: c of the SKU's compute slices (7 where the catalogue
+                               does not list the SKU)
+    npu-<profile>              an NPU partition: its compute counters of the SKU's geometry
+    fraction-<x>, share-<x>    a share x in (0, 1]
+
+The broker names a grant's kind generically ("mig", "share", "npu_partition") and puts the
+profile on each slice; `canonical_kind` joins the two into the name above.
+
+Sizes are exact fractions; the ledger keeps them in `SIZE_DEN`ths of a device, which holds
+sevenths, eighths, thousandths of a share and their combinations exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from fractions import Fraction
+from functools import cache
+
+import yaml
+
+from slicebroker.core.catalogue import catalogue_text
+
+SIZE_DEN = 2**3 * 3**2 * 5**3 * 7  # 63,000: lcm(1..10) x 25
+_MIG = re.compile(r"^mig-(\d+)g\.\d+gb$")
+_SHARE = re.compile(r"^(?:fraction|share)-(\d*\.?\d+)$")
+_BROKER_KINDS = {"mig": "mig", "share": "fraction", "npu_partition": "npu"}
+WHOLE = "whole"
+
+
+@cache
+def _geometry() -> Mapping[str, tuple[int, dict[str, int]]]:
+    """SKU -> (compute slices of a device, partition profile -> compute counters)."""
+    out: dict[str, tuple[int, dict[str, int]]] = {}
+    for sku in yaml.safe_load(catalogue_text())["skus"]:
+        geometry = sku.get("partition_geometry") or {}
+        profiles = {str(p["profile"]): int(p["compute"]) for p in sku.get("partitions") or []}
+        out[str(sku["name"])] = (int(geometry.get("compute_slices", 1)), profiles)
+    return out
+
+
+def canonical_kind(kind: str, profile: str) -> str:
+    """The kind a grant event names, made specific with its slices' profile ("mig" + "1g.10gb" ->
+    "mig-1g.10gb"); kinds already specific, and "" (a whole device), pass as they are."""
+    if not kind:
+        return WHOLE
+    prefix = _BROKER_KINDS.get(kind)
+    if prefix is None or not profile:
+        return kind
+    return f"{prefix}-{profile}"
+
+
+@cache
+def slice_size(sku: str, kind: str) -> Fraction:
+    """The slice's share of its device's compute. A kind this cannot size (a name the catalogue
+    does not know) counts as a whole device: an overcount that shows, rather than a silent zero."""
+    if kind == WHOLE:
+        return Fraction(1)
+    compute_slices, profiles = _geometry().get(sku, (7, {}))
+    if m := _MIG.match(kind):
+        c = profiles.get(kind.removeprefix("mig-"), int(m[1]))
+        return _clamp(Fraction(c, compute_slices if compute_slices > 1 else 7))
+    if m := _SHARE.match(kind):
+        return _clamp(Fraction(m[1]))
+    if kind.startswith("npu-") and compute_slices > 1:
+        npu = profiles.get(kind.removeprefix("npu-"))
+        if npu is not None:
+            return _clamp(Fraction(npu, compute_slices))
+    return Fraction(1)
+
+
+def size_units(sku: str, kind: str) -> int:
+    """The slice's size in `SIZE_DEN`ths of a device, rounded to the nearest (exact for every
+    size the catalogue and milli-shares produce)."""
+    size = slice_size(sku, kind) * SIZE_DEN
+    return max(1, int(size + Fraction(1, 2)))
+
+
+def _clamp(size: Fraction) -> Fraction:
+    return size if 0 < size <= 1 else Fraction(1)
