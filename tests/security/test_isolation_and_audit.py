@@ -4,6 +4,8 @@ pages and filters; rate limits and request bounds refuse with RESOURCE_EXHAUSTED
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -279,3 +281,46 @@ async def test_audit_until_the_epoch_is_an_empty_page_not_an_error(mesh: SecureM
         stub = audit_pb2_grpc.AuditServiceStub(ch)
         response = await stub.ListAudit(audit_pb2.ListAuditRequest(until=Timestamp()), metadata=mesh.md("admin"))
         assert list(response.entries) == []
+
+
+async def test_a_burst_is_answered_with_clear_statuses_and_the_mesh_is_never_held_back(
+    start_service: Any, redis_url: str, tmp_path: Path
+) -> None:
+    """Far more simultaneous tenant calls than the server admits: every call gets an answer — served,
+    or refused at once with OVERLOADED and a retry hint — none is dropped as a bare CANCELLED, and
+    the mesh's own calls pass regardless."""
+    tokens = write_tokens(tmp_path / "tokens.yaml")
+    settings = QuotaSettings(
+        redis_url=redis_url,
+        listen="127.0.0.1:0",
+        auth_tokens_file=tmp_path / "tokens.yaml",
+        rate_limit_per_s=0,
+        admission_max_in_flight=1,
+        admission_max_queue=20,
+        admission_max_wait_s=0.001,
+    )
+    running = await start_service(build_quota, settings)
+    tenant = [("authorization", f"Bearer {tokens['uni-a']}")]
+    svc = [("authorization", f"Bearer {tokens['broker']}")]
+    outcomes: Counter[str] = Counter()
+    async with grpc.aio.insecure_channel(running.address) as ch:
+        quota = quota_pb2_grpc.QuotaServiceStub(ch)
+        await quota.ListInstitutions(quota_pb2.ListInstitutionsRequest(), metadata=tenant)
+
+        async def one() -> None:
+            try:
+                await quota.ListInstitutions(quota_pb2.ListInstitutionsRequest(), metadata=tenant, timeout=30)
+                outcomes["OK"] += 1
+            except grpc.aio.AioRpcError as exc:
+                err = from_rpc_error(exc)
+                outcomes[f"{exc.code().name}:{getattr(err, 'reason', '')}"] += 1
+                if isinstance(err, ResourceExhausted):
+                    assert int(err.metadata["retry_after_ms"]) >= 1
+
+        async def mesh_call() -> None:
+            await quota.ListReservations(quota_pb2.ListReservationsRequest(), metadata=svc, timeout=30)
+
+        results = await asyncio.gather(*(one() for _ in range(3000)), *(mesh_call() for _ in range(50)))
+    assert len(results) == 3050
+    assert set(outcomes) <= {"OK", f"RESOURCE_EXHAUSTED:{Reason.OVERLOADED}"}, outcomes
+    assert outcomes["OK"] >= 2 and outcomes[f"RESOURCE_EXHAUSTED:{Reason.OVERLOADED}"] > 0

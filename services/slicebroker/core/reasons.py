@@ -22,6 +22,8 @@ class Reason(StrEnum):
     # Optimistic concurrency: ABORTED (retry with fresh state)
     GENERATION_CONFLICT = "GENERATION_CONFLICT"
     DEVICE_TAKEN = "DEVICE_TAKEN"
+    # The node has not the host CPU or memory left that the claim takes with its devices.
+    HOST_RESOURCES_TAKEN = "HOST_RESOURCES_TAKEN"
     # State does not allow it: FAILED_PRECONDITION
     NODE_NOT_SCHEDULABLE = "NODE_NOT_SCHEDULABLE"
     DEVICE_UNHEALTHY = "DEVICE_UNHEALTHY"
@@ -44,3 +46,6 @@ class Reason(StrEnum):
     # Infrastructure: UNAVAILABLE / INTERNAL
     DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    # A server has more tenant calls than it can start within their wait limit (admission control);
+    # retry after metadata retry_after_ms.
+    OVERLOADED = "OVERLOADED"

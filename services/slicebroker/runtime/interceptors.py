@@ -22,6 +22,7 @@ import redis.exceptions
 from grpc_status import rpc_status
 
 from slicebroker.core.errors import Internal, SlicebrokerError, Unavailable
+from slicebroker.runtime.admission import Admission
 from slicebroker.runtime.audit import AuditLog, describe_target, is_audited
 from slicebroker.runtime.auth import Authenticator
 from slicebroker.runtime.context import (
@@ -51,6 +52,7 @@ class Guard:
 
     auth: Authenticator
     limiter: RateLimiter | None = None
+    admission: Admission | None = None
     bounds: Bounds | None = None
     audit: AuditLog | None = None
 
@@ -88,7 +90,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 with _Call(meter, context, guard) as call:
                     try:
                         call.enter(request)
-                        return await inner_unary(request, context)
+                        async with call.admitted():
+                            return await inner_unary(request, context)
                     except BaseException as exc:
                         await call.fail(exc, context)
                         raise
@@ -171,6 +174,16 @@ class _Call:
             guard.limiter.take(f"{self.caller.institution}/{self.caller.name}")
         if guard.bounds is not None:
             check_request(request, guard.bounds, _max_string(rule))
+
+    @contextlib.asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Holds a slot of the server's admission control while the handler runs (tenant calls)."""
+        guard, caller = self.guard, self.caller
+        if guard is None or guard.admission is None or caller is None or caller.local or caller.is_service:
+            yield
+            return
+        async with guard.admission.admit(f"{caller.institution}/{caller.name}", self.context.time_remaining()):
+            yield
 
     async def fail(self, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
         if isinstance(exc, grpc.aio.AbortError) or not isinstance(exc, Exception):

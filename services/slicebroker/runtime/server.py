@@ -23,6 +23,7 @@ import yaml
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from slicebroker.runtime.admission import Admission
 from slicebroker.runtime.audit import AUDIT_SERVICE, AuditLog, AuditServicer, audit_key
 from slicebroker.runtime.auth import Authenticator, parse_tokens
 from slicebroker.runtime.context import Principal
@@ -41,6 +42,11 @@ GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.so_reuseport", 0),
+    # gRPC core cancels calls it has accepted but the application has not yet picked up beyond 1,000
+    # (a burst): they would fail as a bare CANCELLED that no client retries. Let them through to
+    # admission control, which answers each one with a clear status (see runtime/admission.py).
+    ("grpc.server.max_pending_requests", 20_000),
+    ("grpc.server.max_pending_requests_hard_limit", 40_000),
 ]
 
 
@@ -113,6 +119,9 @@ def build_guard(spec: ServiceSpec, settings: ServiceSettings) -> Guard:
     return Guard(
         auth=Authenticator(settings.auth_tokens_file),
         limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+        admission=Admission(
+            settings.admission_max_in_flight, settings.admission_max_queue, settings.admission_max_wait_s
+        ),
         bounds=Bounds(
             max_string=settings.max_string_chars,
             max_items=settings.max_batch_items,

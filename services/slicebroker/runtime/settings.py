@@ -45,6 +45,19 @@ class ServiceSettings(BaseSettings):
         "bucket); 0 disables. Facility admins and the mesh's service identities are not limited.",
     )
     rate_limit_burst: float = Field(400.0, description="Calls a principal may make at once above its rate.")
+    admission_max_in_flight: int = Field(
+        64,
+        description="Tenant calls this replica works on at once; the rest wait (round robin over "
+        "principals). 0 disables admission control. The mesh's own calls are never held back.",
+    )
+    admission_max_queue: int = Field(
+        2048, description="Tenant calls that may wait for a slot; one more is refused at once (OVERLOADED)."
+    )
+    admission_max_wait_s: float = Field(
+        1.0,
+        description="Longest a tenant call waits for a slot (less if its deadline is nearer) before it "
+        "is refused with RESOURCE_EXHAUSTED / OVERLOADED and a retry hint.",
+    )
     max_string_chars: int = Field(
         4096, description="Longest string accepted in any request field (whole documents have their own bound)."
     )
