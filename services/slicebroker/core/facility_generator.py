@@ -12,7 +12,9 @@ separate halls as they do in practice):
 - `nodes_per_rack` nodes per rack, `nodes_per_leaf` nodes per InfiniBand leaf switch: a pod
   (scalable unit) is the nodes under one leaf;
 - `leaves_per_hall` pods per hall, each hall with one spine group every leaf of it connects to;
-- switches are declared, so the document also exercises the leaf -> spine checks.
+- switches are declared, so the document also exercises the leaf -> spine checks;
+- with `cpu_milli_per_device` / `memory_mib_per_device`, each node offers that much host CPU and
+  memory per device to grants (a typical HGX node: 224 cores and 2 TiB for 8 GPUs).
 """
 
 from __future__ import annotations
@@ -34,6 +36,18 @@ class FacilityShape:
     leaves_per_hall: int = 16
     site: str = "daejeon"
     name: str = "synthetic"
+    # Host capacity per device of a node (0: none declared).
+    cpu_milli_per_device: int = 0
+    memory_mib_per_device: int = 0
+
+    def host(self, devices: int) -> dict[str, int]:
+        """The host keys of a node with `devices` devices (none when not declared)."""
+        doc = {}
+        if self.cpu_milli_per_device:
+            doc["cpu_milli"] = self.cpu_milli_per_device * devices
+        if self.memory_mib_per_device:
+            doc["memory_mib"] = self.memory_mib_per_device * devices
+        return doc
 
 
 def _short(sku: str) -> str:
@@ -55,6 +69,8 @@ def generate(devices: Mapping[str, int], shape: FacilityShape = FacilityShape())
     ):
         if value < 1:
             raise ValueError(f"{what} must be at least 1, not {value}")
+    if shape.cpu_milli_per_device < 0 or shape.memory_mib_per_device < 0:
+        raise ValueError("host CPU and memory per device must not be negative")
     if shape.nodes_per_leaf % shape.nodes_per_rack:
         raise ValueError("nodes_per_leaf must be a multiple of nodes_per_rack (racks do not span leaves)")
     shorts: dict[str, str] = {}
@@ -102,9 +118,13 @@ def generate(devices: Mapping[str, int], shape: FacilityShape = FacilityShape())
                     if whole:
                         entry["node_groups"] = [
                             {"prefix": f"{rack}-n", "count": whole, "sku": sku, "devices": shape.devices_per_node}
+                            | shape.host(shape.devices_per_node)
                         ]
                     if whole < len(in_rack):
-                        entry["nodes"] = [{"id": f"{rack}-n{whole + 1:02d}", "sku": sku, "devices": in_rack[-1]}]
+                        entry["nodes"] = [
+                            {"id": f"{rack}-n{whole + 1:02d}", "sku": sku, "devices": in_rack[-1]}
+                            | shape.host(in_rack[-1])
+                        ]
                     racks.append(entry)
                     node_at += len(in_rack)
                 pods.append({"name": pod, "leaf": leaf, "racks": racks})

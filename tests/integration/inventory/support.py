@@ -94,9 +94,23 @@ async def assert_consistent(store: RedisInventoryStore, client: aioredis.Redis) 
         ), sku
     assert all(c.nodes == c.devices == c.free == c.unhealthy == 0 for s, c in capacity.items() if s not in expected)
     assert sorted(await store.holders()) == sorted(held_by_grant)
+    host_used: Counter[str] = Counter()
     for grant, by_node in held_by_grant.items():
         record = await client.hgetall(keys.grant(grant))
-        assert {n: sorted(v.split()) for n, v in record.items()} == {n: sorted(v) for n, v in by_node.items()}
+        # Host tokens ("~<cpu>:<mem>") ride along with the devices; they are summed per node below.
+        devices = {n: sorted(t for t in v.split() if not t.startswith("~")) for n, v in record.items()}
+        assert devices == {n: sorted(v) for n, v in by_node.items()}
+        for node_id, value in record.items():
+            for token in value.split():
+                if token.startswith("~"):
+                    cpu, mem = token[1:].split(":")
+                    host_used[node_id + "|cpu"] += int(cpu)
+                    host_used[node_id + "|mem"] += int(mem)
+    for node in nodes:
+        assert (node.cpu_milli_used, node.memory_mib_used) == (
+            host_used[node.id + "|cpu"],
+            host_used[node.id + "|mem"],
+        ), node.id
     assert await client.zcard(keys.nodes) == len(nodes)
     assert await client.zcard(keys.nodes_by_sku) == len(nodes)
     grant_keys = [k async for k in client.scan_iter(match=keys.grant("*"))]

@@ -106,6 +106,10 @@ def node_to_pb(node: Node) -> Any:
         state=str(node.state),
         last_heartbeat_ms=node.last_heartbeat_ms,
         sku=node.sku,
+        cpu_milli=node.cpu_milli,
+        memory_mib=node.memory_mib,
+        cpu_milli_used=node.cpu_milli_used,
+        memory_mib_used=node.memory_mib_used,
     )
 
 
@@ -172,6 +176,8 @@ def claims_from_pb(request: Any) -> list[DeviceClaim]:
                         )
                         for s in node.slices
                     ),
+                    cpu_milli=node.cpu_milli,
+                    memory_mib=node.memory_mib,
                 )
                 for node in claim.nodes
             ),

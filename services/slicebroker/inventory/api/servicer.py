@@ -44,6 +44,8 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             nvlink_domain=request.nvlink_domain,
             leaf=request.leaf,
             spine=request.spine,
+            cpu_milli=request.cpu_milli,
+            memory_mib=request.memory_mib,
         )
         return convert.node_to_pb(node)
 

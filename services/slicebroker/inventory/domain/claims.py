@@ -10,7 +10,15 @@ from dataclasses import replace
 
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.ids import check_grant_id, check_name
-from slicebroker.inventory.domain.model import MAX_DEVICES_PER_NODE, SHARE_MILLI, DeviceClaim, Sku, SliceKind
+from slicebroker.inventory.domain.model import (
+    MAX_CPU_MILLI,
+    MAX_DEVICES_PER_NODE,
+    MAX_MEMORY_MIB,
+    SHARE_MILLI,
+    DeviceClaim,
+    Sku,
+    SliceKind,
+)
 
 # Bounds on one call: a batch is many grants' claims; a 512-GPU gang spans 64 eight-device nodes.
 MAX_CLAIMS_PER_CALL = 10_000
@@ -49,6 +57,7 @@ def validate_claims(claims: Sequence[DeviceClaim]) -> None:
                     f"{path}.expected_generation",
                     f"must be the generation read from the node (1 or more), not {node.expected_generation}",
                 )
+            check_host(f"{path}.", node.cpu_milli, node.memory_mib)
             if not node.device_ids and not node.slices:
                 raise InvalidArgument(f"{path}.device_ids", "must not be empty (or give slices)")
             if len(node.device_ids) > MAX_DEVICES_PER_NODE:
@@ -87,6 +96,13 @@ def validate_claims(claims: Sequence[DeviceClaim]) -> None:
                         raise InvalidArgument(f"{field}.profile", "a share has no profile")
                 elif not piece.profile:
                     raise InvalidArgument(f"{field}.profile", f"a {piece.kind} slice names its partition profile")
+
+
+def check_host(prefix: str, cpu_milli: int, memory_mib: int) -> None:
+    """Host CPU (milli-cores) and memory (MiB): a node's capacity or what a claim takes of it."""
+    for name, value, most in (("cpu_milli", cpu_milli, MAX_CPU_MILLI), ("memory_mib", memory_mib, MAX_MEMORY_MIB)):
+        if not 0 <= value <= most:
+            raise InvalidArgument(f"{prefix}{name}", f"must be between 0 and {most}, not {value}")
 
 
 def _check_device(field: str, device_id: str, node_id: str) -> None:

@@ -12,6 +12,8 @@ The format (see examples/facility.yaml)::
             node_groups:                 # ... and/or runs of alike nodes: ids prefix + 01, 02, ...
               - {prefix: h100-r001-n, count: 4, sku: H100-SXM-80GB, devices: 8}
               - {prefix: h100-r001-n, start: 5, count: 2, sku: H100-SXM-80GB, devices: 8}
+                cpu_milli: 224000                # optional, on nodes and node_groups: host CPU
+                memory_mib: 2097152              # (milli-cores) and memory (MiB) offered to grants
 
 Everything is checked before anything is registered. A refusal is InvalidArgument with reason
 INVALID_FACILITY (or UNKNOWN_SKU) whose field names the place in the document, e.g.
@@ -31,7 +33,7 @@ from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.ids import NAME_RE
 from slicebroker.core.reasons import Reason
 from slicebroker.inventory.domain.catalogue import Catalogue
-from slicebroker.inventory.domain.model import MAX_DEVICES_PER_NODE, NodeSpec
+from slicebroker.inventory.domain.model import MAX_CPU_MILLI, MAX_DEVICES_PER_NODE, MAX_MEMORY_MIB, NodeSpec
 
 # Bounds that keep one request's work (and a typo such as `count: 100000`) in check.
 MAX_NODES_PER_GROUP = 1000
@@ -45,8 +47,8 @@ _SITE_KEYS = frozenset({"name", "racks", "halls"})
 _HALL_KEYS = frozenset({"name", "racks", "pods", "spine"})
 _POD_KEYS = frozenset({"name", "racks", "leaf", "spine"})
 _RACK_KEYS = frozenset({"name", "nodes", "node_groups", "leaf", "spine", "nvlink"})
-_NODE_KEYS = frozenset({"id", "sku", "devices", "leaf"})
-_GROUP_KEYS = frozenset({"prefix", "start", "count", "sku", "devices", "leaf"})
+_NODE_KEYS = frozenset({"id", "sku", "devices", "leaf", "cpu_milli", "memory_mib"})
+_GROUP_KEYS = frozenset({"prefix", "start", "count", "sku", "devices", "leaf", "cpu_milli", "memory_mib"})
 _SWITCH_KEYS = frozenset({"name", "tier", "parent"})
 SWITCH_TIERS = ("leaf", "spine", "core")
 # Rack-scale NVLink (e.g. NVL72) makes the rack one NVLink domain; else each node is its own.
@@ -135,7 +137,17 @@ class _Builder:
         # name -> (tier, parent); None when the document declares no switches (then leaves are free labels).
         self.switches = switches
 
-    def add(self, path: str, node_id: str, place: _Place, leaf: str, sku_path: str, sku: object, devices: int) -> None:
+    def add(
+        self,
+        path: str,
+        node_id: str,
+        place: _Place,
+        leaf: str,
+        sku_path: str,
+        sku: object,
+        devices: int,
+        host: tuple[int, int] = (0, 0),
+    ) -> None:
         if node_id in self.seen:
             raise _bad(path, f"node id {node_id!r} is already used by {self.seen[node_id]}")
         if len(self.nodes) >= MAX_NODES_PER_FACILITY:
@@ -158,6 +170,8 @@ class _Builder:
                 nvlink_domain=place.rack if place.nvlink == "rack" else "",
                 leaf=leaf,
                 spine=spine,
+                cpu_milli=host[0],
+                memory_mib=host[1],
             )
         )
         self.paths.append(path)
@@ -245,7 +259,8 @@ def _racks(builder: _Builder, path: str, raw: object, place: _Place, rack_names:
             devices = _int(f"{node_path}.devices", node["devices"], 1, MAX_DEVICES_PER_NODE)
             leaf = _opt_name(node_path, node, "leaf", here.leaf)
             builder.check_leaf(f"{node_path}.leaf" if "leaf" in node else f"{rack_path}.leaf", leaf)
-            builder.add(node_path, node_id, here, leaf, f"{node_path}.sku", node["sku"], devices)
+            host = _host(node_path, node)
+            builder.add(node_path, node_id, here, leaf, f"{node_path}.sku", node["sku"], devices, host)
         for g, raw_group in enumerate(groups):
             group_path = f"{rack_path}.node_groups[{g}]"
             group = _mapping(group_path, raw_group, _GROUP_KEYS, ("prefix", "count", "sku", "devices"))
@@ -257,9 +272,32 @@ def _racks(builder: _Builder, path: str, raw: object, place: _Place, rack_names:
             devices = _int(f"{group_path}.devices", group["devices"], 1, MAX_DEVICES_PER_NODE)
             leaf = _opt_name(group_path, group, "leaf", here.leaf)
             builder.check_leaf(f"{group_path}.leaf" if "leaf" in group else f"{rack_path}.leaf", leaf)
+            host = _host(group_path, group)
             for index in range(start, start + count):
                 node_id = _name(f"{group_path}.prefix", f"{prefix}{index:02d}")
-                builder.add(group_path, node_id, here, leaf, f"{group_path}.sku", group["sku"], devices)
+                builder.add(group_path, node_id, here, leaf, f"{group_path}.sku", group["sku"], devices, host)
+
+
+def _host(path: str, doc: Mapping[str, Any]) -> tuple[int, int]:
+    """Host CPU (milli-cores) and memory (MiB) a node offers to grants; absent: 0, none."""
+    return (
+        _int(f"{path}.cpu_milli", doc.get("cpu_milli", 0), 0, MAX_CPU_MILLI),
+        _int(f"{path}.memory_mib", doc.get("memory_mib", 0), 0, MAX_MEMORY_MIB),
+    )
+
+
+def _node_doc(node: NodeSpec, **extra: str) -> dict[str, Any]:
+    doc: dict[str, Any] = {"id": node.id, "sku": node.sku, "devices": node.device_count, **extra}
+    return doc | _host_doc(node)
+
+
+def _host_doc(node: NodeSpec) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    if node.cpu_milli:
+        doc["cpu_milli"] = node.cpu_milli
+    if node.memory_mib:
+        doc["memory_mib"] = node.memory_mib
+    return doc
 
 
 def parse_facility(text: str, catalogue: Catalogue) -> Facility:
@@ -340,9 +378,9 @@ def _runs(nodes: Sequence[NodeSpec]) -> tuple[list[dict[str, Any]], list[dict[st
             group["devices"] = run[0].device_count
             if run_start != 1:
                 group["start"] = run_start
-            groups.append(group)
+            groups.append(group | _host_doc(run[0]))
         else:
-            singles.extend({"id": n.id, "sku": n.sku, "devices": n.device_count} for n in run)
+            singles.extend(_node_doc(n) for n in run)
         run.clear()
 
     for node in sorted(nodes, key=lambda n: n.id):
@@ -350,7 +388,7 @@ def _runs(nodes: Sequence[NodeSpec]) -> tuple[list[dict[str, Any]], list[dict[st
         # Only ids the group syntax spells back exactly ("<prefix><index:02d>") join a run.
         if match is None or f"{match['prefix']}{int(match['index']):02d}" != node.id:
             flush()
-            singles.append({"id": node.id, "sku": node.sku, "devices": node.device_count})
+            singles.append(_node_doc(node))
             continue
         prefix, index = match["prefix"], int(match["index"])
         last = run[-1] if run else None
@@ -358,7 +396,8 @@ def _runs(nodes: Sequence[NodeSpec]) -> tuple[list[dict[str, Any]], list[dict[st
             last is None
             or prefix != run_prefix
             or index != run_start + len(run)
-            or (node.sku, node.device_count) != (last.sku, last.device_count)
+            or (node.sku, node.device_count, node.cpu_milli, node.memory_mib)
+            != (last.sku, last.device_count, last.cpu_milli, last.memory_mib)
         ):
             flush()
             run_prefix, run_start = prefix, index
@@ -395,7 +434,7 @@ def export_facility(name: str, nodes: Sequence[NodeSpec]) -> dict[str, Any]:
         groups, singles = _runs(same)
         for node in members:
             if node.leaf != rack_leaf:
-                singles.append({"id": node.id, "sku": node.sku, "devices": node.device_count, "leaf": node.leaf})
+                singles.append(_node_doc(node, leaf=node.leaf))
         if groups:
             doc["node_groups"] = groups
         if singles:

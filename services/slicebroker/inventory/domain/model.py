@@ -10,6 +10,9 @@ from slicebroker.core.errors import SlicebrokerError
 
 # A node has at most this many devices (the largest NPU trays hold 16 cards; 64 leaves headroom).
 MAX_DEVICES_PER_NODE = 64
+# Host capacity bounds: far beyond any one server today (4,096 cores, 64 TiB), so a typo is caught.
+MAX_CPU_MILLI = 4096 * 1000
+MAX_MEMORY_MIB = 64 * 1024 * 1024
 
 
 class DeviceKind(StrEnum):
@@ -122,6 +125,9 @@ class NodeSpec:
     nvlink_domain: str = ""
     leaf: str = ""
     spine: str = ""
+    # Host capacity offered to grants (0: not declared; then no host request fits here).
+    cpu_milli: int = 0
+    memory_mib: int = 0
 
     def device_name(self, index: int) -> str:
         """The device's name on its node ("gpu3"); its global id is "<node id>/<name>"."""
@@ -168,6 +174,11 @@ class Node:
     spine: str = ""
     state: NodeState = NodeState.ACTIVE
     last_heartbeat_ms: int = 0
+    cpu_milli: int = 0
+    memory_mib: int = 0
+    # Host CPU and memory held by grants now.
+    cpu_milli_used: int = 0
+    memory_mib_used: int = 0
 
     @property
     def spec(self) -> NodeSpec:
@@ -184,6 +195,8 @@ class Node:
             self.nvlink_domain,
             self.leaf,
             self.spine,
+            self.cpu_milli,
+            self.memory_mib,
         )
 
 
@@ -251,6 +264,9 @@ class NodeClaim:
     slices: tuple[SliceClaim, ...] = ()
     # The node's SKU the slices were sized for (filled in by the service when there are slices).
     sku: str = ""
+    # Host CPU (milli-cores) and memory taken on the node with these devices and slices, in all.
+    cpu_milli: int = 0
+    memory_mib: int = 0
 
     @property
     def device_names(self) -> tuple[str, ...]:
@@ -285,6 +301,8 @@ class ClaimFailure(StrEnum):
     # The device is granted in another way (whole, or another slice kind), or the partition or
     # share does not fit next to what the device already carries.
     SLICE_CONFLICT = "SLICE_CONFLICT"
+    # The node has not the host CPU or memory left that the claim takes there.
+    HOST_RESOURCES_TAKEN = "HOST_RESOURCES_TAKEN"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from slicebroker.core.errors import (
 from slicebroker.core.ids import check_name
 from slicebroker.core.reasons import Reason
 from slicebroker.inventory.domain.catalogue import Catalogue, load_catalogue
-from slicebroker.inventory.domain.claims import resolve_slices, validate_claims, validate_release
+from slicebroker.inventory.domain.claims import check_host, resolve_slices, validate_claims, validate_release
 from slicebroker.inventory.domain.facility import export_facility, parse_facility
 from slicebroker.inventory.domain.model import (
     MAX_DEVICES_PER_NODE,
@@ -104,8 +104,11 @@ class InventoryService:
         nvlink_domain: str = "",
         leaf: str = "",
         spine: str = "",
+        cpu_milli: int = 0,
+        memory_mib: int = 0,
     ) -> Node:
         check_name("id", node_id)
+        check_host("", cpu_milli, memory_mib)
         check_name("site", site)
         check_name("rack", rack)
         for field, value in (("hall", hall), ("pod", pod), ("leaf", leaf), ("spine", spine)):
@@ -123,7 +126,19 @@ class InventoryService:
         if not 1 <= device_count <= MAX_DEVICES_PER_NODE:
             raise InvalidArgument("device_count", f"must be between 1 and {MAX_DEVICES_PER_NODE}, not {device_count}")
         spec = NodeSpec(
-            node_id, site, rack, known.name, known.kind, device_count, hall, pod, nvlink_domain, leaf, spine
+            node_id,
+            site,
+            rack,
+            known.name,
+            known.kind,
+            device_count,
+            hall,
+            pod,
+            nvlink_domain,
+            leaf,
+            spine,
+            cpu_milli,
+            memory_mib,
         )
         outcome = await self._store.register([spec])
         if outcome.refused is not None:
@@ -410,6 +425,13 @@ def _claim_error(claim: DeviceClaim, outcome: ClaimOutcome) -> SlicebrokerError 
                 f"device {device!r} cannot take this slice next to what it carries: choose again",
                 reason=Reason.DEVICE_TAKEN,
                 metadata=meta | {"slice_conflict": True},
+            )
+        case ClaimFailure.HOST_RESOURCES_TAKEN:
+            return Conflict(
+                f"node {node.node_id!r} has not {node.cpu_milli} milli-CPU and {node.memory_mib} MiB of host "
+                "memory left: choose again",
+                reason=Reason.HOST_RESOURCES_TAKEN,
+                metadata=meta | {"cpu_milli": node.cpu_milli, "memory_mib": node.memory_mib},
             )
 
 

@@ -11,7 +11,8 @@ multi-key Lua scripts need. With the default prefix "sb:inventory":
   grant id when held whole, "*" when it carries partitions or shares, prefixed with "!" when the
   device is unhealthy. Slices add `u|<device>` ("<slice kind> <compute used> <memory used>") and
   `s|<device>|<grant id>` (the grant's slices there, "<kind>:<profile>:<compute>:<memory>" joined
-  by spaces).
+  by spaces). Host resources: `cpu` / `mem` (capacity offered to grants, milli-cores / MiB; absent
+  or 0: none) and `cpu_used` / `mem_used` (held by grants).
 - `{sb:inventory}:nodes_by_leaf` (sorted set, all scores 0) "<leaf>|<node id>", for "nodes under
   the same leaf".
 - `{sb:inventory}:rev` (string) the global revision: incremented once per node change.
@@ -21,7 +22,8 @@ multi-key Lua scripts need. With the default prefix "sb:inventory":
 - `{sb:inventory}:capacity` (hash) counters "<sku>|nodes", "<sku>|devices", "<sku>|free",
   "<sku>|unhealthy", kept by the scripts so capacity is one read.
 - `{sb:inventory}:grant:<grant id>` (hash) what a grant holds: node id -> space-separated device
-  names ("gpu0 gpu3") and slice tokens ("gpu1#mig#3g.40gb#3#4"); deleted on release.
+  names ("gpu0 gpu3"), slice tokens ("gpu1#mig#3g.40gb#3#4") and host tokens ("~<cpu>:<mem>");
+  deleted on release.
 - `{sb:inventory}:holders` (set) grant ids that hold at least one device.
 """
 

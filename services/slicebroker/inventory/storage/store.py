@@ -88,7 +88,15 @@ class RedisInventoryStore:
             for node in chunk:
                 keys.append(self.keys.node(node.id))
                 args += (node.id, node.site, node.rack, node.sku, str(node.kind), node.device_count)
-                args += (node.hall, node.pod, node.nvlink_domain, node.leaf, node.spine)
+                args += (
+                    node.hall,
+                    node.pod,
+                    node.nvlink_domain,
+                    node.leaf,
+                    node.spine,
+                    node.cpu_milli,
+                    node.memory_mib,
+                )
             calls.append(("register", keys, args))
         replies = await self.scripts.many(calls)
         registered = unchanged = offset = 0
@@ -212,7 +220,8 @@ class RedisInventoryStore:
             for node in claim.nodes:
                 keys.append(self.keys.node(node.node_id))
                 names = node.device_names
-                args += (node.node_id, node.expected_generation, len(names), *names, len(node.slices))
+                args += (node.node_id, node.expected_generation, node.cpu_milli, node.memory_mib)
+                args += (len(names), *names, len(node.slices))
                 if node.slices:
                     args.append(node.sku)
                     for piece in node.slices:
@@ -334,4 +343,8 @@ def _node(node_id: str, fields: dict[str, str]) -> Node:
         spine=fields.get("spine", ""),
         state=NodeState(fields.get("state", "active")),
         last_heartbeat_ms=int(fields.get("hb", 0)),
+        cpu_milli=int(fields.get("cpu") or 0),
+        memory_mib=int(fields.get("mem") or 0),
+        cpu_milli_used=int(fields.get("cpu_used") or 0),
+        memory_mib_used=int(fields.get("mem_used") or 0),
     )

@@ -10,14 +10,16 @@
 --              of each node it names
 -- ARGV[1]      number of claims
 -- ARGV[2]      change log length to keep (entries, approximate)
--- then per claim: grant id, node count; then per node: node id, expected generation,
+-- then per claim: grant id, node count; then per node: node id, expected generation, host CPU
+--              (milli-cores) and host memory (MiB) taken there (0 0: none),
 --              whole-device count, device names ("gpu3"), slice count, then when slices > 0 the
 --              node's SKU the slice sizes were computed for, and per slice: device name, kind
 --              ("mig", "share", "npu_partition"), profile, compute, memory, device compute
 --              capacity, device memory capacity (partition counters, or milli-units for shares)
 -- Returns one array per claim: {status, node position, device position, gen_1, ..., gen_n}
 --   status     "OK", "NODE_NOT_FOUND", "NODE_NOT_SCHEDULABLE", "GENERATION_CONFLICT",
---              "DEVICE_NOT_FOUND", "DEVICE_UNHEALTHY", "DEVICE_TAKEN" or "SLICE_CONFLICT"
+--              "DEVICE_NOT_FOUND", "DEVICE_UNHEALTHY", "DEVICE_TAKEN", "SLICE_CONFLICT" or
+--              "HOST_RESOURCES_TAKEN"
 --   positions  1-based node and device of the failure (devices first, then slices, counted
 --              together); 0 when not applicable
 --   gen_i      generation of node i after the claim (0: no such node)
@@ -27,6 +29,11 @@
 -- A device carries one kind of slice at a time; its `u|<dev>` field keeps "<kind> <compute>
 -- <memory>" in use, and a slice fits while the sums stay within the device's capacity. So no mix
 -- of partitions or shares on one device can exceed it, whatever the order of claims.
+--
+-- Host CPU and memory: the node hash keeps its capacity (`cpu`, `mem`, 0 or absent: none offered)
+-- and what grants hold (`cpu_used`, `mem_used`); a claim taking host resources fits while the sums
+-- stay within the capacity, and its grant's record gets a "~<cpu>:<mem>" token per node so that
+-- release gives them back.
 
 local holders, capacity, rev_key, log_key, maxlen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2]
 local k, a = 5, 3
@@ -41,14 +48,17 @@ for c = 1, tonumber(ARGV[1]) do
   local nodes = {}
   local replay = true
   for i = 1, n_nodes do
-    local node_id, expected, n_dev = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+    local node_id, expected = ARGV[a], ARGV[a + 1]
+    local host = {tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])}
+    a = a + 4
+    local n_dev = tonumber(ARGV[a])
     local fields = {'gen', 'sched', 'sku'}
     local names = {}
     for d = 1, n_dev do
-      names[d] = ARGV[a + 2 + d]
+      names[d] = ARGV[a + d]
       fields[#fields + 1] = names[d]
     end
-    a = a + 3 + n_dev
+    a = a + 1 + n_dev
     local n_slices = tonumber(ARGV[a])
     local sku, slices = nil, {}
     if n_slices > 0 then
@@ -67,7 +77,7 @@ for c = 1, tonumber(ARGV[1]) do
       a = a + 1
     end
     local vals = redis.call('HMGET', KEYS[k], unpack(fields))
-    nodes[i] = {KEYS[k], node_id, expected, names, vals, sku, slices}
+    nodes[i] = {KEYS[k], node_id, expected, names, vals, sku, slices, host}
     if replay then
       if not vals[1] then
         replay = false
@@ -124,6 +134,14 @@ for c = 1, tonumber(ARGV[1]) do
         if status == 'OK' and #slices > 0 and vals[3] ~= node[6] then
           -- Sizes were computed for another SKU: the node was reshaped since the caller read it.
           status, bad_dev = 'GENERATION_CONFLICT', 0
+        end
+        local host = node[8]
+        if status == 'OK' and (host[1] > 0 or host[2] > 0) then
+          local h = redis.call('HMGET', node[1], 'cpu', 'mem', 'cpu_used', 'mem_used')
+          if (tonumber(h[3]) or 0) + host[1] > (tonumber(h[1]) or 0)
+              or (tonumber(h[4]) or 0) + host[2] > (tonumber(h[2]) or 0) then
+            status, bad_dev = 'HOST_RESOURCES_TAKEN', 0
+          end
         end
         local use = {}
         usage[i] = use
@@ -218,6 +236,12 @@ for c = 1, tonumber(ARGV[1]) do
       if newly_sliced > 0 then
         redis.call('HINCRBY', key, 'sliced', newly_sliced)
         redis.call('HINCRBY', capacity, vals[3] .. '|free', -newly_sliced)
+      end
+      local host = node[8]
+      if #added > 0 and (host[1] > 0 or host[2] > 0) then
+        redis.call('HINCRBY', key, 'cpu_used', host[1])
+        redis.call('HINCRBY', key, 'mem_used', host[2])
+        added[#added + 1] = '~' .. host[1] .. ':' .. host[2]
       end
       if #added > 0 then
         redis.call('HSET', key, unpack(set))

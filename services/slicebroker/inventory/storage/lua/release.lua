@@ -39,7 +39,8 @@ end
 
 -- 2. Free the devices; an unhealthy device stays marked unhealthy ("!") but is no longer held.
 --    Slice tokens ("gpu1#mig#3g.40gb#3#4") give their compute and memory back to the device's
---    usage; a device whose usage reaches zero is free again ("" or "!").
+--    usage; a device whose usage reaches zero is free again ("" or "!"). Host tokens
+--    ("~<cpu>:<mem>") give the node's host CPU and memory back.
 local released = 0
 local touched, order = {}, {}
 local function touch(key, node_id)
@@ -57,9 +58,13 @@ for g = 1, #plans do
   for j = 1, #held, 2 do
     local node_id, key = held[j], key_of[held[j]]
     local names, slices = {}, {}
+    local host_c, host_m = 0, 0
     for token in string.gmatch(held[j + 1], '%S+') do
       local dev, c, m = string.match(token, '^([^#]+)#[^#]+#[^#]*#(%d+)#(%d+)$')
-      if dev then
+      local hc, hm = string.match(token, '^~(%d+):(%d+)$')
+      if hc then
+        host_c, host_m = host_c + tonumber(hc), host_m + tonumber(hm)
+      elseif dev then
         local sl = slices[dev]
         if not sl then
           sl = {0, 0}
@@ -113,6 +118,13 @@ for g = 1, #plans do
     end
     if #set > 0 then
       redis.call('HSET', key, unpack(set))
+    end
+    -- Only while the grant's devices were still recorded (a replayed release finds the record gone).
+    if host_c > 0 then
+      redis.call('HINCRBY', key, 'cpu_used', -host_c)
+    end
+    if host_m > 0 then
+      redis.call('HINCRBY', key, 'mem_used', -host_m)
     end
     if count > 0 or next(slices) then
       local t = touch(key, node_id)
