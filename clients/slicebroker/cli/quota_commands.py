@@ -14,7 +14,7 @@ from rich.table import Table
 
 from slicebroker.cli._render import Output
 from slicebroker.client import Client
-from slicebroker.client._quota import Budget, QuotaEntry, Standing, Tenant, TenantKind, TenantState
+from slicebroker.client._quota import Budget, ClassCommitment, QuotaEntry, Standing, Tenant, TenantKind, TenantState
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document (the SDK's result) instead.")]
 Generation = Annotated[
@@ -146,6 +146,36 @@ def quota_set(
     with _session(ctx, as_json) as (client, out):
         t = client.set_quota(tenant_id, [entry], expected_generation=generation)
         out.result(t, tenants_table([t]))
+        _warn(out, t.warnings)
+
+
+@quota_app.command("check")
+def quota_check(
+    ctx: typer.Context,
+    as_json: JsonFlag = False,
+) -> None:
+    """Guarantees (nominal quota of all tenants) against the capacity inventory reports, per class.
+    Exits 1 when a class is over-committed."""
+    with _session(ctx, as_json) as (client, out):
+        rows = client.check_capacity()
+        out.result(rows, commitments_table(rows))
+    if any(r.over_committed for r in rows):
+        raise typer.Exit(1)
+
+
+def commitments_table(rows: Iterable[ClassCommitment]) -> Table:
+    table = Table("class", "guaranteed", "capacity", "over by", "state")
+    for r in rows:
+        table.add_row(
+            r.resource_class, r.guaranteed, r.capacity, r.over_by, "over-committed" if r.over_committed else "ok"
+        )
+    return table
+
+
+def _warn(out: Output, warnings: Iterable[str]) -> None:
+    if not out.as_json:
+        for warning in warnings:
+            out.console.print(f"warning: {warning}", style="yellow")
 
 
 @quota_app.command("remove")

@@ -239,6 +239,10 @@ class AsyncClient(ClientBase):
     ) -> quota.Tenant:
         return await self._run(quota.top_up_budget(tenant_id, hours, expected_generation))
 
+    async def check_capacity(self) -> list[quota.ClassCommitment]:
+        """Per resource class, the guarantees of all tenants against inventory's capacity (admin)."""
+        return await self._run(quota.check_capacity())
+
     # Plumbing
 
     async def _paginate(self, page: Callable[[str], ops.Op[ops.Page[T]]]) -> AsyncIterator[T]:

@@ -20,6 +20,7 @@ class TenantKind(StrEnum):
     COHORT = "cohort"
     INSTITUTION = "institution"
     PROJECT = "project"
+    USER = "user"
 
 
 class TenantState(StrEnum):
@@ -32,6 +33,7 @@ _KINDS = {
     TenantKind.COHORT: quota_pb2.TENANT_KIND_COHORT,
     TenantKind.INSTITUTION: quota_pb2.TENANT_KIND_INSTITUTION,
     TenantKind.PROJECT: quota_pb2.TENANT_KIND_PROJECT,
+    TenantKind.USER: quota_pb2.TENANT_KIND_USER,
 }
 _STATES = {
     TenantState.ACTIVE: quota_pb2.TENANT_STATE_ACTIVE,
@@ -76,6 +78,20 @@ class Tenant:
     quotas: tuple[QuotaEntry, ...]
     budget: Budget | None
     burned_hours: float
+    # What a write should have made the caller aware of (e.g. guarantees above capacity).
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClassCommitment:
+    """One resource class: the nominal quota guaranteed over all tenants against the healthy
+    capacity inventory reports (devices, or normalised units for "accel")."""
+
+    resource_class: str
+    guaranteed: str
+    capacity: str
+    over_committed: bool
+    over_by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +113,7 @@ LIST_TENANTS = _rpc(Service.QUOTA, "ListTenants", quota_pb2.ListTenantsResponse)
 SET_QUOTA = _rpc(Service.QUOTA, "SetQuota", quota_pb2.Tenant)
 SET_BUDGET = _rpc(Service.QUOTA, "SetBudget", quota_pb2.Tenant)
 TOP_UP_BUDGET = _rpc(Service.QUOTA, "TopUpBudget", quota_pb2.Tenant)
+CHECK_CAPACITY = _rpc(Service.QUOTA, "CheckCapacity", quota_pb2.CheckCapacityResponse)
 GET_STANDINGS = _rpc(Service.QUOTA, "GetStandings", quota_pb2.GetStandingsResponse)
 
 
@@ -139,6 +156,7 @@ def tenant(msg: quota_pb2.Tenant) -> Tenant:
         ),
         budget=budget,
         burned_hours=msg.burned_hours,
+        warnings=tuple(msg.warnings),
     )
 
 
@@ -234,3 +252,13 @@ def set_budget(tenant_id: str, budget: Budget | None, roll_over: bool, expected_
 def top_up_budget(tenant_id: str, hours: float, expected_generation: int | None) -> Op[Tenant]:
     request = quota_pb2.TopUpBudgetRequest(tenant=tenant_id, hours=hours, expected_generation=expected_generation)
     return Op(TOP_UP_BUDGET, request, tenant)
+
+
+def check_capacity() -> Op[list[ClassCommitment]]:
+    def read(msg: quota_pb2.CheckCapacityResponse) -> list[ClassCommitment]:
+        return [
+            ClassCommitment(c.resource_class, c.guaranteed, c.capacity, c.over_committed, c.over_by)
+            for c in msg.classes
+        ]
+
+    return Op(CHECK_CAPACITY, quota_pb2.CheckCapacityRequest(), read)

@@ -238,6 +238,10 @@ class Client(ClientBase):
     def top_up_budget(self, tenant_id: str, hours: float, *, expected_generation: int | None = None) -> quota.Tenant:
         return self._run(quota.top_up_budget(tenant_id, hours, expected_generation))
 
+    def check_capacity(self) -> list[quota.ClassCommitment]:
+        """Per resource class, the guarantees of all tenants against inventory's capacity (admin)."""
+        return self._run(quota.check_capacity())
+
     # Plumbing
 
     def _paginate(self, page: Callable[[str], ops.Op[ops.Page[T]]]) -> Iterator[T]:

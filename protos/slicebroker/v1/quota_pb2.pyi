@@ -17,6 +17,7 @@ class TenantKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TENANT_KIND_COHORT: _ClassVar[TenantKind]
     TENANT_KIND_INSTITUTION: _ClassVar[TenantKind]
     TENANT_KIND_PROJECT: _ClassVar[TenantKind]
+    TENANT_KIND_USER: _ClassVar[TenantKind]
 
 class TenantState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -47,6 +48,7 @@ TENANT_KIND_UNSPECIFIED: TenantKind
 TENANT_KIND_COHORT: TenantKind
 TENANT_KIND_INSTITUTION: TenantKind
 TENANT_KIND_PROJECT: TenantKind
+TENANT_KIND_USER: TenantKind
 TENANT_STATE_UNSPECIFIED: TenantState
 TENANT_STATE_ACTIVE: TenantState
 TENANT_STATE_ON_HOLD: TenantState
@@ -97,7 +99,7 @@ class Budget(_message.Message):
     def __init__(self, mode: _Optional[_Union[BudgetMode, str]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., award_hours: _Optional[float] = ..., carry_over_hours: _Optional[float] = ..., top_up_hours: _Optional[float] = ..., carry_over_max_hours: _Optional[float] = ...) -> None: ...
 
 class Tenant(_message.Message):
-    __slots__ = ("id", "kind", "parent", "state", "display_name", "weight", "generation", "quotas", "budget", "burned_hours")
+    __slots__ = ("id", "kind", "parent", "state", "display_name", "weight", "generation", "quotas", "budget", "burned_hours", "warnings")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PARENT_FIELD_NUMBER: _ClassVar[int]
@@ -108,6 +110,7 @@ class Tenant(_message.Message):
     QUOTAS_FIELD_NUMBER: _ClassVar[int]
     BUDGET_FIELD_NUMBER: _ClassVar[int]
     BURNED_HOURS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: TenantKind
     parent: str
@@ -118,7 +121,8 @@ class Tenant(_message.Message):
     quotas: _containers.RepeatedCompositeFieldContainer[QuotaEntry]
     budget: Budget
     burned_hours: float
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[TenantKind, str]] = ..., parent: _Optional[str] = ..., state: _Optional[_Union[TenantState, str]] = ..., display_name: _Optional[str] = ..., weight: _Optional[float] = ..., generation: _Optional[int] = ..., quotas: _Optional[_Iterable[_Union[QuotaEntry, _Mapping]]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., burned_hours: _Optional[float] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[TenantKind, str]] = ..., parent: _Optional[str] = ..., state: _Optional[_Union[TenantState, str]] = ..., display_name: _Optional[str] = ..., weight: _Optional[float] = ..., generation: _Optional[int] = ..., quotas: _Optional[_Iterable[_Union[QuotaEntry, _Mapping]]] = ..., budget: _Optional[_Union[Budget, _Mapping]] = ..., burned_hours: _Optional[float] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UpsertTenantRequest(_message.Message):
     __slots__ = ("id", "kind", "parent", "state", "display_name", "weight", "expected_generation")
@@ -320,7 +324,7 @@ class ListInstitutionsResponse(_message.Message):
     def __init__(self, institutions: _Optional[_Iterable[_Union[Institution, _Mapping]]] = ...) -> None: ...
 
 class Project(_message.Message):
-    __slots__ = ("id", "institution", "display_name", "device_caps", "devices_in_use", "generation")
+    __slots__ = ("id", "institution", "display_name", "device_caps", "devices_in_use", "generation", "warnings")
     class DeviceCapsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -341,13 +345,15 @@ class Project(_message.Message):
     DEVICE_CAPS_FIELD_NUMBER: _ClassVar[int]
     DEVICES_IN_USE_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     institution: str
     display_name: str
     device_caps: _containers.ScalarMap[str, int]
     devices_in_use: _containers.ScalarMap[str, int]
     generation: int
-    def __init__(self, id: _Optional[str] = ..., institution: _Optional[str] = ..., display_name: _Optional[str] = ..., device_caps: _Optional[_Mapping[str, int]] = ..., devices_in_use: _Optional[_Mapping[str, int]] = ..., generation: _Optional[int] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., institution: _Optional[str] = ..., display_name: _Optional[str] = ..., device_caps: _Optional[_Mapping[str, int]] = ..., devices_in_use: _Optional[_Mapping[str, int]] = ..., generation: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UpsertProjectRequest(_message.Message):
     __slots__ = ("id", "institution", "display_name", "device_caps")
@@ -387,7 +393,7 @@ class ListProjectsResponse(_message.Message):
     def __init__(self, projects: _Optional[_Iterable[_Union[Project, _Mapping]]] = ...) -> None: ...
 
 class Reservation(_message.Message):
-    __slots__ = ("grant_id", "project", "sku", "count", "ttl_seconds", "shape", "priority")
+    __slots__ = ("grant_id", "project", "sku", "count", "ttl_seconds", "shape", "priority", "user")
     GRANT_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
@@ -395,6 +401,7 @@ class Reservation(_message.Message):
     TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
     grant_id: str
     project: str
     sku: str
@@ -402,7 +409,8 @@ class Reservation(_message.Message):
     ttl_seconds: int
     shape: str
     priority: PriorityClass
-    def __init__(self, grant_id: _Optional[str] = ..., project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., ttl_seconds: _Optional[int] = ..., shape: _Optional[str] = ..., priority: _Optional[_Union[PriorityClass, str]] = ...) -> None: ...
+    user: str
+    def __init__(self, grant_id: _Optional[str] = ..., project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., ttl_seconds: _Optional[int] = ..., shape: _Optional[str] = ..., priority: _Optional[_Union[PriorityClass, str]] = ..., user: _Optional[str] = ...) -> None: ...
 
 class ReserveRequest(_message.Message):
     __slots__ = ("reservations",)
@@ -463,7 +471,7 @@ class CancelResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[GrantIdResult, _Mapping]]] = ...) -> None: ...
 
 class HeldReservation(_message.Message):
-    __slots__ = ("grant_id", "project", "sku", "count", "phase", "created_at", "shape", "preemptible")
+    __slots__ = ("grant_id", "project", "sku", "count", "phase", "created_at", "shape", "preemptible", "user")
     GRANT_ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
@@ -472,6 +480,7 @@ class HeldReservation(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     PREEMPTIBLE_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
     grant_id: str
     project: str
     sku: str
@@ -480,7 +489,8 @@ class HeldReservation(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     shape: str
     preemptible: bool
-    def __init__(self, grant_id: _Optional[str] = ..., project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., phase: _Optional[_Union[ReservationPhase, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., shape: _Optional[str] = ..., preemptible: _Optional[bool] = ...) -> None: ...
+    user: str
+    def __init__(self, grant_id: _Optional[str] = ..., project: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., phase: _Optional[_Union[ReservationPhase, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., shape: _Optional[str] = ..., preemptible: _Optional[bool] = ..., user: _Optional[str] = ...) -> None: ...
 
 class ListReservationsRequest(_message.Message):
     __slots__ = ()
@@ -491,3 +501,27 @@ class ListReservationsResponse(_message.Message):
     RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
     reservations: _containers.RepeatedCompositeFieldContainer[HeldReservation]
     def __init__(self, reservations: _Optional[_Iterable[_Union[HeldReservation, _Mapping]]] = ...) -> None: ...
+
+class CheckCapacityRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ClassCommitment(_message.Message):
+    __slots__ = ("resource_class", "guaranteed", "capacity", "over_committed", "over_by")
+    RESOURCE_CLASS_FIELD_NUMBER: _ClassVar[int]
+    GUARANTEED_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    OVER_COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    OVER_BY_FIELD_NUMBER: _ClassVar[int]
+    resource_class: str
+    guaranteed: str
+    capacity: str
+    over_committed: bool
+    over_by: str
+    def __init__(self, resource_class: _Optional[str] = ..., guaranteed: _Optional[str] = ..., capacity: _Optional[str] = ..., over_committed: _Optional[bool] = ..., over_by: _Optional[str] = ...) -> None: ...
+
+class CheckCapacityResponse(_message.Message):
+    __slots__ = ("classes",)
+    CLASSES_FIELD_NUMBER: _ClassVar[int]
+    classes: _containers.RepeatedCompositeFieldContainer[ClassCommitment]
+    def __init__(self, classes: _Optional[_Iterable[_Union[ClassCommitment, _Mapping]]] = ...) -> None: ...

@@ -124,6 +124,11 @@ class QuotaServiceStub:
                 request_serializer=slicebroker_dot_v1_dot_quota__pb2.FairShareOrderRequest.SerializeToString,
                 response_deserializer=slicebroker_dot_v1_dot_quota__pb2.FairShareOrderResponse.FromString,
                 _registered_method=True)
+        self.CheckCapacity = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/CheckCapacity',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.CheckCapacityRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.CheckCapacityResponse.FromString,
+                _registered_method=True)
 
 
 class QuotaServiceServicer:
@@ -248,6 +253,14 @@ class QuotaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckCapacity(self, request, context):
+        """Admin: per resource class, the nominal guarantees of the whole tenant tree against the
+        capacity inventory reports; over-committed classes are flagged, nothing is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QuotaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -340,6 +353,11 @@ def add_QuotaServiceServicer_to_server(servicer, server):
                     servicer.FairShareOrder,
                     request_deserializer=slicebroker_dot_v1_dot_quota__pb2.FairShareOrderRequest.FromString,
                     response_serializer=slicebroker_dot_v1_dot_quota__pb2.FairShareOrderResponse.SerializeToString,
+            ),
+            'CheckCapacity': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckCapacity,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.CheckCapacityRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.CheckCapacityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -828,6 +846,33 @@ class QuotaService:
             '/slicebroker.v1.QuotaService/FairShareOrder',
             slicebroker_dot_v1_dot_quota__pb2.FairShareOrderRequest.SerializeToString,
             slicebroker_dot_v1_dot_quota__pb2.FairShareOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckCapacity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/CheckCapacity',
+            slicebroker_dot_v1_dot_quota__pb2.CheckCapacityRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.CheckCapacityResponse.FromString,
             options,
             channel_credentials,
             insecure,

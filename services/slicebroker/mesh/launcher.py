@@ -135,6 +135,10 @@ class Mesh:
             env[prefix + "ALLOW_PLAINTEXT"] = "true"
         if name == "accounting":
             env.update({prefix + "QUOTA_ADDR": self.addresses["quota"], prefix + "SERVICE_TOKEN": self.service_token})
+        if name == "quota":
+            env.update(
+                {prefix + "INVENTORY_ADDR": self.addresses["inventory"], prefix + "SERVICE_TOKEN": self.service_token}
+            )
         if name == "broker":
             env.update(
                 {

@@ -12,6 +12,7 @@ import grpc
 from slicebroker.quota.api.servicer import QuotaServicer
 from slicebroker.quota.domain.service import FairShareSettings, QuotaService
 from slicebroker.quota.domain.tenants import apply_tenants
+from slicebroker.quota.peers import GrpcCapacity
 from slicebroker.quota.settings import QuotaSettings
 from slicebroker.quota.storage.redis_store import RedisQuotaStore
 from slicebroker.runtime.logs import log_fields
@@ -28,7 +29,12 @@ async def build(settings: QuotaSettings) -> ServiceSpec:
     fair = FairShareSettings(
         half_life_ms=int(settings.fair_share_half_life_s * 1000), history_weight=settings.fair_share_history_weight
     )
-    service = QuotaService(store, sweep_batch=settings.sweep_batch, fair=fair)
+    capacity = None
+    if settings.inventory_addr:
+        capacity = GrpcCapacity(
+            settings.inventory_addr, settings.service_token, settings.tls(), timeout_s=settings.peer_timeout_s
+        )
+    service = QuotaService(store, sweep_batch=settings.sweep_batch, fair=fair, capacity=capacity)
     servicer = QuotaServicer(service)
 
     def register(server: grpc.aio.Server) -> None:
@@ -55,6 +61,8 @@ async def build(settings: QuotaSettings) -> ServiceSpec:
             await asyncio.sleep(settings.sweep_interval_s)
 
     async def close() -> None:
+        if capacity is not None:
+            await capacity.close()
         await client.aclose()
 
     return ServiceSpec(

@@ -45,6 +45,13 @@ class QuotaSettings(ServiceSettings):
         ge=0,
         description="Weight of past burn against current use in a fair-share number (0: current use only).",
     )
+    inventory_addr: str = Field(
+        "",
+        description="host:port of the inventory service, asked for capacity so that quota writes warn (and "
+        "CheckCapacity reports) when nominal guarantees exceed it; empty: guarantees are not checked.",
+    )
+    service_token: str = Field("", description="Bearer token quota presents to inventory.")
+    peer_timeout_s: float = Field(5.0, gt=0, description="Deadline of each call to inventory, in seconds.")
     tenants_file: Path | None = Field(
         None,
         description="A tenants YAML file (see examples/tenants.yaml) applied at start-up, idempotently. "

@@ -72,6 +72,7 @@ def _table() -> dict[str, Rule]:
         quota + "GetStandings": Rule(TENANTS),
         quota + "ListReservations": Rule(OPS),
         quota + "FairShareOrder": Rule(OPS),
+        quota + "CheckCapacity": Rule(ADMIN),
         quota + "UpsertInstitution": Rule(ADMIN, mutating=True),
         quota + "UpsertProject": Rule(ADMIN, mutating=True),
         quota + "UpsertTenant": Rule(ADMIN, mutating=True),

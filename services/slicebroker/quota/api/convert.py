@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.quota.domain.amount import UNLIMITED, ZERO, Amount, format_units
 from slicebroker.quota.domain.budget import MH_PER_HOUR, Budget, BudgetMode
+from slicebroker.quota.domain.capacity import Commitment
 from slicebroker.quota.domain.fairshare import Pending
 from slicebroker.quota.domain.model import (
     GrantIdResult,
@@ -64,7 +65,7 @@ def project_spec(request: Any) -> ProjectSpec:
     )
 
 
-def project(value: Project) -> Any:
+def project(value: Project, warnings: Sequence[str] = ()) -> Any:
     return quota_pb2.Project(
         id=value.id,
         institution=value.institution,
@@ -72,6 +73,7 @@ def project(value: Project) -> Any:
         device_caps=dict(value.device_caps),
         devices_in_use=dict(value.devices_in_use),
         generation=value.generation,
+        warnings=list(warnings),
     )
 
 
@@ -258,7 +260,7 @@ def burn_events(request: Any) -> list[BurnEvent]:
     ]
 
 
-def tenant(n: TenantNode) -> Any:
+def tenant(n: TenantNode, warnings: Sequence[str] = ()) -> Any:
     out = quota_pb2.Tenant(
         id=n.id,
         kind=_KIND[n.kind],
@@ -278,6 +280,7 @@ def tenant(n: TenantNode) -> Any:
             for cls, e in n.entries.items()
         ],
         burned_hours=n.burned_mh / MH_PER_HOUR,
+        warnings=list(warnings),
     )
     if n.budget is not None:
         b = n.budget
@@ -327,3 +330,18 @@ def pending(request: Any) -> list[Pending]:
         count = check_int(f"requests[{i}].count", r.count or 1, 1, MAX_COUNT)
         out.append(Pending(r.id, r.project, charges(r.sku, r.shape, count, field=f"requests[{i}].shape")))
     return out
+
+
+def commitments(rows: Iterable[Commitment]) -> Any:
+    return quota_pb2.CheckCapacityResponse(
+        classes=[
+            quota_pb2.ClassCommitment(
+                resource_class=c.resource_class,
+                guaranteed=format_units(c.guaranteed),
+                capacity=format_units(c.capacity),
+                over_committed=c.over_committed,
+                over_by=format_units(c.over_by),
+            )
+            for c in rows
+        ]
+    )

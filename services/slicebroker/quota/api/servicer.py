@@ -54,7 +54,8 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         return convert.institutions([i for i in institutions if not own or i.id == own])
 
     async def UpsertProject(self, request: Any, context: Context) -> Any:
-        return convert.project(await self._service.upsert_project(convert.project_spec(request)))
+        written = await self._service.upsert_project_checked(convert.project_spec(request))
+        return convert.project(written.value, written.warnings)
 
     async def GetProject(self, request: Any, context: Context) -> Any:
         project = await self._service.get_project(request.id)
@@ -100,8 +101,8 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
 
     async def SetQuota(self, request: Any, context: Context) -> Any:
         entries = convert.quota_entries(request)
-        node = await self._service.set_quota(request.tenant, entries, convert.expected(request))
-        return convert.tenant(node)
+        written = await self._service.set_quota_checked(request.tenant, entries, convert.expected(request))
+        return convert.tenant(written.value, written.warnings)
 
     async def SetBudget(self, request: Any, context: Context) -> Any:
         node = await self._service.set_budget(
@@ -128,3 +129,6 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
     async def FairShareOrder(self, request: Any, context: Context) -> Any:
         ids = await self._service.fair_share_order(convert.pending(request), _now_ms())
         return quota_pb2.FairShareOrderResponse(ids=ids)
+
+    async def CheckCapacity(self, request: Any, context: Context) -> Any:
+        return convert.commitments(await self._service.check_capacity())

@@ -7,8 +7,9 @@ against the whole tenant tree; each item then gets its own answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from slicebroker.core.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, SlicebrokerError
 from slicebroker.core.ids import check_name
@@ -16,6 +17,7 @@ from slicebroker.core.reasons import Reason
 from slicebroker.quota.domain import budget as budgets
 from slicebroker.quota.domain import fairshare
 from slicebroker.quota.domain.amount import SCALE
+from slicebroker.quota.domain.capacity import CapacitySource, Commitment, class_capacity, commitments, warnings_for
 from slicebroker.quota.domain.model import (
     GrantIdResult,
     HeldReservation,
@@ -56,6 +58,17 @@ SWEEP_BATCH = 1000
 DAY_MS = 86_400_000
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Warned(Generic[T]):
+    """A write's result with what the caller should know but that did not stop it."""
+
+    value: T
+    warnings: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class FairShareSettings:
     half_life_ms: int = 7 * DAY_MS
@@ -75,11 +88,17 @@ class Standing:
 
 class QuotaService:
     def __init__(
-        self, store: QuotaStore, *, sweep_batch: int = SWEEP_BATCH, fair: FairShareSettings | None = None
+        self,
+        store: QuotaStore,
+        *,
+        sweep_batch: int = SWEEP_BATCH,
+        fair: FairShareSettings | None = None,
+        capacity: CapacitySource | None = None,
     ) -> None:
         self._store = store
         self._sweep_batch = sweep_batch
         self._fair = fair or FairShareSettings()
+        self._capacity = capacity
 
     # -- tenant tree -----------------------------------------------------------------------------
 
@@ -120,6 +139,36 @@ class QuotaService:
         validate_entries(entries, bool(node.parent))
         _check_write(await self._store.set_entries(node_id, entries, expected_generation), node_id, "node")
         return await self.get_node(node_id, "node")
+
+    async def set_quota_checked(
+        self, node_id: str, entries: Mapping[str, QuotaEntry | None], expected_generation: int | None
+    ) -> Warned[TenantNode]:
+        """`set_quota`, with a warning for each class it guarantees that is now over-committed."""
+        node = await self.set_quota(node_id, entries, expected_generation)
+        raised = [cls for cls, e in entries.items() if e is not None and e.nominal.finite() > 0]
+        return Warned(node, await self.capacity_warnings(raised))
+
+    async def check_capacity(self) -> list[Commitment]:
+        """Per class, the nominal guarantees of the whole tree against inventory's healthy devices."""
+        if self._capacity is None:
+            raise FailedPrecondition(
+                "quota has no inventory to ask for capacity (its inventory_addr setting is empty)",
+                metadata={"setting": "inventory_addr"},
+            )
+        devices = await self._capacity.healthy_devices()
+        return commitments(await self._store.list_nodes(), class_capacity(devices))
+
+    async def capacity_warnings(self, classes: Iterable[str]) -> tuple[str, ...]:
+        """Warnings for `classes` that are over-committed. Never fails the write that asks: without
+        an inventory there is nothing to say, and an unreachable one is a warning of its own."""
+        wanted = list(classes)
+        if self._capacity is None or not wanted:
+            return ()
+        try:
+            rows = await self.check_capacity()
+        except SlicebrokerError as err:
+            return (f"guarantees not checked against capacity: inventory did not answer ({err})",)
+        return warnings_for(rows, wanted)
 
     async def set_budget(
         self, node_id: str, budget: budgets.Budget | None, expected_generation: int | None, roll_over: bool = False
@@ -183,6 +232,11 @@ class QuotaService:
         outcome = await self._store.upsert_node(node, keep_state=True, entries=entries)
         _check_write(outcome, spec.id, "institution")
         return await self.get_project(spec.id)
+
+    async def upsert_project_checked(self, spec: ProjectSpec) -> Warned[Project]:
+        """`upsert_project`, with a warning for each of its SKUs that is now over-committed."""
+        project = await self.upsert_project(spec)
+        return Warned(project, await self.capacity_warnings(c for c, n in spec.device_caps.items() if n > 0))
 
     async def get_project(self, project_id: str) -> Project:
         check_name("id", project_id)

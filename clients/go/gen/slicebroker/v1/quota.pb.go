@@ -37,6 +37,8 @@ const (
 	TenantKind_TENANT_KIND_COHORT      TenantKind = 1
 	TenantKind_TENANT_KIND_INSTITUTION TenantKind = 2
 	TenantKind_TENANT_KIND_PROJECT     TenantKind = 3
+	// A member of a project, id "<project>/<user>"; takes an optional cap (hard_cap entries only).
+	TenantKind_TENANT_KIND_USER TenantKind = 4
 )
 
 // Enum value maps for TenantKind.
@@ -46,12 +48,14 @@ var (
 		1: "TENANT_KIND_COHORT",
 		2: "TENANT_KIND_INSTITUTION",
 		3: "TENANT_KIND_PROJECT",
+		4: "TENANT_KIND_USER",
 	}
 	TenantKind_value = map[string]int32{
 		"TENANT_KIND_UNSPECIFIED": 0,
 		"TENANT_KIND_COHORT":      1,
 		"TENANT_KIND_INSTITUTION": 2,
 		"TENANT_KIND_PROJECT":     3,
+		"TENANT_KIND_USER":        4,
 	}
 )
 
@@ -478,17 +482,19 @@ func (x *Budget) GetCarryOverMaxHours() float64 {
 }
 
 type Tenant struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Kind          TenantKind             `protobuf:"varint,2,opt,name=kind,proto3,enum=slicebroker.v1.TenantKind" json:"kind,omitempty"`
-	Parent        string                 `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
-	State         TenantState            `protobuf:"varint,4,opt,name=state,proto3,enum=slicebroker.v1.TenantState" json:"state,omitempty"`
-	DisplayName   string                 `protobuf:"bytes,5,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	Weight        float64                `protobuf:"fixed64,6,opt,name=weight,proto3" json:"weight,omitempty"`
-	Generation    int64                  `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
-	Quotas        []*QuotaEntry          `protobuf:"bytes,8,rep,name=quotas,proto3" json:"quotas,omitempty"`
-	Budget        *Budget                `protobuf:"bytes,9,opt,name=budget,proto3" json:"budget,omitempty"`
-	BurnedHours   float64                `protobuf:"fixed64,10,opt,name=burned_hours,json=burnedHours,proto3" json:"burned_hours,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind        TenantKind             `protobuf:"varint,2,opt,name=kind,proto3,enum=slicebroker.v1.TenantKind" json:"kind,omitempty"`
+	Parent      string                 `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
+	State       TenantState            `protobuf:"varint,4,opt,name=state,proto3,enum=slicebroker.v1.TenantState" json:"state,omitempty"`
+	DisplayName string                 `protobuf:"bytes,5,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Weight      float64                `protobuf:"fixed64,6,opt,name=weight,proto3" json:"weight,omitempty"`
+	Generation  int64                  `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
+	Quotas      []*QuotaEntry          `protobuf:"bytes,8,rep,name=quotas,proto3" json:"quotas,omitempty"`
+	Budget      *Budget                `protobuf:"bytes,9,opt,name=budget,proto3" json:"budget,omitempty"`
+	BurnedHours float64                `protobuf:"fixed64,10,opt,name=burned_hours,json=burnedHours,proto3" json:"burned_hours,omitempty"`
+	// Set on SetQuota and UpsertTenant answers: e.g. guarantees now exceed inventory's capacity.
+	Warnings      []string `protobuf:"bytes,11,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -593,11 +599,19 @@ func (x *Tenant) GetBurnedHours() float64 {
 	return 0
 }
 
+func (x *Tenant) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 type UpsertTenantRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Kind  TenantKind             `protobuf:"varint,2,opt,name=kind,proto3,enum=slicebroker.v1.TenantKind" json:"kind,omitempty"`
-	// A cohort (for institutions and cohorts) or an institution (for projects); "" for none.
+	// A cohort (for institutions and cohorts), an institution (for projects) or a project (for
+	// users, whose id is "<project>/<user>"); "" for none.
 	Parent      string      `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
 	State       TenantState `protobuf:"varint,4,opt,name=state,proto3,enum=slicebroker.v1.TenantState" json:"state,omitempty"`
 	DisplayName string      `protobuf:"bytes,5,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
@@ -1728,8 +1742,10 @@ type Project struct {
 	// Most devices of each SKU the project may hold at once.
 	DeviceCaps map[string]int32 `protobuf:"bytes,4,rep,name=device_caps,json=deviceCaps,proto3" json:"device_caps,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// Devices of each SKU held now (reserved or committed).
-	DevicesInUse  map[string]int32 `protobuf:"bytes,5,rep,name=devices_in_use,json=devicesInUse,proto3" json:"devices_in_use,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Generation    int64            `protobuf:"varint,6,opt,name=generation,proto3" json:"generation,omitempty"`
+	DevicesInUse map[string]int32 `protobuf:"bytes,5,rep,name=devices_in_use,json=devicesInUse,proto3" json:"devices_in_use,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Generation   int64            `protobuf:"varint,6,opt,name=generation,proto3" json:"generation,omitempty"`
+	// Set on UpsertProject answers: e.g. guarantees now exceed inventory's capacity.
+	Warnings      []string `protobuf:"bytes,7,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1804,6 +1820,13 @@ func (x *Project) GetGeneration() int64 {
 		return x.Generation
 	}
 	return 0
+}
+
+func (x *Project) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
 }
 
 type UpsertProjectRequest struct {
@@ -2016,8 +2039,11 @@ type Reservation struct {
 	// How long an uncommitted reservation lives.
 	TtlSeconds int32 `protobuf:"varint,5,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
 	// "" whole devices, a MIG profile ("1g.10gb") or a share ("0.25"); slices count by real size.
-	Shape         string        `protobuf:"bytes,6,opt,name=shape,proto3" json:"shape,omitempty"`
-	Priority      PriorityClass `protobuf:"varint,7,opt,name=priority,proto3,enum=slicebroker.v1.PriorityClass" json:"priority,omitempty"`
+	Shape    string        `protobuf:"bytes,6,opt,name=shape,proto3" json:"shape,omitempty"`
+	Priority PriorityClass `protobuf:"varint,7,opt,name=priority,proto3,enum=slicebroker.v1.PriorityClass" json:"priority,omitempty"`
+	// The member of the project asking (its principal name); "" none. When the tenant
+	// "<project>/<user>" exists, the grant also counts against that user's state and cap.
+	User          string `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2099,6 +2125,13 @@ func (x *Reservation) GetPriority() PriorityClass {
 		return x.Priority
 	}
 	return PriorityClass_PRIORITY_CLASS_UNSPECIFIED
+}
+
+func (x *Reservation) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
 }
 
 type ReserveRequest struct {
@@ -2506,6 +2539,7 @@ type HeldReservation struct {
 	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	Shape         string                 `protobuf:"bytes,7,opt,name=shape,proto3" json:"shape,omitempty"`
 	Preemptible   bool                   `protobuf:"varint,8,opt,name=preemptible,proto3" json:"preemptible,omitempty"`
+	User          string                 `protobuf:"bytes,9,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2596,6 +2630,13 @@ func (x *HeldReservation) GetPreemptible() bool {
 	return false
 }
 
+func (x *HeldReservation) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 type ListReservationsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2676,6 +2717,166 @@ func (x *ListReservationsResponse) GetReservations() []*HeldReservation {
 	return nil
 }
 
+type CheckCapacityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckCapacityRequest) Reset() {
+	*x = CheckCapacityRequest{}
+	mi := &file_slicebroker_v1_quota_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckCapacityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckCapacityRequest) ProtoMessage() {}
+
+func (x *CheckCapacityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_slicebroker_v1_quota_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckCapacityRequest.ProtoReflect.Descriptor instead.
+func (*CheckCapacityRequest) Descriptor() ([]byte, []int) {
+	return file_slicebroker_v1_quota_proto_rawDescGZIP(), []int{40}
+}
+
+type ClassCommitment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ResourceClass string                 `protobuf:"bytes,1,opt,name=resource_class,json=resourceClass,proto3" json:"resource_class,omitempty"`
+	// Sum of the nominal quota of every tenant for this class (devices, or normalised units for "accel").
+	Guaranteed string `protobuf:"bytes,2,opt,name=guaranteed,proto3" json:"guaranteed,omitempty"`
+	// What inventory reports: healthy devices of the class (normalised units for "accel").
+	Capacity      string `protobuf:"bytes,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	OverCommitted bool   `protobuf:"varint,4,opt,name=over_committed,json=overCommitted,proto3" json:"over_committed,omitempty"`
+	// guaranteed - capacity when over-committed, else "0".
+	OverBy        string `protobuf:"bytes,5,opt,name=over_by,json=overBy,proto3" json:"over_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClassCommitment) Reset() {
+	*x = ClassCommitment{}
+	mi := &file_slicebroker_v1_quota_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClassCommitment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClassCommitment) ProtoMessage() {}
+
+func (x *ClassCommitment) ProtoReflect() protoreflect.Message {
+	mi := &file_slicebroker_v1_quota_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClassCommitment.ProtoReflect.Descriptor instead.
+func (*ClassCommitment) Descriptor() ([]byte, []int) {
+	return file_slicebroker_v1_quota_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ClassCommitment) GetResourceClass() string {
+	if x != nil {
+		return x.ResourceClass
+	}
+	return ""
+}
+
+func (x *ClassCommitment) GetGuaranteed() string {
+	if x != nil {
+		return x.Guaranteed
+	}
+	return ""
+}
+
+func (x *ClassCommitment) GetCapacity() string {
+	if x != nil {
+		return x.Capacity
+	}
+	return ""
+}
+
+func (x *ClassCommitment) GetOverCommitted() bool {
+	if x != nil {
+		return x.OverCommitted
+	}
+	return false
+}
+
+func (x *ClassCommitment) GetOverBy() string {
+	if x != nil {
+		return x.OverBy
+	}
+	return ""
+}
+
+type CheckCapacityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every class some tenant has a nominal guarantee for, over-committed ones first.
+	Classes       []*ClassCommitment `protobuf:"bytes,1,rep,name=classes,proto3" json:"classes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckCapacityResponse) Reset() {
+	*x = CheckCapacityResponse{}
+	mi := &file_slicebroker_v1_quota_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckCapacityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckCapacityResponse) ProtoMessage() {}
+
+func (x *CheckCapacityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_slicebroker_v1_quota_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckCapacityResponse.ProtoReflect.Descriptor instead.
+func (*CheckCapacityResponse) Descriptor() ([]byte, []int) {
+	return file_slicebroker_v1_quota_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *CheckCapacityResponse) GetClasses() []*ClassCommitment {
+	if x != nil {
+		return x.Classes
+	}
+	return nil
+}
+
 var File_slicebroker_v1_quota_proto protoreflect.FileDescriptor
 
 const file_slicebroker_v1_quota_proto_rawDesc = "" +
@@ -2698,7 +2899,7 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\x10carry_over_hours\x18\x06 \x01(\x01R\x0ecarryOverHours\x12 \n" +
 	"\ftop_up_hours\x18\a \x01(\x01R\n" +
 	"topUpHours\x12/\n" +
-	"\x14carry_over_max_hours\x18\b \x01(\x01R\x11carryOverMaxHours\"\xf5\x02\n" +
+	"\x14carry_over_max_hours\x18\b \x01(\x01R\x11carryOverMaxHours\"\x91\x03\n" +
 	"\x06Tenant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.slicebroker.v1.TenantKindR\x04kind\x12\x16\n" +
@@ -2712,7 +2913,8 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\x06quotas\x18\b \x03(\v2\x1a.slicebroker.v1.QuotaEntryR\x06quotas\x12.\n" +
 	"\x06budget\x18\t \x01(\v2\x16.slicebroker.v1.BudgetR\x06budget\x12!\n" +
 	"\fburned_hours\x18\n" +
-	" \x01(\x01R\vburnedHours\"\xa9\x02\n" +
+	" \x01(\x01R\vburnedHours\x12\x1a\n" +
+	"\bwarnings\x18\v \x03(\tR\bwarnings\"\xa9\x02\n" +
 	"\x13UpsertTenantRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.slicebroker.v1.TenantKindR\x04kind\x12\x16\n" +
@@ -2799,7 +3001,7 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\"\x19\n" +
 	"\x17ListInstitutionsRequest\"[\n" +
 	"\x18ListInstitutionsResponse\x12?\n" +
-	"\finstitutions\x18\x01 \x03(\v2\x1b.slicebroker.v1.InstitutionR\finstitutions\"\x99\x03\n" +
+	"\finstitutions\x18\x01 \x03(\v2\x1b.slicebroker.v1.InstitutionR\finstitutions\"\xb5\x03\n" +
 	"\aProject\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vinstitution\x18\x02 \x01(\tR\vinstitution\x12!\n" +
@@ -2809,7 +3011,8 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\x0edevices_in_use\x18\x05 \x03(\v2).slicebroker.v1.Project.DevicesInUseEntryR\fdevicesInUse\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x06 \x01(\x03R\n" +
-	"generation\x1a=\n" +
+	"generation\x12\x1a\n" +
+	"\bwarnings\x18\a \x03(\tR\bwarnings\x1a=\n" +
 	"\x0fDeviceCapsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\x1a?\n" +
@@ -2830,7 +3033,7 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\x13ListProjectsRequest\x12 \n" +
 	"\vinstitution\x18\x01 \x01(\tR\vinstitution\"K\n" +
 	"\x14ListProjectsResponse\x123\n" +
-	"\bprojects\x18\x01 \x03(\v2\x17.slicebroker.v1.ProjectR\bprojects\"\xdc\x01\n" +
+	"\bprojects\x18\x01 \x03(\v2\x17.slicebroker.v1.ProjectR\bprojects\"\xf0\x01\n" +
 	"\vReservation\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x18\n" +
 	"\aproject\x18\x02 \x01(\tR\aproject\x12\x10\n" +
@@ -2839,7 +3042,8 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\vttl_seconds\x18\x05 \x01(\x05R\n" +
 	"ttlSeconds\x12\x14\n" +
 	"\x05shape\x18\x06 \x01(\tR\x05shape\x129\n" +
-	"\bpriority\x18\a \x01(\x0e2\x1d.slicebroker.v1.PriorityClassR\bpriority\"Q\n" +
+	"\bpriority\x18\a \x01(\x0e2\x1d.slicebroker.v1.PriorityClassR\bpriority\x12\x12\n" +
+	"\x04user\x18\b \x01(\tR\x04user\"Q\n" +
 	"\x0eReserveRequest\x12?\n" +
 	"\freservations\x18\x01 \x03(\v2\x1b.slicebroker.v1.ReservationR\freservations\"\xb6\x01\n" +
 	"\rReserveResult\x12\x19\n" +
@@ -2860,7 +3064,7 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\rCancelRequest\x12\x1b\n" +
 	"\tgrant_ids\x18\x01 \x03(\tR\bgrantIds\"I\n" +
 	"\x0eCancelResponse\x127\n" +
-	"\aresults\x18\x01 \x03(\v2\x1d.slicebroker.v1.GrantIdResultR\aresults\"\x99\x02\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.slicebroker.v1.GrantIdResultR\aresults\"\xad\x02\n" +
 	"\x0fHeldReservation\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x18\n" +
 	"\aproject\x18\x02 \x01(\tR\aproject\x12\x10\n" +
@@ -2870,16 +3074,29 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x14\n" +
 	"\x05shape\x18\a \x01(\tR\x05shape\x12 \n" +
-	"\vpreemptible\x18\b \x01(\bR\vpreemptible\"\x19\n" +
+	"\vpreemptible\x18\b \x01(\bR\vpreemptible\x12\x12\n" +
+	"\x04user\x18\t \x01(\tR\x04user\"\x19\n" +
 	"\x17ListReservationsRequest\"_\n" +
 	"\x18ListReservationsResponse\x12C\n" +
-	"\freservations\x18\x01 \x03(\v2\x1f.slicebroker.v1.HeldReservationR\freservations*w\n" +
+	"\freservations\x18\x01 \x03(\v2\x1f.slicebroker.v1.HeldReservationR\freservations\"\x16\n" +
+	"\x14CheckCapacityRequest\"\xb4\x01\n" +
+	"\x0fClassCommitment\x12%\n" +
+	"\x0eresource_class\x18\x01 \x01(\tR\rresourceClass\x12\x1e\n" +
+	"\n" +
+	"guaranteed\x18\x02 \x01(\tR\n" +
+	"guaranteed\x12\x1a\n" +
+	"\bcapacity\x18\x03 \x01(\tR\bcapacity\x12%\n" +
+	"\x0eover_committed\x18\x04 \x01(\bR\roverCommitted\x12\x17\n" +
+	"\aover_by\x18\x05 \x01(\tR\x06overBy\"R\n" +
+	"\x15CheckCapacityResponse\x129\n" +
+	"\aclasses\x18\x01 \x03(\v2\x1f.slicebroker.v1.ClassCommitmentR\aclasses*\x8d\x01\n" +
 	"\n" +
 	"TenantKind\x12\x1b\n" +
 	"\x17TENANT_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TENANT_KIND_COHORT\x10\x01\x12\x1b\n" +
 	"\x17TENANT_KIND_INSTITUTION\x10\x02\x12\x17\n" +
-	"\x13TENANT_KIND_PROJECT\x10\x03*w\n" +
+	"\x13TENANT_KIND_PROJECT\x10\x03\x12\x14\n" +
+	"\x10TENANT_KIND_USER\x10\x04*w\n" +
 	"\vTenantState\x12\x1c\n" +
 	"\x18TENANT_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13TENANT_STATE_ACTIVE\x10\x01\x12\x18\n" +
@@ -2898,7 +3115,7 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\x10ReservationPhase\x12!\n" +
 	"\x1dRESERVATION_PHASE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aRESERVATION_PHASE_RESERVED\x10\x01\x12\x1f\n" +
-	"\x1bRESERVATION_PHASE_COMMITTED\x10\x022\xdf\v\n" +
+	"\x1bRESERVATION_PHASE_COMMITTED\x10\x022\xbd\f\n" +
 	"\fQuotaService\x12Z\n" +
 	"\x11UpsertInstitution\x12(.slicebroker.v1.UpsertInstitutionRequest\x1a\x1b.slicebroker.v1.Institution\x12e\n" +
 	"\x10ListInstitutions\x12'.slicebroker.v1.ListInstitutionsRequest\x1a(.slicebroker.v1.ListInstitutionsResponse\x12N\n" +
@@ -2919,7 +3136,8 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\n" +
 	"RecordBurn\x12!.slicebroker.v1.RecordBurnRequest\x1a\".slicebroker.v1.RecordBurnResponse\x12Y\n" +
 	"\fGetStandings\x12#.slicebroker.v1.GetStandingsRequest\x1a$.slicebroker.v1.GetStandingsResponse\x12_\n" +
-	"\x0eFairShareOrder\x12%.slicebroker.v1.FairShareOrderRequest\x1a&.slicebroker.v1.FairShareOrderResponseb\x06proto3"
+	"\x0eFairShareOrder\x12%.slicebroker.v1.FairShareOrderRequest\x1a&.slicebroker.v1.FairShareOrderResponse\x12\\\n" +
+	"\rCheckCapacity\x12$.slicebroker.v1.CheckCapacityRequest\x1a%.slicebroker.v1.CheckCapacityResponseb\x06proto3"
 
 var (
 	file_slicebroker_v1_quota_proto_rawDescOnce sync.Once
@@ -2934,7 +3152,7 @@ func file_slicebroker_v1_quota_proto_rawDescGZIP() []byte {
 }
 
 var file_slicebroker_v1_quota_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_slicebroker_v1_quota_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_slicebroker_v1_quota_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_slicebroker_v1_quota_proto_goTypes = []any{
 	(TenantKind)(0),                  // 0: slicebroker.v1.TenantKind
 	(TenantState)(0),                 // 1: slicebroker.v1.TenantState
@@ -2981,20 +3199,23 @@ var file_slicebroker_v1_quota_proto_goTypes = []any{
 	(*HeldReservation)(nil),          // 42: slicebroker.v1.HeldReservation
 	(*ListReservationsRequest)(nil),  // 43: slicebroker.v1.ListReservationsRequest
 	(*ListReservationsResponse)(nil), // 44: slicebroker.v1.ListReservationsResponse
-	nil,                              // 45: slicebroker.v1.Standing.EntitlementEntry
-	nil,                              // 46: slicebroker.v1.Standing.InUseEntry
-	nil,                              // 47: slicebroker.v1.Standing.BorrowedEntry
-	nil,                              // 48: slicebroker.v1.Project.DeviceCapsEntry
-	nil,                              // 49: slicebroker.v1.Project.DevicesInUseEntry
-	nil,                              // 50: slicebroker.v1.UpsertProjectRequest.DeviceCapsEntry
-	(*timestamppb.Timestamp)(nil),    // 51: google.protobuf.Timestamp
-	(*status.Status)(nil),            // 52: google.rpc.Status
+	(*CheckCapacityRequest)(nil),     // 45: slicebroker.v1.CheckCapacityRequest
+	(*ClassCommitment)(nil),          // 46: slicebroker.v1.ClassCommitment
+	(*CheckCapacityResponse)(nil),    // 47: slicebroker.v1.CheckCapacityResponse
+	nil,                              // 48: slicebroker.v1.Standing.EntitlementEntry
+	nil,                              // 49: slicebroker.v1.Standing.InUseEntry
+	nil,                              // 50: slicebroker.v1.Standing.BorrowedEntry
+	nil,                              // 51: slicebroker.v1.Project.DeviceCapsEntry
+	nil,                              // 52: slicebroker.v1.Project.DevicesInUseEntry
+	nil,                              // 53: slicebroker.v1.UpsertProjectRequest.DeviceCapsEntry
+	(*timestamppb.Timestamp)(nil),    // 54: google.protobuf.Timestamp
+	(*status.Status)(nil),            // 55: google.rpc.Status
 }
 var file_slicebroker_v1_quota_proto_depIdxs = []int32{
 	3,  // 0: slicebroker.v1.Budget.mode:type_name -> slicebroker.v1.BudgetMode
-	51, // 1: slicebroker.v1.Budget.start:type_name -> google.protobuf.Timestamp
-	51, // 2: slicebroker.v1.Budget.end:type_name -> google.protobuf.Timestamp
-	51, // 3: slicebroker.v1.Budget.expiry:type_name -> google.protobuf.Timestamp
+	54, // 1: slicebroker.v1.Budget.start:type_name -> google.protobuf.Timestamp
+	54, // 2: slicebroker.v1.Budget.end:type_name -> google.protobuf.Timestamp
+	54, // 3: slicebroker.v1.Budget.expiry:type_name -> google.protobuf.Timestamp
 	0,  // 4: slicebroker.v1.Tenant.kind:type_name -> slicebroker.v1.TenantKind
 	1,  // 5: slicebroker.v1.Tenant.state:type_name -> slicebroker.v1.TenantState
 	5,  // 6: slicebroker.v1.Tenant.quotas:type_name -> slicebroker.v1.QuotaEntry
@@ -3007,68 +3228,71 @@ var file_slicebroker_v1_quota_proto_depIdxs = []int32{
 	6,  // 13: slicebroker.v1.SetBudgetRequest.budget:type_name -> slicebroker.v1.Budget
 	15, // 14: slicebroker.v1.RecordBurnRequest.events:type_name -> slicebroker.v1.BurnEvent
 	7,  // 15: slicebroker.v1.Standing.tenant:type_name -> slicebroker.v1.Tenant
-	45, // 16: slicebroker.v1.Standing.entitlement:type_name -> slicebroker.v1.Standing.EntitlementEntry
-	46, // 17: slicebroker.v1.Standing.in_use:type_name -> slicebroker.v1.Standing.InUseEntry
-	47, // 18: slicebroker.v1.Standing.borrowed:type_name -> slicebroker.v1.Standing.BorrowedEntry
-	51, // 19: slicebroker.v1.Standing.projected_exhaustion:type_name -> google.protobuf.Timestamp
+	48, // 16: slicebroker.v1.Standing.entitlement:type_name -> slicebroker.v1.Standing.EntitlementEntry
+	49, // 17: slicebroker.v1.Standing.in_use:type_name -> slicebroker.v1.Standing.InUseEntry
+	50, // 18: slicebroker.v1.Standing.borrowed:type_name -> slicebroker.v1.Standing.BorrowedEntry
+	54, // 19: slicebroker.v1.Standing.projected_exhaustion:type_name -> google.protobuf.Timestamp
 	18, // 20: slicebroker.v1.GetStandingsResponse.standings:type_name -> slicebroker.v1.Standing
 	21, // 21: slicebroker.v1.FairShareOrderRequest.requests:type_name -> slicebroker.v1.PendingRequest
 	24, // 22: slicebroker.v1.ListInstitutionsResponse.institutions:type_name -> slicebroker.v1.Institution
-	48, // 23: slicebroker.v1.Project.device_caps:type_name -> slicebroker.v1.Project.DeviceCapsEntry
-	49, // 24: slicebroker.v1.Project.devices_in_use:type_name -> slicebroker.v1.Project.DevicesInUseEntry
-	50, // 25: slicebroker.v1.UpsertProjectRequest.device_caps:type_name -> slicebroker.v1.UpsertProjectRequest.DeviceCapsEntry
+	51, // 23: slicebroker.v1.Project.device_caps:type_name -> slicebroker.v1.Project.DeviceCapsEntry
+	52, // 24: slicebroker.v1.Project.devices_in_use:type_name -> slicebroker.v1.Project.DevicesInUseEntry
+	53, // 25: slicebroker.v1.UpsertProjectRequest.device_caps:type_name -> slicebroker.v1.UpsertProjectRequest.DeviceCapsEntry
 	28, // 26: slicebroker.v1.ListProjectsResponse.projects:type_name -> slicebroker.v1.Project
 	2,  // 27: slicebroker.v1.Reservation.priority:type_name -> slicebroker.v1.PriorityClass
 	33, // 28: slicebroker.v1.ReserveRequest.reservations:type_name -> slicebroker.v1.Reservation
-	52, // 29: slicebroker.v1.ReserveResult.status:type_name -> google.rpc.Status
+	55, // 29: slicebroker.v1.ReserveResult.status:type_name -> google.rpc.Status
 	35, // 30: slicebroker.v1.ReserveResponse.results:type_name -> slicebroker.v1.ReserveResult
-	52, // 31: slicebroker.v1.GrantIdResult.status:type_name -> google.rpc.Status
+	55, // 31: slicebroker.v1.GrantIdResult.status:type_name -> google.rpc.Status
 	38, // 32: slicebroker.v1.CommitResponse.results:type_name -> slicebroker.v1.GrantIdResult
 	38, // 33: slicebroker.v1.CancelResponse.results:type_name -> slicebroker.v1.GrantIdResult
 	4,  // 34: slicebroker.v1.HeldReservation.phase:type_name -> slicebroker.v1.ReservationPhase
-	51, // 35: slicebroker.v1.HeldReservation.created_at:type_name -> google.protobuf.Timestamp
+	54, // 35: slicebroker.v1.HeldReservation.created_at:type_name -> google.protobuf.Timestamp
 	42, // 36: slicebroker.v1.ListReservationsResponse.reservations:type_name -> slicebroker.v1.HeldReservation
-	25, // 37: slicebroker.v1.QuotaService.UpsertInstitution:input_type -> slicebroker.v1.UpsertInstitutionRequest
-	26, // 38: slicebroker.v1.QuotaService.ListInstitutions:input_type -> slicebroker.v1.ListInstitutionsRequest
-	29, // 39: slicebroker.v1.QuotaService.UpsertProject:input_type -> slicebroker.v1.UpsertProjectRequest
-	30, // 40: slicebroker.v1.QuotaService.GetProject:input_type -> slicebroker.v1.GetProjectRequest
-	31, // 41: slicebroker.v1.QuotaService.ListProjects:input_type -> slicebroker.v1.ListProjectsRequest
-	34, // 42: slicebroker.v1.QuotaService.Reserve:input_type -> slicebroker.v1.ReserveRequest
-	37, // 43: slicebroker.v1.QuotaService.Commit:input_type -> slicebroker.v1.CommitRequest
-	40, // 44: slicebroker.v1.QuotaService.Cancel:input_type -> slicebroker.v1.CancelRequest
-	43, // 45: slicebroker.v1.QuotaService.ListReservations:input_type -> slicebroker.v1.ListReservationsRequest
-	8,  // 46: slicebroker.v1.QuotaService.UpsertTenant:input_type -> slicebroker.v1.UpsertTenantRequest
-	9,  // 47: slicebroker.v1.QuotaService.GetTenant:input_type -> slicebroker.v1.GetTenantRequest
-	10, // 48: slicebroker.v1.QuotaService.ListTenants:input_type -> slicebroker.v1.ListTenantsRequest
-	12, // 49: slicebroker.v1.QuotaService.SetQuota:input_type -> slicebroker.v1.SetQuotaRequest
-	13, // 50: slicebroker.v1.QuotaService.SetBudget:input_type -> slicebroker.v1.SetBudgetRequest
-	14, // 51: slicebroker.v1.QuotaService.TopUpBudget:input_type -> slicebroker.v1.TopUpBudgetRequest
-	16, // 52: slicebroker.v1.QuotaService.RecordBurn:input_type -> slicebroker.v1.RecordBurnRequest
-	19, // 53: slicebroker.v1.QuotaService.GetStandings:input_type -> slicebroker.v1.GetStandingsRequest
-	22, // 54: slicebroker.v1.QuotaService.FairShareOrder:input_type -> slicebroker.v1.FairShareOrderRequest
-	24, // 55: slicebroker.v1.QuotaService.UpsertInstitution:output_type -> slicebroker.v1.Institution
-	27, // 56: slicebroker.v1.QuotaService.ListInstitutions:output_type -> slicebroker.v1.ListInstitutionsResponse
-	28, // 57: slicebroker.v1.QuotaService.UpsertProject:output_type -> slicebroker.v1.Project
-	28, // 58: slicebroker.v1.QuotaService.GetProject:output_type -> slicebroker.v1.Project
-	32, // 59: slicebroker.v1.QuotaService.ListProjects:output_type -> slicebroker.v1.ListProjectsResponse
-	36, // 60: slicebroker.v1.QuotaService.Reserve:output_type -> slicebroker.v1.ReserveResponse
-	39, // 61: slicebroker.v1.QuotaService.Commit:output_type -> slicebroker.v1.CommitResponse
-	41, // 62: slicebroker.v1.QuotaService.Cancel:output_type -> slicebroker.v1.CancelResponse
-	44, // 63: slicebroker.v1.QuotaService.ListReservations:output_type -> slicebroker.v1.ListReservationsResponse
-	7,  // 64: slicebroker.v1.QuotaService.UpsertTenant:output_type -> slicebroker.v1.Tenant
-	7,  // 65: slicebroker.v1.QuotaService.GetTenant:output_type -> slicebroker.v1.Tenant
-	11, // 66: slicebroker.v1.QuotaService.ListTenants:output_type -> slicebroker.v1.ListTenantsResponse
-	7,  // 67: slicebroker.v1.QuotaService.SetQuota:output_type -> slicebroker.v1.Tenant
-	7,  // 68: slicebroker.v1.QuotaService.SetBudget:output_type -> slicebroker.v1.Tenant
-	7,  // 69: slicebroker.v1.QuotaService.TopUpBudget:output_type -> slicebroker.v1.Tenant
-	17, // 70: slicebroker.v1.QuotaService.RecordBurn:output_type -> slicebroker.v1.RecordBurnResponse
-	20, // 71: slicebroker.v1.QuotaService.GetStandings:output_type -> slicebroker.v1.GetStandingsResponse
-	23, // 72: slicebroker.v1.QuotaService.FairShareOrder:output_type -> slicebroker.v1.FairShareOrderResponse
-	55, // [55:73] is the sub-list for method output_type
-	37, // [37:55] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	46, // 37: slicebroker.v1.CheckCapacityResponse.classes:type_name -> slicebroker.v1.ClassCommitment
+	25, // 38: slicebroker.v1.QuotaService.UpsertInstitution:input_type -> slicebroker.v1.UpsertInstitutionRequest
+	26, // 39: slicebroker.v1.QuotaService.ListInstitutions:input_type -> slicebroker.v1.ListInstitutionsRequest
+	29, // 40: slicebroker.v1.QuotaService.UpsertProject:input_type -> slicebroker.v1.UpsertProjectRequest
+	30, // 41: slicebroker.v1.QuotaService.GetProject:input_type -> slicebroker.v1.GetProjectRequest
+	31, // 42: slicebroker.v1.QuotaService.ListProjects:input_type -> slicebroker.v1.ListProjectsRequest
+	34, // 43: slicebroker.v1.QuotaService.Reserve:input_type -> slicebroker.v1.ReserveRequest
+	37, // 44: slicebroker.v1.QuotaService.Commit:input_type -> slicebroker.v1.CommitRequest
+	40, // 45: slicebroker.v1.QuotaService.Cancel:input_type -> slicebroker.v1.CancelRequest
+	43, // 46: slicebroker.v1.QuotaService.ListReservations:input_type -> slicebroker.v1.ListReservationsRequest
+	8,  // 47: slicebroker.v1.QuotaService.UpsertTenant:input_type -> slicebroker.v1.UpsertTenantRequest
+	9,  // 48: slicebroker.v1.QuotaService.GetTenant:input_type -> slicebroker.v1.GetTenantRequest
+	10, // 49: slicebroker.v1.QuotaService.ListTenants:input_type -> slicebroker.v1.ListTenantsRequest
+	12, // 50: slicebroker.v1.QuotaService.SetQuota:input_type -> slicebroker.v1.SetQuotaRequest
+	13, // 51: slicebroker.v1.QuotaService.SetBudget:input_type -> slicebroker.v1.SetBudgetRequest
+	14, // 52: slicebroker.v1.QuotaService.TopUpBudget:input_type -> slicebroker.v1.TopUpBudgetRequest
+	16, // 53: slicebroker.v1.QuotaService.RecordBurn:input_type -> slicebroker.v1.RecordBurnRequest
+	19, // 54: slicebroker.v1.QuotaService.GetStandings:input_type -> slicebroker.v1.GetStandingsRequest
+	22, // 55: slicebroker.v1.QuotaService.FairShareOrder:input_type -> slicebroker.v1.FairShareOrderRequest
+	45, // 56: slicebroker.v1.QuotaService.CheckCapacity:input_type -> slicebroker.v1.CheckCapacityRequest
+	24, // 57: slicebroker.v1.QuotaService.UpsertInstitution:output_type -> slicebroker.v1.Institution
+	27, // 58: slicebroker.v1.QuotaService.ListInstitutions:output_type -> slicebroker.v1.ListInstitutionsResponse
+	28, // 59: slicebroker.v1.QuotaService.UpsertProject:output_type -> slicebroker.v1.Project
+	28, // 60: slicebroker.v1.QuotaService.GetProject:output_type -> slicebroker.v1.Project
+	32, // 61: slicebroker.v1.QuotaService.ListProjects:output_type -> slicebroker.v1.ListProjectsResponse
+	36, // 62: slicebroker.v1.QuotaService.Reserve:output_type -> slicebroker.v1.ReserveResponse
+	39, // 63: slicebroker.v1.QuotaService.Commit:output_type -> slicebroker.v1.CommitResponse
+	41, // 64: slicebroker.v1.QuotaService.Cancel:output_type -> slicebroker.v1.CancelResponse
+	44, // 65: slicebroker.v1.QuotaService.ListReservations:output_type -> slicebroker.v1.ListReservationsResponse
+	7,  // 66: slicebroker.v1.QuotaService.UpsertTenant:output_type -> slicebroker.v1.Tenant
+	7,  // 67: slicebroker.v1.QuotaService.GetTenant:output_type -> slicebroker.v1.Tenant
+	11, // 68: slicebroker.v1.QuotaService.ListTenants:output_type -> slicebroker.v1.ListTenantsResponse
+	7,  // 69: slicebroker.v1.QuotaService.SetQuota:output_type -> slicebroker.v1.Tenant
+	7,  // 70: slicebroker.v1.QuotaService.SetBudget:output_type -> slicebroker.v1.Tenant
+	7,  // 71: slicebroker.v1.QuotaService.TopUpBudget:output_type -> slicebroker.v1.Tenant
+	17, // 72: slicebroker.v1.QuotaService.RecordBurn:output_type -> slicebroker.v1.RecordBurnResponse
+	20, // 73: slicebroker.v1.QuotaService.GetStandings:output_type -> slicebroker.v1.GetStandingsResponse
+	23, // 74: slicebroker.v1.QuotaService.FairShareOrder:output_type -> slicebroker.v1.FairShareOrderResponse
+	47, // 75: slicebroker.v1.QuotaService.CheckCapacity:output_type -> slicebroker.v1.CheckCapacityResponse
+	57, // [57:76] is the sub-list for method output_type
+	38, // [38:57] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_slicebroker_v1_quota_proto_init() }
@@ -3087,7 +3311,7 @@ func file_slicebroker_v1_quota_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_slicebroker_v1_quota_proto_rawDesc), len(file_slicebroker_v1_quota_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   46,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

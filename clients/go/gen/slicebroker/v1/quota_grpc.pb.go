@@ -44,6 +44,7 @@ const (
 	QuotaService_RecordBurn_FullMethodName        = "/slicebroker.v1.QuotaService/RecordBurn"
 	QuotaService_GetStandings_FullMethodName      = "/slicebroker.v1.QuotaService/GetStandings"
 	QuotaService_FairShareOrder_FullMethodName    = "/slicebroker.v1.QuotaService/FairShareOrder"
+	QuotaService_CheckCapacity_FullMethodName     = "/slicebroker.v1.QuotaService/CheckCapacity"
 )
 
 // QuotaServiceClient is the client API for QuotaService service.
@@ -79,6 +80,9 @@ type QuotaServiceClient interface {
 	// The order in which pending requests should be served: weighted dominant-resource fair share
 	// across institutions, then across the projects of each, with decayed history.
 	FairShareOrder(ctx context.Context, in *FairShareOrderRequest, opts ...grpc.CallOption) (*FairShareOrderResponse, error)
+	// Admin: per resource class, the nominal guarantees of the whole tenant tree against the
+	// capacity inventory reports; over-committed classes are flagged, nothing is refused.
+	CheckCapacity(ctx context.Context, in *CheckCapacityRequest, opts ...grpc.CallOption) (*CheckCapacityResponse, error)
 }
 
 type quotaServiceClient struct {
@@ -269,6 +273,16 @@ func (c *quotaServiceClient) FairShareOrder(ctx context.Context, in *FairShareOr
 	return out, nil
 }
 
+func (c *quotaServiceClient) CheckCapacity(ctx context.Context, in *CheckCapacityRequest, opts ...grpc.CallOption) (*CheckCapacityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckCapacityResponse)
+	err := c.cc.Invoke(ctx, QuotaService_CheckCapacity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // QuotaServiceServer is the server API for QuotaService service.
 // All implementations must embed UnimplementedQuotaServiceServer
 // for forward compatibility.
@@ -302,6 +316,9 @@ type QuotaServiceServer interface {
 	// The order in which pending requests should be served: weighted dominant-resource fair share
 	// across institutions, then across the projects of each, with decayed history.
 	FairShareOrder(context.Context, *FairShareOrderRequest) (*FairShareOrderResponse, error)
+	// Admin: per resource class, the nominal guarantees of the whole tenant tree against the
+	// capacity inventory reports; over-committed classes are flagged, nothing is refused.
+	CheckCapacity(context.Context, *CheckCapacityRequest) (*CheckCapacityResponse, error)
 	mustEmbedUnimplementedQuotaServiceServer()
 }
 
@@ -365,6 +382,9 @@ func (UnimplementedQuotaServiceServer) GetStandings(context.Context, *GetStandin
 }
 func (UnimplementedQuotaServiceServer) FairShareOrder(context.Context, *FairShareOrderRequest) (*FairShareOrderResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method FairShareOrder not implemented")
+}
+func (UnimplementedQuotaServiceServer) CheckCapacity(context.Context, *CheckCapacityRequest) (*CheckCapacityResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CheckCapacity not implemented")
 }
 func (UnimplementedQuotaServiceServer) mustEmbedUnimplementedQuotaServiceServer() {}
 func (UnimplementedQuotaServiceServer) testEmbeddedByValue()                      {}
@@ -711,6 +731,24 @@ func _QuotaService_FairShareOrder_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _QuotaService_CheckCapacity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckCapacityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QuotaServiceServer).CheckCapacity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QuotaService_CheckCapacity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QuotaServiceServer).CheckCapacity(ctx, req.(*CheckCapacityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // QuotaService_ServiceDesc is the grpc.ServiceDesc for QuotaService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -789,6 +827,10 @@ var QuotaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FairShareOrder",
 			Handler:    _QuotaService_FairShareOrder_Handler,
+		},
+		{
+			MethodName: "CheckCapacity",
+			Handler:    _QuotaService_CheckCapacity_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
