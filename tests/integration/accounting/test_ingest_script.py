@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import redis.asyncio as aioredis
 
-from slicebroker.accounting.domain.model import EventType, GrantEvent, IngestResult, RowTotals, UsageFilter
-from slicebroker.accounting.domain.usage import device_ms
+from slicebroker.accounting.domain.model import (
+    EventType,
+    GrantAttrs,
+    GrantEvent,
+    IngestResult,
+    RowTotals,
+    UsageFilter,
+)
+from slicebroker.accounting.domain.slices import SIZE_DEN as D
+from slicebroker.accounting.domain.usage import device_ms, usage_row
 from slicebroker.accounting.storage.keys import AccountingKeys
 from slicebroker.accounting.storage.redis_store import RedisUsageStore
 from slicebroker.core.ids import new_grant_id
@@ -59,7 +67,7 @@ async def test_a_grant_opens_then_closes_into_totals_and_one_ledger_record(
     gid = new_grant_id(T0)
     assert await store.ingest([granted(gid, count=8)]) == IngestResult(1, 0)
     assert await row(store) == RowTotals(
-        "kaist", "llm", H100, running_grants=1, running_devices=8, running_start_sum=8 * T0
+        "kaist", "llm", H100, running_grants=1, running_devices=8 * D, running_start_sum=8 * T0
     )
     assert await store.ingest([ended(gid, T0 + 90_500, "expired")]) == IngestResult(1, 0)
     assert await row(store) == RowTotals("kaist", "llm", H100, device_ms=8 * 90_500, grants=1)
@@ -110,7 +118,7 @@ async def test_a_second_granted_of_an_open_grant_changes_nothing(store: RedisUsa
     gid = new_grant_id(T0)
     await store.ingest([granted(gid, count=2)])
     assert await store.ingest([granted(gid, T0 + 50, count=7, event_id="another-id")]) == IngestResult(0, 1)
-    assert await row(store) == RowTotals("kaist", "llm", H100, running_grants=1, running_devices=2,
+    assert await row(store) == RowTotals("kaist", "llm", H100, running_grants=1, running_devices=2 * D,
                                          running_start_sum=2 * T0)  # fmt: skip
 
 
@@ -178,7 +186,7 @@ async def test_running_sums_match_the_open_grants_and_return_to_zero(
     await store.ingest([ended(e.grant_id, e.at_ms + 1_000) for e in opened[:25]])
     totals = await row(store)
     assert totals.running_grants == 25
-    assert totals.running_devices == sum(e.count for e in open_now)
+    assert totals.running_devices == sum(e.count * D for e in open_now)
     assert totals.running_start_sum == sum(e.count * e.at_ms for e in open_now)
     for e in open_now:
         assert (await client.hget(keys.grant(e.grant_id), "state")) == "open"
@@ -325,8 +333,29 @@ async def test_random_event_streams_match_the_reference_rules(client: aioredis.R
             if state == "open":
                 e = model.opened[gid]
                 n, c, s = running.get((e.institution, e.project, e.sku), (0, 0, 0))
-                running[(e.institution, e.project, e.sku)] = (n + 1, c + e.count, s + e.count * e.at_ms)
+                running[(e.institution, e.project, e.sku)] = (n + 1, c + e.count * D, s + e.count * e.at_ms)
         assert {
             k: (t.running_grants, t.running_devices, t.running_start_sum) for k, t in totals.items() if t.running_grants
         } == running, seed
         assert [r.grant_id for r in await store.ledger(limit=10_000)] == model.closed, seed
+
+
+async def test_slices_count_their_share_of_the_device_not_a_device_each(store: RedisUsageStore) -> None:
+    def sliced(gid: str, kind: str, count: int) -> GrantEvent:
+        return replace(granted(gid, count=count), attrs=GrantAttrs(slice_kind=kind))
+
+    mig, share = new_grant_id(T0), new_grant_id(T0 + 1)
+    await store.ingest([sliced(mig, "mig-1g.10gb", 7), sliced(share, "fraction-0.25", 2)])
+    totals = await row(store)
+    # Seven sevenths and two quarters: 1.5 devices held, not 9.
+    assert totals.running_devices == 7 * D // 7 + 2 * D // 4
+    assert usage_row(totals, T0 + 3_600_000).running_device_seconds == 1.5 * 3600
+    await store.ingest([ended(mig, T0 + 3_600_000), ended(share, T0 + 3_600_000)])
+    totals = await row(store)
+    assert (totals.device_ms, totals.running_devices, totals.running_start_sum) == (int(1.5 * 3_600_000), 0, 0)
+    records = {r.grant_id: r for r in await store.ledger()}
+    assert (records[mig].count, records[mig].device_ms) == (7, 3_600_000)
+    assert (records[share].count, records[share].device_ms) == (2, 1_800_000)
+    # The ledger lines keep the slice count and kind: rating prices slice-hours.
+    lines = [line async for page in store.lines("2025-06") for line in page]
+    assert sorted((x.count, x.attrs.slice_kind) for x in lines) == [(2, "fraction-0.25"), (7, "mig-1g.10gb")]

@@ -16,6 +16,7 @@ from slicebroker.accounting.domain.model import (
     UsageFilter,
 )
 from slicebroker.accounting.domain.service import AccountingService
+from slicebroker.accounting.domain.slices import SIZE_DEN
 from slicebroker.core.errors import InvalidArgument
 
 T0 = 1_750_000_000_000
@@ -88,7 +89,7 @@ async def test_usage_rows_are_sorted_and_running_usage_is_as_of_now() -> None:
     store = RecordingStore(
         [
             RowTotals("snu", "a", "RNGD", device_ms=1_000, grants=1),
-            RowTotals("kaist", "b", "ATOM", running_grants=1, running_devices=4, running_start_sum=4 * T0),
+            RowTotals("kaist", "b", "ATOM", running_grants=1, running_devices=4 * SIZE_DEN, running_start_sum=4 * T0),
             RowTotals("kaist", "a", "ATOM", device_ms=500, grants=1),
         ]
     )

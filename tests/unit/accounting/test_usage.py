@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from slicebroker.accounting.domain.model import RowTotals
+from slicebroker.accounting.domain.slices import SIZE_DEN as D
 from slicebroker.accounting.domain.usage import device_ms, running_device_ms, usage_row
 
 T0 = 1_750_000_000_000
@@ -30,7 +31,7 @@ def test_device_ms(count: int, start: int, end: int, expected: int) -> None:
 def test_usage_row_reports_seconds_with_millisecond_precision() -> None:
     totals = RowTotals(
         "kaist", "llm", "RNGD", device_ms=12_345, grants=2, running_grants=1,
-        running_devices=2, running_start_sum=2 * T0,
+        running_devices=2 * D, running_start_sum=2 * T0,
     )  # fmt: skip
     row = usage_row(totals, now_ms=T0 + 1_500)
     assert (row.device_seconds, row.running_device_seconds) == (12.345, 3.0)
@@ -39,7 +40,7 @@ def test_usage_row_reports_seconds_with_millisecond_precision() -> None:
 
 
 def test_running_usage_of_a_grant_started_after_now_is_zero() -> None:
-    assert running_device_ms(4, 4 * (T0 + 10), T0) == 0
+    assert running_device_ms(4 * D, 4 * (T0 + 10), T0) == 0
 
 
 grants = st.lists(
@@ -51,7 +52,7 @@ grants = st.lists(
 @given(grants, st.integers(T0, 4_000_000_000_000))
 def test_running_sums_equal_the_sum_over_open_grants(open_grants: list[tuple[int, int]], now: int) -> None:
     starts = [(count, now - ago) for count, ago in open_grants]
-    running_devices = sum(c for c, _ in starts)
+    running_devices = sum(c * D for c, _ in starts)
     running_start_sum = sum(c * s for c, s in starts)
     expected = sum(device_ms(c, s, now) for c, s in starts)
     assert running_device_ms(running_devices, running_start_sum, now) == expected

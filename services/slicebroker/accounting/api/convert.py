@@ -27,6 +27,7 @@ from slicebroker.accounting.domain.pricebook import (
 )
 from slicebroker.accounting.domain.rate import RateQuery, RateResult
 from slicebroker.accounting.domain.service import LedgerQuery, LedgerQueryResult, RerateResult
+from slicebroker.accounting.domain.slices import canonical_kind
 from slicebroker.accounting.domain.statements import Statement
 from slicebroker.runtime.context import Principal
 from slicebroker.v1 import accounting_pb2, common_pb2
@@ -52,7 +53,8 @@ def event_from_proto(event: Any) -> IncomingEvent:
         reason=event.reason,
         attrs=GrantAttrs(
             user=event.user,
-            slice_kind=event.slice_kind or "whole",
+            # The broker names the kind ("mig") and each slice its profile ("1g.10gb").
+            slice_kind=canonical_kind(event.slice_kind, event.slices[0].profile if event.slices else ""),
             priority_class=event.priority_class,
             isolation_class=event.isolation_class,
             node=event.slices[0].node_id if event.slices else "",

@@ -60,7 +60,8 @@ class BurnCursor(Protocol):
 
 
 def burns_of(records: Sequence[LedgerRecord], book: PriceBook | None) -> list[BudgetBurn]:
-    """Whole-device accelerator-hours per row; a SKU the book does not price counts 1 per device-hour."""
+    """Accelerator-hours per row: the records' device-ms (a slice counting its share of the device)
+    at the whole device's units; a SKU the book does not price counts 1 per device-hour."""
     sums: dict[tuple[str, str, str], int] = {}
     for r in records:
         units = 1_000_000

@@ -78,9 +78,11 @@ class UsageFilter:
 class RowTotals:
     """What the store keeps per (institution, project, SKU), in exact integers.
 
-    Running usage is kept as two sums over the open grants (devices, and devices x start ms) so
+    Running usage is kept as two sums over the open grants (their size, and size x start ms) so
     that the device-ms used so far by all of them is `now * running_devices - running_start_sum`,
-    one multiplication per row instead of a walk over every open grant.
+    one multiplication per row instead of a walk over every open grant. Sizes count a slice as its
+    share of the device: `running_devices` is in `slices.SIZE_DEN`ths of a device, the device-ms
+    sums in device-ms.
     """
 
     institution: str

@@ -5,7 +5,8 @@ Layout, all under the hash tag "{<key_prefix>}" so that one script may touch eve
 - `{p}:applied`        SET of event ids already ingested.
 - `{p}:grant:<id>`     HASH per grant: state ("open", "closed", or "ended_first" for an ENDED that
                        came before its GRANTED), institution, project, sku, row, count, start (ms),
-                       cs (count x start), end (ms), reason, device_ms, attrs.
+                       cs (size x start, device-ms), size (count x slice size in SIZE_DEN-ths of a
+                       device), end (ms), reason, device_ms, attrs.
 - `{p}:usage`          HASH of integer totals, field "<row>|<metric>" (metrics below). One hash for
                        all rows, so closing a grant needs no key derived from what the grant stored.
 - `{p}:rows`           SET of row names "<institution>|<project>|<sku>" that have any usage.
@@ -25,11 +26,11 @@ from collections.abc import Sequence
 
 # Usage-hash metrics per row. storage/lua/ingest.lua joins row names the same way (institution,
 # project and SKU with '|') and appends the same suffixes.
-DEVICE_MS = "dm"  # device-ms of closed grants
+DEVICE_MS = "dm"  # device-ms of closed grants (a slice counts its share of the device)
 GRANTS = "n"  # closed grants
 RUNNING_GRANTS = "rn"  # open grants
-RUNNING_DEVICES = "rc"  # devices held by open grants
-RUNNING_START_SUM = "rs"  # sum of count x start-ms over open grants
+RUNNING_DEVICES = "rc"  # devices held by open grants, in slices.SIZE_DEN-ths of a device
+RUNNING_START_SUM = "rs"  # sum of size x start-ms over open grants, in device-ms
 METRICS: Sequence[str] = (DEVICE_MS, GRANTS, RUNNING_GRANTS, RUNNING_DEVICES, RUNNING_START_SUM)
 
 _SEP = "|"

@@ -25,6 +25,7 @@ from slicebroker.accounting.domain.model import (
 )
 from slicebroker.accounting.domain.pricebook import PriceBook
 from slicebroker.accounting.domain.statements import Statement
+from slicebroker.accounting.domain.usage import grant_size, sized_ms
 from slicebroker.accounting.storage import codec
 from slicebroker.accounting.storage.keys import (
     ATTR_SEP,
@@ -59,13 +60,14 @@ class RedisUsageStore:
         granted = EventType.GRANTED
         for e in events:
             script_keys.append(keys.grant(e.grant_id))
-            # count * at is computed here, exactly; in Lua it would be a double.
-            extra = str(e.count * e.at_ms) if e.type is granted else e.reason
+            size = grant_size(e.sku, e.attrs.slice_kind, e.count)
+            # size x at is computed here, exactly; in Lua it would be a double.
+            extra = str(sized_ms(size, e.at_ms)) if e.type is granted else e.reason
             a = e.attrs
             attrs = ATTR_SEP.join((a.user, a.slice_kind, a.priority_class, a.isolation_class, a.node, a.site))
             args.append(
                 f"{e.type.value}{SEP}{e.event_id}{SEP}{e.grant_id}{SEP}{e.institution}{SEP}{e.project}"
-                f"{SEP}{e.sku}{SEP}{e.count}{SEP}{e.at_ms}{SEP}{extra}{SEP}{attrs}"
+                f"{SEP}{e.sku}{SEP}{e.count}{SEP}{e.at_ms}{SEP}{extra}{SEP}{attrs}{SEP}{size}"
             )
         applied, duplicates = await self._scripts("ingest", script_keys, args)
         return IngestResult(applied=int(applied), duplicates=int(duplicates))

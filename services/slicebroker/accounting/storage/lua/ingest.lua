@@ -5,9 +5,10 @@ MULTI/EXEC block, so neither a concurrent caller nor a crash ever sees half a ba
 checked every event first, so nothing below can fail half-way on bad input.
 
 KEYS[1]    applied  SET of event ids already ingested
-KEYS[2]    usage    HASH "<row>|<metric>" -> integer; metrics: dm (device-ms of closed grants),
-                    n (closed grants), rn (open grants), rc (devices of open grants),
-                    rs (sum of count * start-ms over open grants)
+KEYS[2]    usage    HASH "<row>|<metric>" -> integer; metrics: dm (device-ms of closed grants,
+                    a slice counting its size), n (closed grants), rn (open grants),
+                    rc (size of open grants, in 1/63000ths of a device: see slices.SIZE_DEN),
+                    rs (sum of size x start-ms over open grants, in device-ms)
 KEYS[3]    rows     SET of row names "<institution>|<project>|<sku>"
 KEYS[4]    ledger   STREAM, one entry per closed grant
 KEYS[5]    closed   SET of closed billing periods "YYYY-MM"
@@ -21,10 +22,11 @@ KEYS[6+i]  the grant HASH of event i (i = 1..n)
 ARGV[i]    event i packed into one string (one argument per event keeps the client's encoding cheap),
            fields joined by the unit separator "\31", none of which may contain it:
              type ("granted" or "ended"), event_id, grant_id, institution, project, sku,
-             count (devices), at (epoch ms: start for granted, end for ended),
-             extra: for granted, count * at as a decimal string (exact where a Lua double is not);
-                    for ended, the end reason
+             count (slices), at (epoch ms: start for granted, end for ended),
+             extra: for granted, size x at in device-ms (rounded) as a decimal string, computed
+                    exactly by the caller; for ended, the end reason
              attrs: the grant's attributes (user, slice kind, …) packed by the caller, kept as is
+             size: count x the slice's size in 1/63000ths of a device (63000 per whole device)
 
 Returns {applied, duplicates}: an event is a duplicate when its id was seen before, or when its
 grant is already open (granted) or already closed or ended (ended); a duplicate changes nothing.
@@ -34,8 +36,18 @@ Numbers that may exceed 1e17 are passed to Redis as "%d" strings: a Lua number w
 
 local applied, usage, rows, ledger, closed, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local fmt, match, floor = string.format, string.match, math.floor
-local EVENT = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
+local EVENT = '^([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)\31([^\31]*)$'
 local DAY_MS = 86400000
+local SIZE_DEN = 63000
+
+-- Device-ms of `size` (1/63000ths of a device) held for `dur` ms, rounded half up. Whole devices
+-- take the plain product; slices split `dur` so that no intermediate passes 2^53 before the result.
+local function sized_ms(size, dur)
+  if size % SIZE_DEN == 0 then return (size / SIZE_DEN) * dur end
+  local q = floor(dur / SIZE_DEN)
+  local r = dur - q * SIZE_DEN
+  return size * q + floor((size * r + SIZE_DEN / 2) / SIZE_DEN)
+end
 
 -- Year and month of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
 local function civil(days)
@@ -97,11 +109,11 @@ local function add(field, v)
 end
 
 -- Closes a grant whose identity and start are already in its hash.
-local function close(gk, gid, inst, proj, sku, row, count, start, stop, reason, attrs)
+local function close(gk, gid, inst, proj, sku, row, count, size, start, stop, reason, attrs)
   local t0, t1 = tonumber(start), tonumber(stop)
   local dm = 0
   -- An end stamped before the start (skewed clocks) counts zero: usage never goes down.
-  if t1 > t0 then dm = tonumber(count) * (t1 - t0) end
+  if t1 > t0 then dm = sized_ms(tonumber(size), t1 - t0) end
   local dms = fmt('%d', dm)
   redis.call('HSET', gk, 'state', 'closed', 'end', stop, 'reason', reason, 'device_ms', dms)
   redis.call('HINCRBY', usage, row .. '|dm', dms)
@@ -112,29 +124,29 @@ local function close(gk, gid, inst, proj, sku, row, count, start, stop, reason, 
 end
 
 for i = 1, #KEYS - 6 do
-  local typ, eid, gid, inst, proj, sku, count, at, extra, attrs = match(ARGV[i], EVENT)
+  local typ, eid, gid, inst, proj, sku, count, at, extra, attrs, size = match(ARGV[i], EVENT)
   if redis.call('SADD', applied, eid) == 0 then
     n_dup = n_dup + 1
   else
     local gk = KEYS[6 + i]
     local row = inst .. '|' .. proj .. '|' .. sku
     local g = redis.call('HMGET', gk, 'state', 'institution', 'project', 'sku', 'row', 'count',
-      'start', 'cs', 'end', 'reason', 'attrs')
+      'start', 'cs', 'end', 'reason', 'attrs', 'size')
     local state = g[1]
     local took = true
     if typ == 'granted' then
       if not state then
         redis.call('HSET', gk, 'state', 'open', 'institution', inst, 'project', proj, 'sku', sku,
-          'row', row, 'count', count, 'start', at, 'cs', extra, 'attrs', attrs)
+          'row', row, 'count', count, 'start', at, 'cs', extra, 'attrs', attrs, 'size', size)
         add(row .. '|rn', 1)
-        add(row .. '|rc', tonumber(count))
+        add(row .. '|rc', tonumber(size))
         redis.call('HINCRBY', usage, row .. '|rs', extra)
         new_rows[row] = true
       elseif state == 'ended_first' then
         -- Its ENDED came first and waits in the hash; the GRANTED's identity is authoritative.
         redis.call('HSET', gk, 'institution', inst, 'project', proj, 'sku', sku, 'row', row,
-          'count', count, 'start', at, 'attrs', attrs)
-        close(gk, gid, inst, proj, sku, row, count, at, g[9], g[10], attrs)
+          'count', count, 'start', at, 'attrs', attrs, 'size', size)
+        close(gk, gid, inst, proj, sku, row, count, size, at, g[9], g[10], attrs)
         new_rows[row] = true
       else
         took = false
@@ -142,10 +154,10 @@ for i = 1, #KEYS - 6 do
     else
       if state == 'open' then
         -- Charged to what the grant opened with, whatever identity its end event carries.
-        local open_row, open_count = g[5], g[6]
-        close(gk, gid, g[2], g[3], g[4], open_row, open_count, g[7], at, extra, g[11] or '')
+        local open_row, open_count, open_size = g[5], g[6], g[12]
+        close(gk, gid, g[2], g[3], g[4], open_row, open_count, open_size, g[7], at, extra, g[11] or '')
         add(open_row .. '|rn', -1)
-        add(open_row .. '|rc', -tonumber(open_count))
+        add(open_row .. '|rc', -tonumber(open_size))
         redis.call('HINCRBY', usage, open_row .. '|rs', '-' .. g[8])
       elseif not state then
         -- Remembered until its GRANTED arrives; only the end and reason are used then.
