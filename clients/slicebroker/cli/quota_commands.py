@@ -94,8 +94,12 @@ def quota(
 def tenant_set(
     ctx: typer.Context,
     tenant_id: Annotated[str, typer.Argument(help="Tenant id.")],
-    kind: Annotated[TenantKind, typer.Option("--kind", "-k", help="cohort, institution or project.")],
-    parent: Annotated[str, typer.Option("--parent", "-p", help="Cohort (or institution, for a project).")] = "",
+    kind: Annotated[
+        TenantKind, typer.Option("--kind", "-k", help="cohort, institution, project or user (id <project>/<user>).")
+    ],
+    parent: Annotated[
+        str, typer.Option("--parent", "-p", help="Cohort (institution for a project, project for a user).")
+    ] = "",
     state: Annotated[TenantState, typer.Option("--state", help="active, on_hold or closed.")] = TenantState.ACTIVE,
     name: Annotated[str, typer.Option("--name", help="Display name.")] = "",
     weight: Annotated[float, typer.Option("--weight", help="Fair-share weight.")] = 1.0,

@@ -91,6 +91,7 @@ def reservation_requests(request: Any) -> list[ReservationRequest]:
             ttl_seconds=r.ttl_seconds,
             shape=r.shape,
             priority=priority(r.priority, f"reservations[{i}].priority"),
+            user=r.user,
         )
         for i, r in enumerate(request.reservations)
     ]
@@ -134,6 +135,7 @@ def held_reservations(values: Iterable[HeldReservation]) -> Any:
                 created_at=timestamp(r.created_ms),
                 shape=r.shape,
                 preemptible=r.preemptible,
+                user=r.user,
             )
             for r in values
         ]
@@ -146,6 +148,7 @@ _KIND = {
     NodeKind.COHORT: quota_pb2.TENANT_KIND_COHORT,
     NodeKind.INSTITUTION: quota_pb2.TENANT_KIND_INSTITUTION,
     NodeKind.PROJECT: quota_pb2.TENANT_KIND_PROJECT,
+    NodeKind.USER: quota_pb2.TENANT_KIND_USER,
 }
 _KIND_BACK = {v: k for k, v in _KIND.items()}
 _STATE = {

@@ -32,13 +32,18 @@ def _sees(principal: Principal, node: TenantNode) -> bool:
         return node.id == principal.institution
     if node.kind is NodeKind.PROJECT:
         return node.parent == principal.institution and (projects is None or node.id in projects)
+    if node.kind is NodeKind.USER:
+        # A user node names its project, not its institution: members of that project see it.
+        return projects is not None and node.parent in projects
     return False
 
 
 def _require_sees(principal: Principal, node: TenantNode) -> None:
     if not _sees(principal, node):
         institution = node.parent if node.kind is NodeKind.PROJECT else node.id
-        require_tenant_access(principal, institution if node.kind is not NodeKind.COHORT else "", node.id)
+        if node.kind in (NodeKind.COHORT, NodeKind.USER):
+            institution = ""
+        require_tenant_access(principal, institution, node.id)
 
 
 class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):

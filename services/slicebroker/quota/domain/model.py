@@ -16,6 +16,9 @@ class NodeKind(StrEnum):
     COHORT = "cohort"
     INSTITUTION = "institution"
     PROJECT = "project"
+    # A member of a project: id "<project>/<user>"; it holds what its grants hold, and may carry a
+    # cap (hard-cap-only entries) and a state of its own, but brings no quota to the tree.
+    USER = "user"
 
 
 class NodeState(StrEnum):
@@ -117,6 +120,13 @@ class ReservationRequest:
     # "" a whole device, "1g.10gb" a MIG profile, "0.25" a share (see resources.slice_size).
     shape: str = ""
     priority: Priority = Priority.STANDARD
+    # The member of the project asking ("" none); counts against tenant "<project>/<user>" if it exists.
+    user: str = ""
+
+
+def user_node_id(project: str, user: str) -> str:
+    """The tenant id of `user` in `project`: a project's users are named within it."""
+    return f"{project}/{user}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +142,7 @@ class HeldReservation:
     shape: str = ""
     preemptible: bool = False
     charges: Mapping[str, int] = field(default_factory=dict)
+    user: str = ""
 
 
 @dataclass(frozen=True, slots=True)

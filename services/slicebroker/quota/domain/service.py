@@ -43,6 +43,7 @@ from slicebroker.quota.domain.store import (
 )
 from slicebroker.quota.domain.tree import QuotaEntry, device_cap_entry
 from slicebroker.quota.domain.validation import (
+    check_node_id,
     validate_budget,
     validate_burn,
     validate_entries,
@@ -119,7 +120,7 @@ class QuotaService:
         return await self.get_node(spec.id)
 
     async def get_node(self, node_id: str, field: str = "id") -> TenantNode:
-        check_name(field, node_id)
+        check_node_id(field, node_id)
         (node,) = await self._store.get_nodes([node_id])
         if node is None:
             raise _not_found(node_id, field)
@@ -136,7 +137,7 @@ class QuotaService:
         self, node_id: str, entries: Mapping[str, QuotaEntry | None], expected_generation: int | None
     ) -> TenantNode:
         node = await self.get_node(node_id, "node")
-        validate_entries(entries, bool(node.parent))
+        validate_entries(entries, bool(node.parent), cap_only=node.kind is NodeKind.USER)
         _check_write(await self._store.set_entries(node_id, entries, expected_generation), node_id, "node")
         return await self.get_node(node_id, "node")
 
@@ -176,6 +177,8 @@ class QuotaService:
         """Sets (None: removes) a node's budget. `roll_over` starts a new period: the burn count
         restarts and what the old budget had left is carried, up to its carry-over maximum."""
         node = await self.get_node(node_id, "node")
+        if node.kind is NodeKind.USER and budget is not None:
+            raise InvalidArgument("node", f"{node_id} is a user; budgets belong to projects and institutions")
         if budget is not None:
             validate_budget(budget)
             if roll_over:
@@ -341,7 +344,7 @@ class QuotaService:
         out: list[Standing] = []
         for i, nid in enumerate(wanted):
             if nid not in by_id:
-                check_name(f"nodes[{i}]", nid)
+                check_node_id(f"nodes[{i}]", nid)
                 raise _not_found(nid, f"nodes[{i}]")
             n = by_id[nid]
             left = exhaust = None

@@ -11,7 +11,14 @@ from slicebroker.core.ids import check_grant_id, check_name
 from slicebroker.core.reasons import Reason
 from slicebroker.quota.domain.amount import UNLIMITED, Amount, parse_amount
 from slicebroker.quota.domain.budget import Budget
-from slicebroker.quota.domain.model import InstitutionSpec, NodeKind, NodeSpec, ProjectSpec, ReservationRequest
+from slicebroker.quota.domain.model import (
+    InstitutionSpec,
+    NodeKind,
+    NodeSpec,
+    ProjectSpec,
+    ReservationRequest,
+    user_node_id,
+)
 from slicebroker.quota.domain.resources import charges, resource_classes
 from slicebroker.quota.domain.store import BurnEvent, ChargedRequest
 from slicebroker.quota.domain.tree import QuotaEntry
@@ -94,6 +101,8 @@ def validate_reservations(items: Sequence[ReservationRequest]) -> list[ChargedRe
         prefix = f"reservations[{i}]"
         check_grant_id(f"{prefix}.grant_id", item.grant_id)
         check_name(f"{prefix}.project", item.project)
+        if item.user:
+            check_name(f"{prefix}.user", item.user)
         check_sku(f"{prefix}.sku", item.sku)
         check_int(f"{prefix}.count", item.count, 1, MAX_COUNT)
         check_int(f"{prefix}.ttl_seconds", item.ttl_seconds, 1, MAX_TTL_SECONDS)
@@ -135,13 +144,31 @@ _PARENT_KINDS: dict[NodeKind, frozenset[NodeKind | None]] = {
     NodeKind.COHORT: frozenset({None, NodeKind.COHORT}),
     NodeKind.INSTITUTION: frozenset({None, NodeKind.COHORT}),
     NodeKind.PROJECT: frozenset({NodeKind.INSTITUTION}),
+    NodeKind.USER: frozenset({NodeKind.PROJECT}),
 }
+
+
+def check_node_id(field: str, value: str) -> str:
+    """A tenant id: a name, or "<project>/<user>" (two names) for a user."""
+    project, slash, user = value.partition("/")
+    if not slash:
+        return check_name(field, value)
+    try:
+        check_name(field, project)
+        check_name(field, user)
+    except InvalidArgument:
+        raise InvalidArgument(field, f"{value!r} is neither a name nor '<project>/<user>' of two names") from None
+    return value
 
 
 def validate_node(spec: NodeSpec, parent_kind: NodeKind | None) -> NodeSpec:
     """`parent_kind` is the kind of the parent as read now (None: no such node, or no parent)."""
-    check_name("id", spec.id)
+    check_node_id("id", spec.id)
     check_display_name("display_name", spec.display_name)
+    if (spec.kind is NodeKind.USER) != ("/" in spec.id):
+        raise InvalidArgument("id", "users, and only users, are named '<project>/<user>'")
+    if spec.kind is NodeKind.USER and spec.id != user_node_id(spec.parent, spec.id.partition("/")[2]):
+        raise InvalidArgument("parent", f"the user {spec.id} belongs to project {spec.id.partition('/')[0]}")
     if spec.parent:
         check_name("parent", spec.parent)
         if spec.parent == spec.id:
@@ -156,10 +183,10 @@ def validate_node(spec: NodeSpec, parent_kind: NodeKind | None) -> NodeSpec:
 
 
 def validate_entries(
-    entries: Mapping[str, QuotaEntry | None], has_parent: bool, prefix: str = "entries"
+    entries: Mapping[str, QuotaEntry | None], has_parent: bool, prefix: str = "entries", cap_only: bool = False
 ) -> Mapping[str, QuotaEntry | None]:
-    """Classes known; borrowing only where there is a pool to borrow from. Amounts are already
-    non-negative (parsed by `check_amount`)."""
+    """Classes known; borrowing only where there is a pool to borrow from; a user (`cap_only`)
+    takes a hard cap and nothing else. Amounts are already non-negative (parsed by `check_amount`)."""
     check_batch(prefix, list(entries))
     for cls, entry in entries.items():
         field = f"{prefix}[{cls}]"
@@ -168,6 +195,16 @@ def validate_entries(
             continue
         if entry.nominal.unlimited:
             raise InvalidArgument(f"{field}.nominal", "a guarantee must be finite")
+        if cap_only:
+            for name, value, default in (
+                ("nominal", entry.nominal, Amount(0)),
+                ("borrowing_limit", entry.borrowing_limit, UNLIMITED),
+                ("lending_limit", entry.lending_limit, UNLIMITED),
+            ):
+                if value != default:
+                    raise InvalidArgument(
+                        f"{field}.{name}", "a user takes only a hard cap (its project's quota is shared)"
+                    )
         if not has_parent and entry.borrowing_limit != Amount(0) and entry.borrowing_limit != UNLIMITED:
             raise InvalidArgument(
                 f"{field}.borrowing_limit", "borrowing needs a cohort (a parent to borrow from); this node has none"

@@ -1,9 +1,12 @@
 """The reservation record, as tree.lua writes it into the reservations hash:
 
-    "<phase>|<created ms>|<expires ms>|<P or N>|<project>|<sku>|<count>|<shape>|<res>=<units>;…"
+    "<phase>|<created ms>|<expires ms>|<P or N>|<project>|<sku>|<count>|<shape>|<res>=<units>;…|<user>|<node>"
 
 phase R (reserved) or C (committed); P marks a preemptible grant. The record keeps the units it
-charged, so releasing it returns exactly those whatever changed since (weights, quota entries).
+charged and the node it charged them to (the project, or the user's tenant "<project>/<user>"
+when it existed; "" = the project), so releasing it returns exactly those to exactly that node
+whatever changed since (weights, quota entries, users added). Records written before users existed
+end after the charges.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ _PHASES = {"R": Phase.RESERVED, "C": Phase.COMMITTED}
 
 
 def decode_reservation(grant_id: str, record: str) -> HeldReservation:
-    phase, created, expires, preemptible, project, sku, count, shape, charges = record.split("|", 8)
+    phase, created, expires, preemptible, project, sku, count, shape, charges, *rest = record.split("|")
     return HeldReservation(
         grant_id=grant_id,
         project=project,
@@ -26,4 +29,5 @@ def decode_reservation(grant_id: str, record: str) -> HeldReservation:
         shape=shape,
         preemptible=preemptible == "P",
         charges={r: int(u) for r, _, u in (pair.partition("=") for pair in charges.split(";") if pair)},
+        user=rest[0] if rest else "",
     )

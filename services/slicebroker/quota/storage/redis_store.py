@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from slicebroker.quota.domain import budget as budgets
 from slicebroker.quota.domain.amount import Amount
-from slicebroker.quota.domain.model import HeldReservation, NodeKind, NodeSpec, NodeState, TenantNode
+from slicebroker.quota.domain.model import HeldReservation, NodeKind, NodeSpec, NodeState, TenantNode, user_node_id
 from slicebroker.quota.domain.resources import MEMORY_SUFFIX, resource_classes, resources_of, skus
 from slicebroker.quota.domain.store import (
     BurnEvent,
@@ -158,7 +158,18 @@ class RedisQuotaStore:
         args: list[Any] = []
         for item in items:
             r = item.request
-            args += [r.grant_id, r.project, r.sku, r.count, r.shape, r.priority, r.ttl_seconds * 1000]
+            user_node = user_node_id(r.project, r.user) if r.user else ""
+            args += [
+                r.grant_id,
+                r.project,
+                r.sku,
+                r.count,
+                r.shape,
+                r.priority,
+                r.ttl_seconds * 1000,
+                r.user,
+                user_node,
+            ]
             args.append(len(item.charges))
             for resource, units in item.charges.items():
                 args += [resource, units]

@@ -9,9 +9,13 @@ per node and class  q (subtree quota), g (guaranteed), s (Σ children q−g), e 
 per node and resource  u (subtree usage), k (pool usage)
 Fields of the tree hash are "<what>|<node>[|<class or resource>]". Resources "<SKU>#mem" belong
 to class "<SKU>". Amounts are integer units (504,000 per device), times are epoch ms.
+A user node ("<project>/<user>", under its project) takes part in usage only: its grants' u and k
+pass up to the project whole (its g is 0), it has no q, g, s or e, and its entries are hard caps
+read by the reserve check alone, so adding or capping a user never changes the project's quota.
 
 KEYS[1]  tree hash (all of the above, plus parent|, kind|, state|, gen|, name|, budget|, burned|, hist|)
-KEYS[2]  reservations hash: grant id -> "phase|created|expires|priority|project|sku|count|shape|res=units;…"
+KEYS[2]  reservations hash: grant id -> "phase|created|expires|priority|project|sku|count|shape|res=units;…|user|node"
+         (node: the user tenant charged, '' = the project; records from before users lack both)
 KEYS[3]  expiries zset: grant id -> expiry (ms), reserved phase only
 KEYS[4]  lapsed zset: grant id -> when it lapsed (ms)
 KEYS[5]  nodes zset: node id (score 0)
@@ -160,20 +164,23 @@ local function parse_record(held)
       charges[#charges + 1] = {string.sub(pair, 1, eq - 1), tonumber(string.sub(pair, eq + 1))}
     end
   end
+  local node = r[11]
+  if not node or node == '' then node = r[5] end
   return {phase = r[1], created = r[2], expires = tonumber(r[3]), priority = r[4], project = r[5],
-          sku = r[6], count = tonumber(r[7]), shape = r[8], charges = charges, charges_text = r[9]}
+          sku = r[6], count = tonumber(r[7]), shape = r[8], charges = charges, charges_text = r[9],
+          user = r[10] or '', node = node}
 end
 
-local function apply(project, charges, sign)
+local function apply(node, charges, sign)
   for _, c in ipairs(charges) do
-    add_u(project, c[1], sign * c[2])
-    add_k(project, c[1], sign * c[2])
+    add_u(node, c[1], sign * c[2])
+    add_k(node, c[1], sign * c[2])
   end
 end
 
--- Returns what a reservation held to its project and forgets it; `lapsed_at` marks a lapse.
+-- Returns what a reservation held to the node it charged and forgets it; `lapsed_at` marks a lapse.
 local function release(grant, rec, lapsed_at)
-  apply(rec.project, rec.charges, -1)
+  apply(rec.node, rec.charges, -1)
   redis.call('HDEL', RES, grant)
   redis.call('ZREM', EXP, grant)
   if lapsed_at then redis.call('ZADD', LAPSED, lapsed_at, grant) end
@@ -186,8 +193,9 @@ local function institution_of(path)
   return ''
 end
 
---[[ reserve — ARGV[3..]: per item grant, project, sku, count, shape, priority, ttl (ms), n, then n
-pairs resource, units. Returns per item one of
+--[[ reserve — ARGV[3..]: per item grant, project, sku, count, shape, priority, ttl (ms), user ('' none),
+user node ('' none), n, then n pairs resource, units. When the user node exists (a user of this
+project) the charges start there: its state and hard caps bind too. Returns per item one of
   {"OK", institution, preemptible 0|1, soft budget warnings "node:left,…"} | {"PROJECT_NOT_FOUND"}
   | {"NOT_ACTIVE", node, state} | {"MISMATCH", project, sku, count, shape}
   | {"QUOTA_EXCEEDED", limit, node, resource, requested, available, node's subtree usage}
@@ -198,10 +206,11 @@ local function reserve()
   local a = 3
   while a <= #ARGV do
     local grant, project, sku, count, shape = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4]
-    local priority, ttl, n = ARGV[a + 5], tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7])
+    local priority, ttl, user, user_node = ARGV[a + 5], tonumber(ARGV[a + 6]), ARGV[a + 7], ARGV[a + 8]
+    local n = tonumber(ARGV[a + 9])
     local charges = {}
-    for j = 1, n do charges[j] = {ARGV[a + 6 + 2 * j], tonumber(ARGV[a + 7 + 2 * j])} end
-    a = a + 8 + 2 * n
+    for j = 1, n do charges[j] = {ARGV[a + 8 + 2 * j], tonumber(ARGV[a + 9 + 2 * j])} end
+    a = a + 10 + 2 * n
     local result
     local held = redis.call('HGET', RES, grant)
     if held then
@@ -220,7 +229,14 @@ local function reserve()
       if get(f2('kind', project)) ~= 'project' then
         result = {'PROJECT_NOT_FOUND'}
       else
-        local path = path_of(project)
+        local start = project
+        if user_node ~= '' and get(f2('kind', user_node)) == 'user' and get(f2('parent', user_node)) == project then
+          start = user_node
+        end
+        -- `path` from the charged node up; `qpath` from the project up (where quota lives).
+        local path = path_of(start)
+        local qpath = path
+        if start ~= project then qpath = path_of(project) end
         for _, node in ipairs(path) do
           local state = get(f2('state', node)) or 'active'
           if state ~= 'active' then result = {'NOT_ACTIVE', node, state}; break end
@@ -232,6 +248,13 @@ local function reserve()
           for _, c in ipairs(charges) do
             local res, units = c[1], c[2]
             local cls = class_of(res)
+            -- A user's cap binds whether or not anyone in the tree has quota for the class.
+            local _, _, _, user_cap = nil, nil, nil, nil
+            if start ~= project then _, _, _, user_cap = cfg(start, cls) end
+            if user_cap and units > user_cap - num(f3('u', start, res)) then
+              local used = num(f3('u', start, res))
+              result = {'QUOTA_EXCEEDED', 'hard_cap', start, res, units, pos(user_cap - used), used}; break
+            end
             if num(f3('e', root, cls)) == 0 then
               if cls == sku then
                 result = {'QUOTA_EXCEEDED', 'no_quota', project, res, units, 0, 0}; break
@@ -248,14 +271,14 @@ local function reserve()
                 end
               end
               if result then break end
-              local left, binding = available(path, res, may_borrow)
+              local left, binding = available(qpath, res, may_borrow)
               if units > left then
                 local limit, node = 'borrowing_limit', binding
                 if binding == '' then limit, node = 'nominal', root end
                 result = {'QUOTA_EXCEEDED', limit, node, res, units, pos(left), num(f3('u', node, res))}
                 break
               end
-              for _, node in ipairs(path) do
+              for _, node in ipairs(qpath) do
                 if get(f2('parent', node)) ~= '' and num(f3('k', node, res)) + units > num(f3('q', node, cls)) then
                   borrowing = true
                 end
@@ -274,14 +297,16 @@ local function reserve()
           end
         end
         if not result then
-          apply(project, charges, 1)
+          apply(start, charges, 1)
           local pairs_text = {}
           for j, c in ipairs(charges) do pairs_text[j] = c[1] .. '=' .. c[2] end
           local preemptible = priority == 'preemptible' or (priority == 'standard' and borrowing)
           local code = preemptible and 'P' or 'N'
           local expires = now + ttl
+          local charged = ''
+          if start ~= project then charged = start end
           redis.call('HSET', RES, grant, table.concat({'R', now, expires, code, project, sku, count, shape,
-            table.concat(pairs_text, ';')}, '|'))
+            table.concat(pairs_text, ';'), user, charged}, '|'))
           redis.call('ZADD', EXP, expires, grant)
           redis.call('ZREM', LAPSED, grant)
           result = {'OK', institution_of(path), preemptible and 1 or 0, table.concat(warnings, ',')}
@@ -358,6 +383,8 @@ end
 -- of resources r, r resources of the class); whether any changed.
 local function apply_entries(node, a)
   local changed = false
+  -- A user's entries are hard caps only: they join no quota arithmetic (see the header).
+  local user = get(f2('kind', node)) == 'user'
   while a <= #ARGV do
     local cls, value, r = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
     local resources = {}
@@ -368,8 +395,10 @@ local function apply_entries(node, a)
     if old ~= value then
       changed = true
       put(cf, value)
-      if old == '' then add_e(node, cls, 1) elseif value == '' then add_e(node, cls, -1) end
-      refresh(node, cls, resources)
+      if not user then
+        if old == '' then add_e(node, cls, 1) elseif value == '' then add_e(node, cls, -1) end
+        refresh(node, cls, resources)
+      end
     end
   end
   return changed
@@ -394,7 +423,7 @@ reads them, applied in the same step. Returns {"OK", generation} | {"CONFLICT", 
 | {"KIND_MISMATCH", kind} | {"PARENT_NOT_FOUND"} | {"BAD_PARENT", kind} | {"CYCLE"}; the generation
 grows (once) only when something changed. ]]
 local PARENT_KINDS = {cohort = {cohort = true, [''] = true}, institution = {cohort = true, [''] = true},
-                      project = {institution = true}}
+                      project = {institution = true}, user = {project = true}}
 local function upsert_node()
   local id, kind, parent, state, name, weight = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
   local expected, m = tonumber(ARGV[9]), tonumber(ARGV[10])
