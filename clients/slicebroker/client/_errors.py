@@ -101,6 +101,9 @@ def _devices(amount: str) -> str:
 
 def _next_step(reason: str, md: Mapping[str, str]) -> str | None:
     """A next step built from ErrorInfo metadata; None when the metadata lacks what it needs."""
+    if reason in ("OVERLOADED", "RATE_LIMITED") and md.get("retry_after_ms"):
+        why = "the service is busy" if reason == "OVERLOADED" else "you are over your call rate"
+        return f"{why}; nothing was done — retry in {int(md['retry_after_ms']) / 1000:g} s (same idempotency key)"
     if reason == "QUOTA_EXCEEDED" and md.get("short_by"):
         project = md.get("project", "")
         limit = _LIMIT_WORDS.get(md.get("limit_kind", ""), "quota")

@@ -201,3 +201,10 @@ def test_errors_survive_pickling(err: SlicebrokerError) -> None:
         err.field,
         err.request_id,
     )
+
+
+@pytest.mark.parametrize(("reason", "words"), [("OVERLOADED", "the service is busy"), ("RATE_LIMITED", "call rate")])
+def test_a_shed_call_says_nothing_was_done_and_when_to_retry(reason: str, words: str) -> None:
+    err = error_for(grpc.StatusCode.RESOURCE_EXHAUSTED, reason, "overloaded", metadata={"retry_after_ms": "1500"})
+    assert err.hint is not None and words in err.hint
+    assert "nothing was done" in err.hint and "retry in 1.5 s" in err.hint
