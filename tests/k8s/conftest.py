@@ -40,6 +40,7 @@ T = TypeVar("T")
 PROJECTS = {
     "uni-a-llm": ("uni-a", {"H100-SXM-80GB": 64, "RNGD": 32}),
     "tiny": ("uni-a", {"H100-SXM-80GB": 2}),
+    "gangs": ("uni-a", {"B200-SXM-180GB": 16}),
 }
 GPU_NODES = ("gpu-n1", "gpu-n2")
 
@@ -81,10 +82,15 @@ def webhook(control_plane: ControlPlane, kube: Kube, tmp_path_factory: pytest.Te
 
 
 def ensure_node(kube: Kube, name: str, capacity: dict[str, str], labels: dict[str, str]) -> None:
-    body = {
+    """A kwok-style Node (no kubelet behind it; nothing here needs one to run)."""
+    body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **labels}},
+        "metadata": {
+            "name": name,
+            "labels": {"kubernetes.io/hostname": name, "type": "kwok", **labels},
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+        },
         "status": {"capacity": {"cpu": "64", "memory": "512Gi", "pods": "110", **capacity}},
     }
     body["status"]["allocatable"] = dict(body["status"]["capacity"])
@@ -104,12 +110,16 @@ class Namespace:
         return self.kube.get(f"/api/v1/namespaces/{self.name}/pods/{name}")
 
     def create_pod(
-        self, name: str, resources: dict[str, str], annotations: dict[str, str] | None = None
+        self,
+        name: str,
+        resources: dict[str, str],
+        annotations: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         body = {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": name, "annotations": annotations or {}},
+            "metadata": {"name": name, "annotations": annotations or {}, "labels": labels or {}},
             "spec": {
                 "containers": [
                     {"name": "main", "image": "busybox", "resources": {"limits": resources}},
@@ -272,7 +282,7 @@ async def operator(control_plane: ControlPlane, kube: Kube, webhook: str, mesh: 
     handle.sb.close()
 
 
-async def eventually(check: Callable[[], T], timeout_s: float = 20.0, interval_s: float = 0.05) -> T:
+async def eventually(check: Callable[[], T | None], timeout_s: float = 20.0, interval_s: float = 0.05) -> T:
     """Polls `check` (sync, quick) while the event loop keeps serving the in-process mesh."""
     deadline = time.monotonic() + timeout_s
     while True:

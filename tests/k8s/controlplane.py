@@ -140,7 +140,7 @@ current-context: test
         while time.monotonic() < deadline:
             for proc in self.procs:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}; see {self.workdir}/*.log")
+                    raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}; see {self.workdir}/*.log")
             if self.ca_file.exists():
                 try:
                     context = ssl.create_default_context(cafile=str(self.ca_file))

@@ -101,13 +101,14 @@ async def test_quota_refusal_and_unknown_resource_are_pod_events(new_namespace: 
     ns = new_namespace({mapping.LABEL_INSTITUTION: "uni-a", mapping.LABEL_PROJECT: "tiny"})
     ns.create_pod("big", GPU4)
     ns.create_pod("odd", {"nvidia.com/gpu-h100x": "1"})
-    ns.create_pod("mig", {"nvidia.com/mig-1g.10gb": "1"})
+    ns.create_pod("shared", {"nvidia.com/gpu.shared": "1"})
     big = await eventually(lambda: _reasons(ns, "big").get("GrantPending"))
     assert "QUOTA_EXCEEDED" in big
     odd = await eventually(lambda: _reasons(ns, "odd").get("UnknownResource"))
     assert "nvidia.com/gpu-h100x" in odd and "nvidia.com/gpu" in odd
-    assert await eventually(lambda: _reasons(ns, "mig").get("UnsupportedSlice"))
-    for name in ("big", "odd", "mig"):
+    shared = await eventually(lambda: _reasons(ns, "shared").get("MissingShare"))
+    assert mapping.ANN_COMPUTE_MILLI in shared
+    for name in ("big", "odd", "shared"):
         assert _gates(ns.pod(name)) == [mapping.GATE]
     # Nothing holds devices for the refused pods (the broker may keep a request queued).
     held = [g for g in await call(lambda: list(operator.sb.list_grants(project="tiny"))) if g.slices]
@@ -158,7 +159,7 @@ async def test_leases_are_renewed_while_the_pod_lives(namespace: Namespace, oper
     pod = await eventually(lambda: _granted(namespace, "long"))
     grant_id = pod["metadata"]["annotations"][mapping.ANN_GRANT]
     first = (await call(operator.sb.get_grant, grant_id)).expires_at
-    assert operator.current is not None
+    assert operator.current is not None and first is not None
     # Pretend most of the lease has passed: the renewer extends it.
     assert await eventually(lambda: operator.current.renew_due(now=first.timestamp() - 5) if operator.current else 0)
     later = (await call(operator.sb.get_grant, grant_id)).expires_at

@@ -14,6 +14,7 @@ nothing leaks.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from slicebroker.client import (
     Grant,
     GrantState,
     NotFoundError,
+    Slice,
     SlicebrokerError,
 )
 from slicebroker.client import _inventory as inventory_ops
@@ -69,6 +71,18 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _ending(pod: JSON) -> bool:
+    """Deleted, or finished: its grant may go."""
+    return bool(pod["metadata"].get("deletionTimestamp")) or (pod.get("status") or {}).get("phase") in (
+        "Succeeded",
+        "Failed",
+    )
+
+
+def _is_gated(pod: JSON) -> bool:
+    return any(g.get("name") == mapping.GATE for g in (pod.get("spec") or {}).get("schedulingGates") or ())
+
+
 def _key_of(kind: str, obj: JSON) -> Key:
     meta = obj.get("metadata") or {}
     return (kind, str(meta.get("namespace", "")), str(meta.get("name", "")))
@@ -97,6 +111,8 @@ class Operator:
         self._namespaces: dict[str, dict[str, str]] = {}
         self._interesting: dict[str, set[str]] = {}
         """Namespace → names of pods that carry our gate, finalizer or grant."""
+        self._gangs: dict[str, set[str]] = {}
+        """Namespace → gangs seen there (re-queued when the namespace's mapping changes)."""
         self._held: dict[str, Held] = {}
         """Grant id → renewal state."""
         self._last_event: dict[str, tuple[str, str]] = {}
@@ -182,8 +198,11 @@ class Operator:
                 return
             self._namespaces[name] = labels
             waiting = list(self._interesting.get(name, ())) if before != labels else []
+            waiting_gangs = list(self._gangs.get(name, ())) if before != labels else []
         for pod in waiting:
             self.queue.add(("pod", name, pod))
+        for gang in waiting_gangs:
+            self.queue.add(("gang", name, gang))
 
     def _on_pod(self, kind: str, pod: JSON) -> None:
         meta = pod.get("metadata") or {}
@@ -195,14 +214,22 @@ class Operator:
             or mapping.FINALIZER in (meta.get("finalizers") or ())
             or mapping.ANN_GRANT in (meta.get("annotations") or {})
         )
+        gang_name = mapping.gang_of(pod)
         with self._lock:
             names = self._interesting.setdefault(ns, set())
             if ours and kind != "DELETED":
                 names.add(name)
+                if gang_name:
+                    self._gangs.setdefault(ns, set()).add(gang_name)
             else:
                 names.discard(name)
         if ours or kind == "DELETED":
             self.queue.add(("pod", ns, name))
+        gang = mapping.gang_of(pod)
+        if gang and ours:
+            # A gang is granted as one: its members' arrivals, departures and namespace changes
+            # all come back to one key, processed by one worker at a time.
+            self.queue.add(("gang", ns, gang))
 
     def _on_claim(self, kind: str, claim: JSON) -> None:
         self.queue.add(_key_of("claim", claim))
@@ -217,6 +244,7 @@ class Operator:
             "pod": self.reconcile_pod,
             "claim": self.reconcile_claim,
             "node": self.reconcile_node,
+            "gang": self.reconcile_gang,
         }
         while True:
             key = self.queue.get()
@@ -274,22 +302,193 @@ class Operator:
             return None
         uid = str(meta["uid"])
         phase = (pod.get("status") or {}).get("phase", "")
+        gang = mapping.gang_of(pod)
         if meta.get("deletionTimestamp") or phase in ("Succeeded", "Failed"):
-            self._release(
-                pod, grant_id, f"k8s-pod-{uid}", "pod deleted" if meta.get("deletionTimestamp") else f"pod {phase}"
-            )
+            why = "pod deleted" if meta.get("deletionTimestamp") else f"pod {phase}"
+            if not gang:
+                self._release(pod, grant_id, f"k8s-pod-{uid}", why)
+            elif grant_id and not self._gang_holders(ns, gang, grant_id, exclude=name):
+                # The gang's one grant goes with its last member.
+                self._release(pod, grant_id, "", f"{why}, the last of gang {gang}")
             if finalized:
                 self._drop_finalizer(path, meta)
+            if gang and gated:
+                self.queue.add(("gang", ns, gang))
             return None
         if not gated:
             if grant_id:
                 self._hold(grant_id, ("pod", ns, name), uid, annotations)
             return None
+        if gang:
+            self.queue.add(("gang", ns, gang))
+            return None
         return self._grant_pod(path, pod)
+
+    def _gang_holders(self, ns: str, gang: str, grant_id: str, exclude: str = "") -> list[str]:
+        """Members of the gang still alive (not ending) that carry `grant_id`."""
+        pods, _ = self.kube.list_all(
+            f"/api/v1/namespaces/{ns}/pods", query={"labelSelector": f"{mapping.LABEL_GANG}={gang}"}
+        )
+        return sorted(
+            p["metadata"]["name"]
+            for p in pods
+            if p["metadata"]["name"] != exclude
+            and not _ending(p)
+            and (p["metadata"].get("annotations") or {}).get(mapping.ANN_GRANT) == grant_id
+        )
+
+    # -- gangs ---------------------------------------------------------------------------------
+
+    def reconcile_gang(self, ns: str, gang: str) -> float | None:
+        """Grants a gang (pods labelled slicebroker.io/gang=<gang>) as one request, all or nothing.
+
+        Once every member exists, one grant of members x per-member devices is requested with the
+        members' topology (same leaf, NVLink domain, node, spread; required or preferred) and an
+        idempotency key made from the members' uids. The slices are split among the members
+        deterministically (`mapping.assign_members`). Then, in two passes, every member is first
+        narrowed to its node and annotated while still gated, and only then are the gates removed:
+        no member is released to the scheduler before all of them are pinned, and a restart
+        between the passes replays the same grant and the same split."""
+        pods, _ = self.kube.list_all(
+            f"/api/v1/namespaces/{ns}/pods", query={"labelSelector": f"{mapping.LABEL_GANG}={gang}"}
+        )
+        members = sorted((p for p in pods if not _ending(p)), key=lambda p: str(p["metadata"]["name"]))
+        gated = [p for p in members if _is_gated(p)]
+        if not gated:
+            return None
+        prefix = f"k8s-gang-{ns}.{gang}."
+        tenant = self._project_of(ns)
+        if tenant is None:
+            for pod in gated:
+                self._pending(pod, "NamespaceNotMapped", self._unmapped_message(ns), warning=True)
+            return None
+        try:
+            sizes = {mapping.gang_size(p) for p in members}
+            if len(sizes) != 1:
+                raise mapping.PodRequestError(
+                    "GangMismatch", f"members of gang {gang} disagree on {mapping.ANN_GANG_SIZE}: {sorted(sizes)}"
+                )
+            requests = {mapping.read_request(p) for p in members}
+            if len(requests) != 1:
+                raise mapping.PodRequestError(
+                    "GangMismatch",
+                    f"members of gang {gang} must ask for the same accelerators, lease and topology",
+                )
+        except mapping.PodRequestError as err:
+            for pod in gated:
+                self._pending(pod, err.reason, err.message, warning=True)
+            return None
+        (size,), (request,) = sizes, requests
+        if len(members) != size:
+            # A gang that lost a member after its grant (a restart between the passes) must not
+            # keep holding devices it cannot use.
+            self._release(gated[0], "", prefix, f"gang {gang} has {len(members)} of {size} members")
+            for pod in gated:
+                self._pending(
+                    pod,
+                    "GangIncomplete",
+                    f"gang {gang}: {len(members)} of {size} members exist; waiting for all of them",
+                    warning=len(members) > size,
+                )
+            return None
+        lease = request.lease or timedelta(seconds=self.settings.default_lease_s)
+        attempt = max(int((p["metadata"].get("annotations") or {}).get(ANN_ATTEMPT, "0")) for p in members)
+        uids = ",".join(str(p["metadata"]["uid"]) for p in members)
+        key = prefix + hashlib.sha256(uids.encode()).hexdigest()[:32] + (f"-{attempt}" if attempt else "")
+        what = f"{size * request.count} x {'/'.join(request.skus)} ({size} members, {request.topology})"
+        try:
+            grant = grants.request_grant(
+                self.sb,
+                tenant[1],
+                request.skus[0],
+                size * request.count,
+                lease,
+                key,
+                request.topology,
+                alternatives=request.skus[1:],
+                required=request.required,
+                shape=request.shape,
+            )
+        except SlicebrokerError as err:
+            for pod in gated:
+                self._pending(
+                    pod,
+                    "GrantPending",
+                    f"gang {gang} waiting for {what} for project {tenant[1]}: {err.reason}: {err.message}",
+                    warning=err.reason not in ("INSUFFICIENT_CAPACITY",),
+                )
+            return self.settings.retry_s
+        if grant.state in (GrantState.ENDED, GrantState.FAILED):
+            self._next_attempt(members, attempt)
+            for pod in gated:
+                self._pending(
+                    pod,
+                    "GrantFailed",
+                    f"grant {grant.id} {grant.state.value}: {grant.end_reason}; asking again",
+                    warning=True,
+                )
+            return self.settings.retry_s
+        if grant.state is not GrantState.ACTIVE or not grant.slices:
+            position = f" at position {grant.queue_position}" if grant.queue_position else ""
+            why = grant.waiting_reason or "waiting for capacity"
+            for pod in gated:
+                self._pending(
+                    pod,
+                    "GrantQueued",
+                    f"gang {gang}: grant {grant.id} for {what} is queued{position}: {why}",
+                    warning=False,
+                )
+            return self.settings.retry_s
+        names = [str(p["metadata"]["name"]) for p in members]
+        pinned = {
+            str(p["metadata"]["name"]): str(p["metadata"]["annotations"][mapping.ANN_NODE])
+            for p in members
+            if (p["metadata"].get("annotations") or {}).get(mapping.ANN_NODE)
+        }
+        split = mapping.assign_members(names, [(s.node_id, s.device_id) for s in grant.slices], request.count, pinned)
+        if split is None:
+            self.sb.release_grant(grant.id)
+            self._next_attempt(members, attempt)
+            for pod in gated:
+                self._pending(
+                    pod,
+                    "GangNotAssignable",
+                    f"grant {grant.id} ({', '.join(sorted({s.node_id for s in grant.slices}))}) does not split "
+                    f"into {size} members of {request.count} on one node each; released, asking again",
+                    warning=True,
+                )
+            return self.settings.retry_s
+        # Pass 1: narrow and annotate every gated member, gates still on.
+        for pod in gated:
+            name = str(pod["metadata"]["name"])
+            mine = [grant.slices[i] for i in split[name]]
+            annotations = pod["metadata"].get("annotations") or {}
+            if annotations.get(mapping.ANN_GRANT) == grant.id and annotations.get(mapping.ANN_NODE) == mine[0].node_id:
+                continue
+            self._narrow(pod, grant, mine, lease)
+            updated = self.kube.request("PUT", f"/api/v1/namespaces/{ns}/pods/{name}", body=pod)
+            pod["metadata"]["resourceVersion"] = updated["metadata"]["resourceVersion"]
+        # Pass 2: every member is pinned; release them all to the scheduler.
+        for pod in gated:
+            spec = pod["spec"]
+            spec["schedulingGates"] = mapping.without_gate(spec.get("schedulingGates")) or None
+            name = str(pod["metadata"]["name"])
+            self.kube.request("PUT", f"/api/v1/namespaces/{ns}/pods/{name}", body=pod)
+            self._granted(pod, grant, str(pod["metadata"]["annotations"][mapping.ANN_NODE]))
+        return None
+
+    def _next_attempt(self, members: list[JSON], attempt: int) -> None:
+        """The gang's grant is over or unusable: its next request needs a fresh idempotency key."""
+        body = {"metadata": {"annotations": {ANN_ATTEMPT: str(attempt + 1)}}}
+        for pod in members:
+            meta = pod["metadata"]
+            self.kube.request(
+                "PATCH", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", body=body, content_type=MERGE
+            )
 
     def _grant_pod(self, path: str, pod: JSON) -> float | None:
         meta = pod["metadata"]
-        ns, uid = str(meta["namespace"]), str(meta["uid"])
+        ns = str(meta["namespace"])
         tenant = self._project_of(ns)
         if tenant is None:
             self._pending(pod, "NamespaceNotMapped", self._unmapped_message(ns), warning=True)
@@ -299,14 +498,6 @@ class Operator:
         except mapping.PodRequestError as err:
             self._pending(pod, err.reason, err.message, warning=True)
             return None  # annotations may be fixed; the pod watch brings the change
-        if request.topology not in grants.TOPOLOGIES:
-            self._pending(
-                pod,
-                "InvalidTopology",
-                f"{mapping.ANN_TOPOLOGY} must be one of {', '.join(grants.TOPOLOGIES)}",
-                warning=True,
-            )
-            return None
         lease = request.lease or timedelta(seconds=self.settings.default_lease_s)
         key = pod_key(pod)
         try:
@@ -319,6 +510,8 @@ class Operator:
                 key,
                 request.topology,
                 alternatives=request.skus[1:],
+                required=request.required,
+                shape=request.shape,
             )
         except SlicebrokerError as err:
             self._pending(
@@ -366,29 +559,51 @@ class Operator:
         node = nodes[0]
         # One update: the gate goes, the pod is narrowed to the node, and the grant is recorded.
         # resourceVersion makes it conditional; a 409 re-reads and replays (same key, same grant).
+        self._narrow(pod, grant, grant.slices, lease)
         spec = pod["spec"]
-        remaining = mapping.without_gate(spec.get("schedulingGates"))
-        spec["schedulingGates"] = remaining or None
-        mapping.pin_to_node(spec, node)
+        spec["schedulingGates"] = mapping.without_gate(spec.get("schedulingGates")) or None
+        self.kube.request("PUT", path, body=pod)
+        self._granted(pod, grant, node)
+        return None
+
+    def _narrow(self, pod: JSON, grant: Grant, slices: Iterable[Slice], lease: timedelta) -> None:
+        """Pins a gated pod (in place) to the node of `slices` and records the grant in annotations."""
+        slices = list(slices)
+        meta = pod["metadata"]
+        node = slices[0].node_id
+        mapping.pin_to_node(pod["spec"], node)
         annotations = meta.setdefault("annotations", None) or {}
         meta["annotations"] = annotations
         annotations[mapping.ANN_GRANT] = grant.id
-        annotations[mapping.ANN_SLICES] = ",".join(s.device_id for s in grant.slices)
+        annotations[mapping.ANN_SLICES] = ",".join(s.device_id for s in slices)
         annotations[mapping.ANN_NODE] = node
         annotations[mapping.ANN_SKU + "-granted"] = grant.sku
         annotations[mapping.ANN_LEASE + "-seconds"] = str(int(lease.total_seconds()))
-        self.kube.request("PUT", path, body=pod)
+        if slices[0].kind:
+            annotations[mapping.ANN_SLICE_KIND] = slices[0].kind
+            annotations[mapping.ANN_SLICE_PROFILE] = ",".join(s.profile for s in slices)
+
+    def _granted(self, pod: JSON, grant: Grant, node: str) -> None:
+        """Book-keeping once a pod is ungated on its grant: the renewer, condition and event."""
+        meta = pod["metadata"]
+        annotations = meta["annotations"]
         with self._lock:
             self.bound += 1
-        self._hold(grant.id, ("pod", ns, str(meta["name"])), uid, annotations, grant)
-        self._condition(pod, "True", "Granted", f"grant {grant.id}: {grant.count} x {grant.sku} on {node}")
+        self._hold(grant.id, ("pod", str(meta["namespace"]), str(meta["name"])), str(meta["uid"]), annotations, grant)
+        mine = annotations[mapping.ANN_SLICES]
+        self._condition(pod, "True", "Granted", f"grant {grant.id}: {grant.sku} on {node} ({mine})")
         self._event(
             pod,
             "Normal",
             "Granted",
-            f"grant {grant.id}: {grant.count} x {grant.sku} on node {node} ({annotations[mapping.ANN_SLICES]})",
+            f"grant {grant.id}: {grant.count} x {grant.sku}"
+            + (
+                f" ({annotations[mapping.ANN_SLICE_KIND]} {annotations[mapping.ANN_SLICE_PROFILE]})"
+                if mapping.ANN_SLICE_KIND in annotations
+                else ""
+            )
+            + f" on node {node} ({mine})",
         )
-        return None
 
     def _pending(self, pod: JSON, reason: str, message: str, *, warning: bool) -> None:
         self._event(pod, "Warning" if warning else "Normal", reason, message)
@@ -477,19 +692,31 @@ class Operator:
             self._held.pop(gid, None)
         kind, ns, name = held.key
         if kind == "pod":
-            pod = self.kube.get(f"/api/v1/namespaces/{ns}/pods/{name}")
-            if pod is None:
-                return
-            self._event(pod, "Warning", "GrantLost", f"grant {gid} ended ({why}); evicting the pod")
-            eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": ns}}
-            with contextlib.suppress(KubeError):
-                self.kube.request("POST", f"/api/v1/namespaces/{ns}/pods/{name}/eviction", body=eviction)
+            for pod in self._pods_of_grant(ns, gid):
+                self._event(pod, "Warning", "GrantLost", f"grant {gid} ended ({why}); evicting the pod")
+                self._evict(pod)
         elif kind == "claim":
             path = f"{CLAIMS}/namespaces/{ns}/sliceclaims/{name}"
             with contextlib.suppress(KubeError):
                 self.kube.request(
                     "PATCH", path + "/status", body={"status": {"state": "Ended", "message": why}}, content_type=MERGE
                 )
+
+    def _pods_of_grant(self, ns: str, gid: str) -> list[JSON]:
+        """The live pods bound to a grant: one pod, or every member of a gang."""
+        pods, _ = self.kube.list_all(f"/api/v1/namespaces/{ns}/pods")
+        return [
+            p for p in pods if (p["metadata"].get("annotations") or {}).get(mapping.ANN_GRANT) == gid and not _ending(p)
+        ]
+
+    def _evict(self, pod: JSON) -> None:
+        meta = pod["metadata"]
+        ns, name = str(meta["namespace"]), str(meta["name"])
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": ns}}
+        try:
+            self.kube.request("POST", f"/api/v1/namespaces/{ns}/pods/{name}/eviction", body=eviction)
+        except KubeError as err:
+            log.warning("evicting %s/%s: %s", ns, name, err)
 
     # -- events and conditions -----------------------------------------------------------------
 
@@ -646,7 +873,9 @@ class Operator:
         sku, count, topo = shape
         state = "cordoned" if (node or {}).get("spec", {}).get("unschedulable") else "active"
         if known is None or known[:2] != (sku, count):
-            request = inventory_pb2.RegisterNodeRequest(id=name, sku=sku, device_count=count, **topo)
+            request = inventory_pb2.RegisterNodeRequest(id=name, sku=sku, device_count=count)
+            for field, value in topo.items():
+                setattr(request, field, value)
             self.sb._run(ops.Op(inventory_ops.REGISTER_NODE, request, inventory_ops._node))
             known = (sku, count, "active")
         if known[2] != state:

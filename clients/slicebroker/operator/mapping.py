@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from typing import Any
 
 import yaml
 
+from slicebroker.client import Placement, Shape
 from slicebroker.core.catalogue import catalogue_text
 
 GATE = "slicebroker.io/grant"
@@ -24,9 +25,18 @@ ANN_SKU = "slicebroker.io/sku"
 ANN_COUNT = "slicebroker.io/count"
 ANN_LEASE = "slicebroker.io/lease"
 ANN_TOPOLOGY = "slicebroker.io/topology"
+ANN_TOPOLOGY_REQUIRED = "slicebroker.io/topology-required"
+ANN_COMPUTE_MILLI = "slicebroker.io/compute-milli"
+ANN_MEMORY_MILLI = "slicebroker.io/memory-milli"
 ANN_GRANT = "slicebroker.io/grant-id"
 ANN_SLICES = "slicebroker.io/slices"
 ANN_NODE = "slicebroker.io/node"
+ANN_SLICE_KIND = "slicebroker.io/slice-kind"
+ANN_SLICE_PROFILE = "slicebroker.io/slice-profile"
+LABEL_GANG = "slicebroker.io/gang"
+"""Pods with the same value of this label in one namespace are one gang: granted all together."""
+ANN_GANG_SIZE = "slicebroker.io/gang-size"
+"""How many members the gang has; it is requested once all of them exist."""
 LABEL_INSTITUTION = "slicebroker.io/institution"
 LABEL_PROJECT = "slicebroker.io/project"
 CONDITION = "slicebroker.io/Granted"
@@ -35,7 +45,8 @@ CONDITION = "slicebroker.io/Granted"
 # accelerator request, known to the catalogue or not (an unknown one is refused, never let through).
 ACCELERATOR_PREFIXES = ("nvidia.com/gpu", "nvidia.com/mig-", "furiosa.ai/", "rebellions.ai/")
 # Annotations that ask for a grant by themselves (a pod with no extended resource, e.g. a DRA claim).
-REQUEST_ANNOTATIONS = (ANN_SKU, ANN_COUNT, ANN_LEASE, ANN_TOPOLOGY)
+REQUEST_ANNOTATIONS = (ANN_SKU, ANN_COUNT, ANN_LEASE, ANN_TOPOLOGY, ANN_COMPUTE_MILLI)
+TOPOLOGIES = tuple(p.value for p in Placement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +102,10 @@ class PodRequest:
     resource: str
     lease: timedelta | None
     topology: str
+    required: bool = True
+    """The topology is a requirement (refuse rather than place elsewhere), else a preference."""
+    shape: Shape = field(default_factory=Shape)
+    """Whole devices, a MIG / NPU partition profile, or a share of one device."""
 
 
 def wants_accelerators(pod: Mapping[str, Any]) -> bool:
@@ -140,6 +155,58 @@ def parse_lease(text: str) -> timedelta:
     return timedelta(**{unit: int(match.group(1))})
 
 
+def _milli(annotations: Mapping[str, str], key: str, low: int) -> int:
+    text = annotations.get(key, "")
+    if not text:
+        return 0
+    if not re.fullmatch(r"\d+", text.strip()) or not low <= int(text) <= 999:
+        raise PodRequestError(
+            "InvalidShare", f"{key} must be {low}-999 thousandths of one device (e.g. 250), got {text!r}"
+        )
+    return int(text)
+
+
+def _share(annotations: Mapping[str, str]) -> Shape | None:
+    """The share of one device the annotations ask for, or None when they ask for none."""
+    compute = _milli(annotations, ANN_COMPUTE_MILLI, 1)
+    memory = _milli(annotations, ANN_MEMORY_MILLI, 0)
+    if not compute:
+        if memory:
+            raise PodRequestError("InvalidShare", f"{ANN_MEMORY_MILLI} goes with {ANN_COMPUTE_MILLI}")
+        return None
+    return Shape("share", "", compute, memory)
+
+
+def _shape_of(entry: ResourceName, share: Shape | None) -> Shape:
+    """The slice shape a catalogue resource name stands for (with the pod's share annotations)."""
+    if entry.slice == "share":
+        if share is None:
+            raise PodRequestError(
+                "MissingShare",
+                f"{entry.name} is a share of a device; say how much with {ANN_COMPUTE_MILLI} "
+                "(thousandths of one device, e.g. 250)",
+            )
+        return share
+    if share is not None:
+        shared = sorted(n for n, r in resource_names().items() if r.slice == "share" and "/" in n)
+        raise PodRequestError(
+            "ShareNeedsSharedResource",
+            f"{ANN_COMPUTE_MILLI} asks for a share of a device, but {entry.name} is a {entry.slice} "
+            f"{'device' if entry.slice == 'whole' else 'slice'}; ask for {', '.join(shared)} instead "
+            f"(or for no resource, with {ANN_SKU})",
+        )
+    if entry.slice == "whole":
+        return Shape()
+    if not entry.profile:
+        examples = sorted(n for n, r in resource_names().items() if r.slice == entry.slice and r.profile)[:2]
+        raise PodRequestError(
+            "UnsupportedSlice",
+            f"{entry.name} names no {entry.slice} profile; ask for a profile's resource such as "
+            f"{' or '.join(examples)}",
+        )
+    return Shape(entry.slice, entry.profile)
+
+
 def read_request(pod: Mapping[str, Any]) -> PodRequest:
     """The grant request a pod stands for, or `PodRequestError` saying what is wrong with it."""
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
@@ -160,16 +227,19 @@ def read_request(pod: Mapping[str, Any]) -> PodRequest:
     if sku_hint and sku_hint not in sku_names():
         raise PodRequestError("UnknownSku", f"{ANN_SKU}={sku_hint!r} is not a SKU; known: {', '.join(sku_names())}")
     lease = parse_lease(annotations[ANN_LEASE]) if ANN_LEASE in annotations else None
-    topology = annotations.get(ANN_TOPOLOGY, "same-node")
+    gang = gang_of(pod)
+    topology = annotations.get(ANN_TOPOLOGY, "anywhere" if gang else "same-node")
+    if topology not in TOPOLOGIES:
+        raise PodRequestError("InvalidTopology", f"{ANN_TOPOLOGY} must be one of {', '.join(TOPOLOGIES)}")
+    required_text = annotations.get(ANN_TOPOLOGY_REQUIRED, "true").strip().lower()
+    if required_text not in ("true", "false"):
+        raise PodRequestError("InvalidTopology", f"{ANN_TOPOLOGY_REQUIRED} must be true or false")
+    required = required_text == "true"
+    share = _share(annotations)
     if totals:
         ((resource, count),) = totals.items()
         entry = known[resource]
-        if entry.slice != "whole":
-            raise PodRequestError(
-                "UnsupportedSlice",
-                f"{resource} is a {entry.slice} slice; the broker grants whole devices to pods for now "
-                f"(ask for {'nvidia.com/gpu' if resource.startswith('nvidia') else 'a whole-device resource'})",
-            )
+        shape = _shape_of(entry, share)
         skus = entry.skus
         if sku_hint:
             if sku_hint not in skus:
@@ -177,13 +247,69 @@ def read_request(pod: Mapping[str, Any]) -> PodRequest:
                     "SkuMismatch", f"{ANN_SKU}={sku_hint} does not publish {resource} (it fits {', '.join(skus)})"
                 )
             skus = (sku_hint,)
-        return PodRequest(skus=skus, count=count, resource=resource, lease=lease, topology=topology)
+        return PodRequest(skus, count, resource, lease, topology, required, shape)
     if not sku_hint:
         raise PodRequestError("MissingSku", f"a pod without accelerator resources must name the SKU in {ANN_SKU}")
     count = _quantity(annotations.get(ANN_COUNT, "1"))
     if count < 1:
         raise PodRequestError("InvalidQuantity", f"{ANN_COUNT} must be at least 1")
-    return PodRequest(skus=(sku_hint,), count=count, resource="", lease=lease, topology=topology)
+    return PodRequest((sku_hint,), count, "", lease, topology, required, share or Shape())
+
+
+def gang_of(pod: Mapping[str, Any]) -> str:
+    """The pod's gang (its slicebroker.io/gang label), or "" when it is not in one."""
+    return str(((pod.get("metadata") or {}).get("labels") or {}).get(LABEL_GANG, ""))
+
+
+def gang_size(pod: Mapping[str, Any]) -> int:
+    """How many members the pod's gang has (its slicebroker.io/gang-size annotation)."""
+    text = str(((pod.get("metadata") or {}).get("annotations") or {}).get(ANN_GANG_SIZE, ""))
+    if not re.fullmatch(r"\d+", text) or int(text) < 1:
+        raise PodRequestError(
+            "InvalidGang", f"a pod labelled {LABEL_GANG} needs {ANN_GANG_SIZE}: the number of members, got {text!r}"
+        )
+    return int(text)
+
+
+def assign_members(
+    members: Sequence[str], slices: Sequence[tuple[str, str]], per_member: int, pinned: Mapping[str, str]
+) -> dict[str, list[int]] | None:
+    """Splits a gang's slices (node, device) among its members, `per_member` on one node each.
+
+    Deterministic: members in name order take the slices in (node, device) order, node by node, so
+    a replay after a restart gives every member the same slices. A member already pinned to a node
+    (`pinned`: member → node; affinity can only narrow) gets slices on that node first. Returns the
+    indices into `slices` per member, or None when the slices do not divide into whole members.
+    """
+    by_node: dict[str, list[int]] = {}
+    for index in sorted(range(len(slices)), key=lambda i: (slices[i][0], _natural(slices[i][1]), i)):
+        by_node.setdefault(slices[index][0], []).append(index)
+    chunks: dict[str, list[list[int]]] = {
+        node: [ids[i : i + per_member] for i in range(0, len(ids) - per_member + 1, per_member)]
+        for node, ids in by_node.items()
+    }
+    if len(slices) != per_member * len(members):
+        return None
+    assigned: dict[str, list[int]] = {}
+    for member in sorted(members):
+        node = pinned.get(member, "")
+        if node:
+            if not chunks.get(node):
+                return None
+            assigned[member] = chunks[node].pop(0)
+    for member in sorted(members):
+        if member in assigned:
+            continue
+        free = next((n for n in sorted(chunks) if chunks[n]), None)
+        if free is None:
+            return None
+        assigned[member] = chunks[free].pop(0)
+    return assigned
+
+
+def _natural(text: str) -> tuple[str | int, ...]:
+    """Sort key that puts gpu2 before gpu10."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
 def gate_patch(pod: Mapping[str, Any]) -> list[dict[str, Any]]:

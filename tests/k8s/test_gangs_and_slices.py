@@ -1,0 +1,166 @@
+"""Pod gangs granted as one request under one leaf switch, all members or none, and MIG
+partitions and shares of a device through the operator — on a real kube-apiserver with the four
+real services behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from slicebroker.client import GrantState
+from slicebroker.operator import mapping
+from tests.k8s.conftest import GPU_NODES, Namespace, OperatorHandle, ensure_node, eventually
+
+call = asyncio.to_thread
+
+B200 = "B200-SXM-180GB"
+# Two leaf switches: leaf-a has 2 + 2 free B200s (no single node has 4), leaf-b has 2 + 1.
+LEAVES = {"gang-a1": ("leaf-a", 2), "gang-a2": ("leaf-a", 2), "gang-b1": ("leaf-b", 2), "gang-b2": ("leaf-b", 1)}
+
+
+def _gates(pod: dict[str, Any] | None) -> list[str]:
+    return [g["name"] for g in ((pod or {}).get("spec") or {}).get("schedulingGates") or ()]
+
+
+def _reasons(ns: Namespace, name: str) -> dict[str, str]:
+    return {e["reason"]: e["message"] for e in ns.events(name)}
+
+
+def _member(ns: Namespace, gang: str, name: str, size: int, topology: str = "same-leaf") -> None:
+    ns.create_pod(
+        name,
+        {"nvidia.com/gpu": "1"},
+        {mapping.ANN_SKU: B200, mapping.ANN_GANG_SIZE: str(size), mapping.ANN_TOPOLOGY: topology},
+        {mapping.LABEL_GANG: gang},
+    )
+
+
+def _all_granted(ns: Namespace, names: list[str]) -> list[dict[str, Any]] | None:
+    pods = [ns.pod(n) for n in names]
+    if all(p and not _gates(p) and mapping.ANN_GRANT in p["metadata"]["annotations"] for p in pods):
+        return [p for p in pods if p]
+    return None
+
+
+async def _leaf_nodes_synced(kube: Any, operator: OperatorHandle) -> None:
+    for name, (leaf, gpus) in LEAVES.items():
+        labels = {"slicebroker.io/sku": B200, "slicebroker.io/leaf": leaf, "slicebroker.io/rack": f"rack-{name}"}
+        ensure_node(kube, name, {"nvidia.com/gpu": str(gpus)}, labels)
+    await eventually(lambda: set(LEAVES) <= set(operator.current.synced_nodes() if operator.current else {}))
+
+
+async def test_gang_is_granted_as_one_under_one_leaf_or_waits_whole(
+    kube: Any, new_namespace: Any, operator: OperatorHandle
+) -> None:
+    await _leaf_nodes_synced(kube, operator)
+    ns = new_namespace({mapping.LABEL_INSTITUTION: "uni-a", mapping.LABEL_PROJECT: "gangs"})
+    first = [f"ring-{i}" for i in range(4)]
+    for name in first[:3]:
+        _member(ns, "ring", name, 4)
+    # Three of four members: nothing is requested, every member says why it waits.
+    await eventually(lambda: all("GangIncomplete" in _reasons(ns, n) for n in first[:3]))
+    await eventually(lambda: any("3 of 4 members" in e["message"] for e in ns.events("ring-0")))
+    assert [g for g in await call(lambda: list(operator.sb.list_grants(project="gangs"))) if g.live] == []
+    assert all(_gates(ns.pod(n)) == [mapping.GATE] for n in first[:3])
+
+    _member(ns, "ring", "ring-3", 4)
+    pods = await eventually(lambda: _all_granted(ns, first))
+    grant_ids = {p["metadata"]["annotations"][mapping.ANN_GRANT] for p in pods}
+    assert len(grant_ids) == 1, "one grant for the whole gang"
+    grant = await call(operator.sb.get_grant, grant_ids.pop())
+    assert grant.state is GrantState.ACTIVE and grant.count == 4 and grant.sku == B200
+    nodes = {p["metadata"]["name"]: p["metadata"]["annotations"][mapping.ANN_NODE] for p in pods}
+    # Under one leaf (leaf-a: the only one with four free), split node by node in name order.
+    assert {LEAVES[n][0] for n in nodes.values()} == {"leaf-a"}
+    assert nodes == {"ring-0": "gang-a1", "ring-1": "gang-a1", "ring-2": "gang-a2", "ring-3": "gang-a2"}
+    slices = [p["metadata"]["annotations"][mapping.ANN_SLICES] for p in pods]
+    assert sorted(slices) == sorted(s.device_id for s in grant.slices), "each member its own device"
+    for pod in pods:
+        node = pod["metadata"]["annotations"][mapping.ANN_NODE]
+        terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert terms["nodeSelectorTerms"] == [
+            {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+        ]
+        assert slices.count(pod["metadata"]["annotations"][mapping.ANN_SLICES]) == 1
+
+    # A second gang of four under one leaf: leaf-b has only three free, so all four wait.
+    second = [f"pair-{i}" for i in range(4)]
+    for name in second:
+        _member(ns, "pair", name, 4)
+    await eventually(lambda: all({"GrantQueued", "GrantPending"} & set(_reasons(ns, n)) for n in second))
+    assert all(_gates(ns.pod(n)) == [mapping.GATE] for n in second)
+    assert all(mapping.ANN_GRANT not in (ns.pod(n) or {})["metadata"].get("annotations", {}) for n in second)
+    waiting = [g for g in await call(lambda: list(operator.sb.list_grants(project="gangs"))) if g.id != grant.id]
+    assert all(not g.slices for g in waiting), "a waiting gang holds nothing"
+
+    # The first gang's grant goes with its last member, not before.
+    ns.delete_pod("ring-0")
+    await eventually(lambda: ns.pod("ring-0") is None)
+    assert (await call(operator.sb.get_grant, grant.id)).state is GrantState.ACTIVE
+    for name in first[1:]:
+        ns.delete_pod(name)
+    await eventually(lambda: all(ns.pod(n) is None for n in first))
+    assert (await call(operator.sb.get_grant, grant.id)).state is GrantState.ENDED
+
+    # Now leaf-a is free again: the waiting gang is granted there, all four members at once.
+    pods = await eventually(lambda: _all_granted(ns, second), timeout_s=30)
+    assert {LEAVES[p["metadata"]["annotations"][mapping.ANN_NODE]][0] for p in pods} == {"leaf-a"}
+    assert len({p["metadata"]["annotations"][mapping.ANN_GRANT] for p in pods}) == 1
+
+
+async def test_gang_spread_puts_each_member_on_its_own_node(
+    kube: Any, new_namespace: Any, operator: OperatorHandle
+) -> None:
+    await _leaf_nodes_synced(kube, operator)
+    ns = new_namespace({mapping.LABEL_INSTITUTION: "uni-a", mapping.LABEL_PROJECT: "gangs"})
+    names = [f"w-{i}" for i in range(3)]
+    for name in names:
+        _member(ns, "wide", name, 3, topology="spread")
+    pods = await eventually(lambda: _all_granted(ns, names))
+    nodes = [p["metadata"]["annotations"][mapping.ANN_NODE] for p in pods]
+    assert len(set(nodes)) == 3
+
+
+async def test_mig_partitions_through_the_operator(namespace: Namespace, operator: OperatorHandle) -> None:
+    namespace.create_pod("mig", {"nvidia.com/mig-1g.10gb": "2"})
+
+    def granted() -> dict[str, Any] | None:
+        pod = namespace.pod("mig")
+        return pod if pod and not _gates(pod) and mapping.ANN_GRANT in pod["metadata"]["annotations"] else None
+
+    pod = await eventually(granted)
+    annotations = pod["metadata"]["annotations"]
+    assert annotations[mapping.ANN_NODE] in GPU_NODES
+    assert annotations[mapping.ANN_SLICE_KIND] == "mig"
+    assert annotations[mapping.ANN_SLICE_PROFILE] == "1g.10gb,1g.10gb"
+    grant = await call(operator.sb.get_grant, annotations[mapping.ANN_GRANT])
+    assert grant.state is GrantState.ACTIVE and grant.sku == "H100-SXM-80GB" and grant.count == 2
+    assert {(s.kind, s.profile, s.node_id) for s in grant.slices} == {("mig", "1g.10gb", annotations[mapping.ANN_NODE])}
+    assert annotations[mapping.ANN_SLICES] == ",".join(s.device_id for s in grant.slices)
+    namespace.delete_pod("mig")
+    await eventually(lambda: namespace.pod("mig") is None)
+    assert (await call(operator.sb.get_grant, grant.id)).state is GrantState.ENDED
+
+
+async def test_share_of_a_device_through_the_operator(namespace: Namespace, operator: OperatorHandle) -> None:
+    # A time-sliced resource with the share in an annotation, and a share asked for by annotation alone.
+    namespace.create_pod(
+        "quarter", {"nvidia.com/gpu.shared": "1"}, {mapping.ANN_COMPUTE_MILLI: "250", mapping.ANN_SKU: "H100-SXM-80GB"}
+    )
+    namespace.create_pod(
+        "half", {}, {mapping.ANN_COMPUTE_MILLI: "500", mapping.ANN_SKU: "H100-SXM-80GB", mapping.ANN_LEASE: "30m"}
+    )
+
+    def granted(name: str) -> dict[str, Any] | None:
+        pod = namespace.pod(name)
+        return pod if pod and not _gates(pod) and mapping.ANN_GRANT in pod["metadata"]["annotations"] else None
+
+    for name, profile in (("quarter", "0.25"), ("half", "0.5")):
+        pod = await eventually(lambda n=name: granted(n))  # type: ignore[misc]
+        annotations = pod["metadata"]["annotations"]
+        assert annotations[mapping.ANN_SLICE_KIND] == "share"
+        grant = await call(operator.sb.get_grant, annotations[mapping.ANN_GRANT])
+        assert grant.count == 1 and len(grant.slices) == 1
+        (piece,) = grant.slices
+        assert (piece.kind, piece.node_id) == ("share", annotations[mapping.ANN_NODE])
+        assert float(piece.profile) == float(profile) and annotations[mapping.ANN_SLICE_PROFILE] == piece.profile
