@@ -86,6 +86,8 @@ class GrpcInventory(_Peer):
                             expected_generation=c.expected_generation,
                             device_ids=c.device_ids,
                             slices=[_slice_claim(s) for s in c.slices],
+                            cpu_milli=c.cpu_milli,
+                            memory_mib=c.memory_mib,
                         )
                         for c in node_claims
                     ],
@@ -168,6 +170,8 @@ def _node_view(node: inventory_pb2.Node, sku: str) -> NodeView:
             for d in devices
             if d.slices
         ),
+        cpu_free=node.cpu_milli - node.cpu_milli_used,
+        memory_free=node.memory_mib - node.memory_mib_used,
     )
 
 

@@ -6,7 +6,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from slicebroker.broker.domain.model import Grant, GrantState
-from slicebroker.broker.domain.snapshot import Constraint, Topology
+from slicebroker.broker.domain.snapshot import Constraint, HostResources, Topology
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.v1 import broker_pb2, common_pb2
 
@@ -58,6 +58,10 @@ def topology_pb(topology: Topology) -> broker_pb2.Topology:
     return broker_pb2.Topology(constraint=_CONSTRAINTS_BACK[topology.constraint], required=topology.required)
 
 
+def host_pb(host: HostResources) -> broker_pb2.HostResources | None:
+    return broker_pb2.HostResources(cpu_milli=host.cpu_milli, memory_mib=host.memory_mib) if host else None
+
+
 def grant_pb(grant: Grant) -> broker_pb2.Grant:
     return broker_pb2.Grant(
         id=grant.id,
@@ -81,6 +85,7 @@ def grant_pb(grant: Grant) -> broker_pb2.Grant:
         warnings=grant.warnings,
         queue_position=grant.queue_position,
         waiting_reason=grant.waiting_reason,
+        host_per_slice=host_pb(grant.host),
         shape=broker_pb2.SliceShape(
             kind=grant.shape.kind.value,
             profile=grant.shape.profile,

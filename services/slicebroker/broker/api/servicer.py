@@ -29,6 +29,7 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
             priority=request.priority_class,
             queue=request.queue,
             shape=(request.shape.kind, request.shape.profile, request.shape.compute_milli, request.shape.memory_milli),
+            host=(request.host_per_slice.cpu_milli, request.host_per_slice.memory_mib),
             access=caller_access(),
         )
         return grant_pb(grant)

@@ -120,6 +120,7 @@ class GrantService:
         priority: str = "",
         queue: bool = False,
         shape: tuple[str, str, int, int] = ("", "", 0, 0),
+        host: tuple[int, int] = (0, 0),
         access: Access = None,
     ) -> Grant:
         request = validate_request(
@@ -136,6 +137,7 @@ class GrantService:
             priority=priority,
             queue=queue,
             shape=shape,
+            host=host,
             catalogue=self._catalogue(),
         )
         if access is not None:
@@ -157,6 +159,7 @@ class GrantService:
                 choices=request.choices,
                 queue=request.queue,
                 shape=request.shape,
+                host=request.host,
             )
             existing_id = await self._begin.submit(grant)
             if existing_id is None:
@@ -250,7 +253,7 @@ class GrantService:
                 continue
             reserved, placed = await asyncio.gather(
                 self._reserve.submit(item),
-                self._placer.place(attempt.id, choice.sku, choice.count, grant.topology, grant.shape),
+                self._placer.place(attempt.id, choice.sku, choice.count, grant.topology, grant.shape, grant.host),
                 return_exceptions=True,
             )
             if isinstance(reserved, Reserved) and isinstance(placed, tuple):

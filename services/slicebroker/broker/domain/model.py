@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from slicebroker.broker.domain.snapshot import ANYWHERE, Topology
+from slicebroker.broker.domain.snapshot import ANYWHERE, NO_HOST, HostResources, Topology
 
 
 class GrantState(StrEnum):
@@ -102,6 +102,8 @@ class GrantRequest:
     topology: Topology = ANYWHERE
     priority: PriorityClass = PriorityClass.STANDARD
     queue: bool = False
+    # Host CPU and memory needed on the node with each slice.
+    host: HostResources = NO_HOST
     shape: Shape = WHOLE
 
     @property
@@ -137,6 +139,8 @@ class Grant:
     queue: bool = False
     waiting_reason: str = ""
     queue_position: int = 0
+    # Host CPU and memory held on the node with each slice.
+    host: HostResources = NO_HOST
     shape: Shape = WHOLE
 
     @property

@@ -17,7 +17,9 @@ from slicebroker.broker.domain.model import WHOLE, Shape
 from slicebroker.broker.domain.ports import ChangeKind, InventoryPort, NodeChange
 from slicebroker.broker.domain.snapshot import (
     ANYWHERE,
+    NO_HOST,
     Constraint,
+    HostResources,
     NodeClaim,
     NodeView,
     SliceSpec,
@@ -38,6 +40,7 @@ class PlaceJob:
     count: int
     topology: Topology = ANYWHERE
     shape: Shape = WHOLE
+    host: HostResources = NO_HOST
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +78,15 @@ class Placer:
         self._batcher: Batcher[Job, Placed | None] = Batcher(self._flush, max_batch=max_batch, max_in_flight=1)
 
     async def place(
-        self, grant_id: str, sku: str, count: int, topology: Topology = ANYWHERE, shape: Shape = WHOLE
+        self,
+        grant_id: str,
+        sku: str,
+        count: int,
+        topology: Topology = ANYWHERE,
+        shape: Shape = WHOLE,
+        host: HostResources = NO_HOST,
     ) -> Placed:
-        placed = await self._batcher.submit(PlaceJob(grant_id, sku, count, topology, shape))
+        placed = await self._batcher.submit(PlaceJob(grant_id, sku, count, topology, shape, host))
         assert placed is not None
         return placed
 
@@ -184,13 +193,7 @@ class Placer:
         return retry
 
     def _choose(self, job: PlaceJob) -> list[NodeClaim] | None:
-        if job.shape.whole:
-            return self.snapshot.place(job.sku, job.count, job.topology)
-        # Slices honour "same node"; looser network constraints do not apply to slices of devices.
-        spec = SliceSpec("", job.shape.kind.value, job.shape.profile, job.shape.compute, job.shape.memory)
-        return self.snapshot.place_slices(
-            job.sku, spec, job.count, same_node=job.topology.constraint is Constraint.SAME_NODE
-        )
+        return choose(self.snapshot, job)
 
     async def _place_one(self, job: PlaceJob) -> list[NodeClaim] | SlicebrokerError:
         now = self._clock()
@@ -208,9 +211,16 @@ class Placer:
             free = self.snapshot.free_count(job.sku)
             what = job.sku if job.shape.whole else f"{job.sku} {job.shape.quota_shape or job.shape.profile} slices"
             where = "" if job.topology.constraint == "none" else f" {job.topology.constraint.replace('_', ' ')}"
+            host = (
+                f" with {job.host.cpu_milli / 1000:g} CPU and {job.host.memory_mib} MiB host memory each"
+                if job.host
+                else ""
+            )
+            short = ", but not within the topology asked for" if free >= job.count and not job.host else ""
+            if free >= job.count and job.host:
+                short = ", but not on nodes with that much host CPU and memory left"
             return ResourceExhausted(
-                f"{job.count} x {what}{where} requested; {free} whole devices free now"
-                + (", but not within the topology asked for" if free >= job.count else ""),
+                f"{job.count} x {what}{where}{host} requested; {free} whole devices free now" + short,
                 reason=Reason.INSUFFICIENT_CAPACITY,
                 metadata={
                     "sku": job.sku,
@@ -220,3 +230,15 @@ class Placer:
                 },
             )
         return claims
+
+
+def choose(snapshot: Snapshot, job: PlaceJob) -> list[NodeClaim] | None:
+    """Where `job` would go on `snapshot`, read-only: the live placer's choice, and what
+    preemption asks of a hypothetical snapshot."""
+    if job.shape.whole:
+        return snapshot.place(job.sku, job.count, job.topology, job.host)
+    # Slices honour "same node"; looser network constraints do not apply to slices of devices.
+    spec = SliceSpec("", job.shape.kind.value, job.shape.profile, job.shape.compute, job.shape.memory)
+    return snapshot.place_slices(
+        job.sku, spec, job.count, same_node=job.topology.constraint is Constraint.SAME_NODE, host=job.host
+    )

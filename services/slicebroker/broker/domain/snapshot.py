@@ -9,7 +9,7 @@ and only other replicas' writes cause conflicts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -33,6 +33,33 @@ class Topology:
 
 
 ANYWHERE = Topology()
+
+
+@dataclass(frozen=True, slots=True)
+class HostResources:
+    """Host CPU (milli-cores) and memory (MiB) that go with each slice, on the slice's node."""
+
+    cpu_milli: int = 0
+    memory_mib: int = 0
+
+    def __bool__(self) -> bool:
+        return self.cpu_milli > 0 or self.memory_mib > 0
+
+    def times(self, n: int) -> tuple[int, int]:
+        return self.cpu_milli * n, self.memory_mib * n
+
+    def fits(self, cpu_free: int, memory_free: int) -> int:
+        """How many slices' worth of host resources `cpu_free` and `memory_free` hold."""
+        most = _UNBOUNDED
+        if self.cpu_milli:
+            most = min(most, max(cpu_free, 0) // self.cpu_milli)
+        if self.memory_mib:
+            most = min(most, max(memory_free, 0) // self.memory_mib)
+        return most
+
+
+NO_HOST = HostResources()
+_UNBOUNDED = 1 << 62
 # The levels a gang is tried at, smallest subtree first (the node itself is always first).
 _LEVELS = {
     Constraint.SAME_NODE: ("node",),
@@ -77,6 +104,9 @@ class NodeView:
     nvlink_domain: str = ""
     leaf: str = ""
     sliced: tuple[DeviceSlices, ...] = ()
+    # Host CPU (milli-cores) and memory (MiB) the node has left for grants.
+    cpu_free: int = 0
+    memory_free: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +115,9 @@ class NodeClaim:
     expected_generation: int
     device_ids: tuple[str, ...]
     slices: tuple[SliceSpec, ...] = ()
+    # Host CPU (milli-cores) and memory (MiB) taken on the node with them, in all.
+    cpu_milli: int = 0
+    memory_mib: int = 0
 
 
 @dataclass(slots=True)
@@ -125,6 +158,11 @@ class _Node:
     leaf: str = ""
     # Devices carrying slices (then not in `free`), by device id.
     sliced: dict[str, _Sliced] = field(default_factory=dict)
+    cpu_free: int = 0
+    memory_free: int = 0
+    # Host resources this process took, per grant; given back on release. What grants held when
+    # inventory reported the node comes back with inventory's next report of it.
+    host_of: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class Snapshot:
@@ -177,6 +215,8 @@ class Snapshot:
             dict(view.held),
             view.nvlink_domain or view.node_id,
             view.leaf or view.node_id,
+            cpu_free=view.cpu_free,
+            memory_free=view.memory_free,
         )
         for device in view.sliced:
             capacity = device.capacity if any(device.capacity) else self.capacity_of(view.sku, device.kind)
@@ -233,14 +273,19 @@ class Snapshot:
         return node.generation if node else None
 
     # -- placement -----------------------------------------------------------------------------
-    def place(self, sku: str, count: int, topology: Topology = ANYWHERE) -> list[NodeClaim] | None:
+    def place(
+        self, sku: str, count: int, topology: Topology = ANYWHERE, host: HostResources = NO_HOST
+    ) -> list[NodeClaim] | None:
         """Chooses `count` free devices of `sku` within `topology`, or None when they are not there.
 
         A gang is all or nothing: the answer covers every device or is None. A constrained gang
         takes the smallest subtree that fits — one node, else one NVLink domain, else one leaf
         switch — and among subtrees of one level the one it fills best, so larger free subtrees
         stay whole for larger gangs. A preferred constraint that cannot be met falls back to none.
+        With `host`, each device also needs that much host CPU and memory left on its node.
         """
+        if host:
+            return self._place_with_host(sku, count, topology, host)
         if topology.constraint is Constraint.NONE:
             return self._place_anywhere(sku, count)
         if topology.constraint is Constraint.SPREAD:
@@ -318,14 +363,94 @@ class Snapshot:
                 remaining -= take
         return chosen
 
-    def place_slices(self, sku: str, spec: SliceSpec, count: int, same_node: bool = False) -> list[NodeClaim] | None:
+    # -- placement with host resources ----------------------------------------------------------
+    # The same choices as above, on each node's *usable* devices: its free devices, capped by how
+    # many slices' host resources it has left. It costs one pass over the SKU's nodes (the
+    # free-count buckets above know nothing of CPU or memory), which only requests that ask for
+    # host resources pay.
+    def _usable(self, sku: str, host: HostResources) -> dict[str, int]:
+        usable = {}
+        for node_id, node in self._nodes.items():
+            if node.sku == sku and node.free:
+                n = min(len(node.free), host.fits(node.cpu_free, node.memory_free))
+                if n > 0:
+                    usable[node_id] = n
+        return usable
+
+    def _place_with_host(self, sku: str, count: int, topology: Topology, host: HostResources) -> list[NodeClaim] | None:
+        usable = self._usable(sku, host)
+        claims: list[NodeClaim] | None = None
+        if topology.constraint is Constraint.NONE:
+            return self._host_anywhere(usable, count, host)
+        if topology.constraint is Constraint.SPREAD:
+            nodes = sorted(usable, key=lambda n: (len(self._nodes[n].free), n))
+            if len(nodes) >= count:
+                claims = [self._host_claim(n, 1, host) for n in nodes[:count]]
+        else:
+            for level in _LEVELS[topology.constraint]:
+                claims = self._host_within(usable, count, level, host)
+                if claims is not None:
+                    break
+        if claims is None and not topology.required:
+            return self._host_anywhere(usable, count, host)
+        return claims
+
+    def _host_anywhere(self, usable: dict[str, int], count: int, host: HostResources) -> list[NodeClaim] | None:
+        fits = [(n, node_id) for node_id, n in usable.items() if n >= count]
+        if fits:
+            return [self._host_claim(min(fits)[1], count, host)]
+        return self._host_spanning(usable, sorted(usable), count, host)
+
+    def _host_within(
+        self, usable: dict[str, int], count: int, level: str, host: HostResources
+    ) -> list[NodeClaim] | None:
+        if level == "node":
+            fits = [(n, node_id) for node_id, n in usable.items() if n >= count]
+            return [self._host_claim(min(fits)[1], count, host)] if fits else None
+        groups: dict[str, list[str]] = defaultdict(list)
+        for node_id in usable:
+            node = self._nodes[node_id]
+            groups[node.nvlink if level == "nvlink" else node.leaf].append(node_id)
+        sized = [(sum(usable[n] for n in members), key) for key, members in groups.items()]
+        best = min((s for s in sized if s[0] >= count), default=None)
+        return None if best is None else self._host_spanning(usable, groups[best[1]], count, host)
+
+    def _host_spanning(
+        self, usable: dict[str, int], members: Iterable[str], count: int, host: HostResources
+    ) -> list[NodeClaim] | None:
+        """`count` devices over the fewest of `members`: the most usable first, ties by node id."""
+        chosen: list[NodeClaim] = []
+        remaining = count
+        for node_id in sorted(members, key=lambda n: (-usable[n], n)):
+            take = min(usable[node_id], remaining)
+            chosen.append(self._host_claim(node_id, take, host))
+            remaining -= take
+            if remaining == 0:
+                return chosen
+        return None
+
+    def _host_claim(self, node_id: str, count: int, host: HostResources) -> NodeClaim:
+        node = self._nodes[node_id]
+        cpu, memory = host.times(count)
+        return NodeClaim(node_id, node.generation, tuple(node.free[:count]), cpu_milli=cpu, memory_mib=memory)
+
+    def place_slices(
+        self, sku: str, spec: SliceSpec, count: int, same_node: bool = False, host: HostResources = NO_HOST
+    ) -> list[NodeClaim] | None:
         """Chooses `count` slices shaped like `spec` (its device id is ignored), all or none.
 
         Each slice goes where it fits tightest among devices already sliced the same way (best fit
         on what is left, so partly used devices fill up before fresh ones are cut), and only then
         onto a free whole device, taken from the node with the fewest free whole devices so that
-        whole nodes stay whole for whole-device work. Ties break on node and device id.
+        whole nodes stay whole for whole-device work. Ties break on node and device id. With
+        `host`, a slice only goes to a node with that much host CPU and memory left for it.
         """
+        per_node: dict[str, int] = defaultdict(int)  # slices this placement put on each node
+
+        def room(node_id: str) -> bool:
+            node = self._nodes[node_id]
+            return not host or host.fits(node.cpu_free, node.memory_free) > per_node[node_id]
+
         used: dict[tuple[str, str], tuple[int, int]] = {}  # this placement's additions
         opened: set[tuple[str, str]] = set()  # whole devices this placement starts slicing
         chosen: list[tuple[str, SliceSpec]] = []
@@ -333,7 +458,7 @@ class Snapshot:
         for _ in range(count):
             best: tuple[int, int, str, str] | None = None
             for node_id, node in self._nodes.items():
-                if node.sku != sku or (pinned is not None and node_id != pinned):
+                if node.sku != sku or (pinned is not None and node_id != pinned) or not room(node_id):
                     continue
                 for device_id, state in node.sliced.items():
                     add_c, add_m = used.get((node_id, device_id), (0, 0))
@@ -343,7 +468,7 @@ class Snapshot:
                         key = (left_c, left_m, node_id, device_id)
                         best = key if best is None or key < best else best
             if best is None:
-                fresh = self._fresh_device(sku, self.capacity_of(sku, spec.kind), spec, opened, used, pinned)
+                fresh = self._fresh_device(sku, self.capacity_of(sku, spec.kind), spec, opened, used, pinned, room)
                 if fresh is None:
                     return None
                 node_id, device_id = fresh
@@ -352,6 +477,7 @@ class Snapshot:
                 node_id, device_id = best[2], best[3]
             c, m = used.get((node_id, device_id), (0, 0))
             used[(node_id, device_id)] = (c + spec.compute, m + spec.memory)
+            per_node[node_id] += 1
             chosen.append((node_id, SliceSpec(device_id, spec.kind, spec.profile, spec.compute, spec.memory)))
             if same_node:
                 pinned = node_id
@@ -359,7 +485,7 @@ class Snapshot:
         for node_id, slice_spec in chosen:
             by_node[node_id].append(slice_spec)
         return [
-            NodeClaim(node_id, self._nodes[node_id].generation, (), tuple(specs))
+            NodeClaim(node_id, self._nodes[node_id].generation, (), tuple(specs), *host.times(len(specs)))
             for node_id, specs in sorted(by_node.items())
         ]
 
@@ -371,20 +497,21 @@ class Snapshot:
         opened: set[tuple[str, str]],
         used: dict[tuple[str, str], tuple[int, int]],
         pinned: str | None,
+        room: Callable[[str], bool] = lambda _: True,
     ) -> tuple[str, str] | None:
         """A free whole device to cut a new slice from: first one this placement already opened
         that still has room, else one from the node with the fewest free whole devices."""
         for node_id, device_id in sorted(opened):
             c, m = used[(node_id, device_id)]
             fits = c + spec.compute <= capacity[0] and m + spec.memory <= capacity[1]
-            if fits and (pinned is None or node_id == pinned):
+            if fits and (pinned is None or node_id == pinned) and room(node_id):
                 return node_id, device_id
         if spec.compute > capacity[0] or spec.memory > capacity[1]:
             return None
         buckets = self._buckets[sku]
         for size in sorted(k for k, ids in buckets.items() if ids and k > 0):
             for node_id in sorted(buckets[size]):
-                if pinned is not None and node_id != pinned:
+                if (pinned is not None and node_id != pinned) or not room(node_id):
                     continue
                 for device_id in self._nodes[node_id].free:
                     if (node_id, device_id) not in opened:
@@ -411,6 +538,11 @@ class Snapshot:
                 state.add(grant_id, spec)
             self._set_free(claim.node_id, node, [d for d in node.free if d not in taken])
             node.held.update(dict.fromkeys(claim.device_ids, grant_id))
+            if claim.cpu_milli or claim.memory_mib:
+                node.cpu_free -= claim.cpu_milli
+                node.memory_free -= claim.memory_mib
+                cpu, memory = node.host_of.get(grant_id, (0, 0))
+                node.host_of[grant_id] = (cpu + claim.cpu_milli, memory + claim.memory_mib)
             node.generation += 1
             self._nodes_of_grant[grant_id].add(claim.node_id)
 
@@ -425,6 +557,12 @@ class Snapshot:
                 del node.held[device]
             back += self._drop_slices(node, grant_id, {s.device_id for s in claim.slices})
             self._set_free(claim.node_id, node, sorted([*node.free, *back]))
+            if claim.cpu_milli or claim.memory_mib:
+                node.cpu_free += claim.cpu_milli
+                node.memory_free += claim.memory_mib
+                cpu, memory = node.host_of.pop(grant_id, (0, 0))
+                if (cpu, memory) != (claim.cpu_milli, claim.memory_mib):
+                    node.host_of[grant_id] = (cpu - claim.cpu_milli, memory - claim.memory_mib)
 
     def set_generation(self, node_id: str, generation: int) -> None:
         node = self._nodes.get(node_id)
@@ -444,6 +582,9 @@ class Snapshot:
                     del node.held[device]
                 back += self._drop_slices(node, grant_id, set(node.sliced))
                 self._set_free(node_id, node, sorted([*node.free, *back]))
+                cpu, memory = node.host_of.pop(grant_id, (0, 0))
+                node.cpu_free += cpu
+                node.memory_free += memory
                 touched.add(node_id)
         return touched
 

@@ -13,7 +13,7 @@ from slicebroker.broker.domain.model import (
     SkuShapes,
     SliceKind,
 )
-from slicebroker.broker.domain.snapshot import ANYWHERE, Topology
+from slicebroker.broker.domain.snapshot import ANYWHERE, NO_HOST, HostResources, Topology
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.ids import check_idempotency_key, check_name
 from slicebroker.core.reasons import Reason
@@ -53,6 +53,7 @@ def validate_request(
     max_alternatives: int = 8,
     queue: bool = False,
     shape: tuple[str, str, int, int] = ("", "", 0, 0),
+    host: tuple[int, int] = (0, 0),
     catalogue: Mapping[str, SkuShapes] | None = None,
 ) -> GrantRequest:
     check_name("project", project)
@@ -76,7 +77,9 @@ def validate_request(
             "priority_class", f"{priority!r} is not one of {', '.join(p.value for p in PriorityClass)}"
         ) from None
     slice_shape = check_shape(shape, [c.sku for c in choices], catalogue or {})
+    host_per_slice = check_host(*host)
     return GrantRequest(
+        host=host_per_slice,
         shape=slice_shape,
         project=project,
         choices=tuple(choices),
@@ -86,6 +89,22 @@ def validate_request(
         priority=priority_class,
         queue=queue,
     )
+
+
+# Host resources one slice may ask for: beyond any one server (4,096 cores, 64 TiB), so a typo is caught.
+MAX_HOST_CPU_MILLI = 4096 * 1000
+MAX_HOST_MEMORY_MIB = 64 * 1024 * 1024
+
+
+def check_host(cpu_milli: int, memory_mib: int) -> HostResources:
+    """Host CPU (milli-cores) and memory (MiB) per slice; 0 asks for none."""
+    for name, value, most in (
+        ("cpu_milli", cpu_milli, MAX_HOST_CPU_MILLI),
+        ("memory_mib", memory_mib, MAX_HOST_MEMORY_MIB),
+    ):
+        if not 0 <= value <= most:
+            raise InvalidArgument(f"host_per_slice.{name}", f"must be between 0 and {most}, not {value}")
+    return HostResources(cpu_milli, memory_mib) if cpu_milli or memory_mib else NO_HOST
 
 
 def check_choice(

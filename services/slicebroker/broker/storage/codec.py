@@ -16,7 +16,7 @@ from slicebroker.broker.domain.model import (
     Slice,
     SliceKind,
 )
-from slicebroker.broker.domain.snapshot import ANYWHERE, Constraint, Topology
+from slicebroker.broker.domain.snapshot import ANYWHERE, NO_HOST, Constraint, HostResources, Topology
 
 
 def grant_fields(grant: Grant) -> dict[str, str]:
@@ -41,6 +41,7 @@ def grant_fields(grant: Grant) -> dict[str, str]:
         "choices": json.dumps([[c.sku, c.count] for c in grant.choices], separators=(",", ":")),
         "queue": "1" if grant.queue else "0",
         "shape": json.dumps([grant.shape.kind.value, grant.shape.profile, grant.shape.compute, grant.shape.memory]),
+        "host": f"{grant.host.cpu_milli}:{grant.host.memory_mib}",
         "waiting_reason": grant.waiting_reason,
     }
 
@@ -76,8 +77,16 @@ def grant_from_fields(fields: dict[str, str]) -> Grant:
         choices=tuple(Choice(s, int(n)) for s, n in json.loads(fields.get("choices") or "[]")),
         queue=fields.get("queue") == "1",
         shape=_shape(fields.get("shape", "")),
+        host=_host(fields.get("host", "")),
         waiting_reason=fields.get("waiting_reason", ""),
     )
+
+
+def _host(text: str) -> HostResources:
+    if not text or text == "0:0":
+        return NO_HOST
+    cpu, memory = text.split(":")
+    return HostResources(int(cpu), int(memory))
 
 
 def _topology(text: str) -> Topology:
