@@ -213,11 +213,16 @@ def budget_set(
     hard: Annotated[bool, typer.Option("--hard/--soft", help="Refuse grants when used up, or only warn.")] = True,
     carry_max: Annotated[float, typer.Option("--carry-max", help="Most hours that roll over.")] = 0.0,
     roll_over: Annotated[bool, typer.Option("--roll-over", help="Start a new period, carrying what is left.")] = False,
+    renews: Annotated[
+        bool, typer.Option("--renews", help="At expiry the next period (same length and award) starts by itself.")
+    ] = False,
     generation: Generation = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Award a budget for a period."""
-    budget = Budget(hard, _day(start), _day(end), _day(expiry or end), hours, carry_over_max_hours=carry_max)
+    budget = Budget(
+        hard, _day(start), _day(end), _day(expiry or end), hours, carry_over_max_hours=carry_max, renews=renews
+    )
     with _session(ctx, as_json) as (client, out):
         t = client.set_budget(tenant_id, budget, roll_over=roll_over, expected_generation=generation)
         out.result(t, tenants_table([t]))

@@ -64,6 +64,8 @@ class Budget:
     carry_over_hours: float = 0.0
     top_up_hours: float = 0.0
     carry_over_max_hours: float = 0.0
+    # At expiry the next period (same length and award) starts by itself, carrying what is left.
+    renews: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,7 @@ def tenant(msg: quota_pb2.Tenant) -> Tenant:
             carry_over_hours=b.carry_over_hours,
             top_up_hours=b.top_up_hours,
             carry_over_max_hours=b.carry_over_max_hours,
+            renews=b.renews,
         )
     kinds = {v: k for k, v in _KINDS.items()}
     states = {v: k for k, v in _STATES.items()}
@@ -244,6 +247,7 @@ def set_budget(tenant_id: str, budget: Budget | None, roll_over: bool, expected_
                 carry_over_hours=budget.carry_over_hours,
                 top_up_hours=budget.top_up_hours,
                 carry_over_max_hours=budget.carry_over_max_hours,
+                renews=budget.renews,
             )
         )
     return Op(SET_BUDGET, request, tenant)

@@ -79,7 +79,7 @@ class QuotaEntry(_message.Message):
     def __init__(self, resource_class: _Optional[str] = ..., nominal: _Optional[str] = ..., borrowing_limit: _Optional[str] = ..., lending_limit: _Optional[str] = ..., hard_cap: _Optional[str] = ...) -> None: ...
 
 class Budget(_message.Message):
-    __slots__ = ("mode", "start", "end", "expiry", "award_hours", "carry_over_hours", "top_up_hours", "carry_over_max_hours")
+    __slots__ = ("mode", "start", "end", "expiry", "award_hours", "carry_over_hours", "top_up_hours", "carry_over_max_hours", "renews")
     MODE_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +88,7 @@ class Budget(_message.Message):
     CARRY_OVER_HOURS_FIELD_NUMBER: _ClassVar[int]
     TOP_UP_HOURS_FIELD_NUMBER: _ClassVar[int]
     CARRY_OVER_MAX_HOURS_FIELD_NUMBER: _ClassVar[int]
+    RENEWS_FIELD_NUMBER: _ClassVar[int]
     mode: BudgetMode
     start: _timestamp_pb2.Timestamp
     end: _timestamp_pb2.Timestamp
@@ -96,7 +97,8 @@ class Budget(_message.Message):
     carry_over_hours: float
     top_up_hours: float
     carry_over_max_hours: float
-    def __init__(self, mode: _Optional[_Union[BudgetMode, str]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., award_hours: _Optional[float] = ..., carry_over_hours: _Optional[float] = ..., top_up_hours: _Optional[float] = ..., carry_over_max_hours: _Optional[float] = ...) -> None: ...
+    renews: bool
+    def __init__(self, mode: _Optional[_Union[BudgetMode, str]] = ..., start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., award_hours: _Optional[float] = ..., carry_over_hours: _Optional[float] = ..., top_up_hours: _Optional[float] = ..., carry_over_max_hours: _Optional[float] = ..., renews: _Optional[bool] = ...) -> None: ...
 
 class Tenant(_message.Message):
     __slots__ = ("id", "kind", "parent", "state", "display_name", "weight", "generation", "quotas", "budget", "burned_hours", "warnings")

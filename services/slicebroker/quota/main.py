@@ -14,7 +14,9 @@ from slicebroker.quota.domain.service import FairShareSettings, QuotaService
 from slicebroker.quota.domain.tenants import apply_tenants
 from slicebroker.quota.peers import GrpcCapacity
 from slicebroker.quota.settings import QuotaSettings
+from slicebroker.quota.storage.keys import QuotaKeys
 from slicebroker.quota.storage.redis_store import RedisQuotaStore
+from slicebroker.runtime.leader import LeaderLock
 from slicebroker.runtime.logs import log_fields
 from slicebroker.runtime.redis import connect
 from slicebroker.runtime.server import ServiceSpec, run_service
@@ -36,6 +38,7 @@ async def build(settings: QuotaSettings) -> ServiceSpec:
         )
     service = QuotaService(store, sweep_batch=settings.sweep_batch, fair=fair, capacity=capacity)
     servicer = QuotaServicer(service)
+    leader = LeaderLock(client, QuotaKeys(settings.key_prefix).leader, int(settings.leader_ttl_s * 1000))
 
     def register(server: grpc.aio.Server) -> None:
         quota_pb2_grpc.add_QuotaServiceServicer_to_server(servicer, server)
@@ -60,7 +63,18 @@ async def build(settings: QuotaSettings) -> ServiceSpec:
                 log.info("released lapsed reservations", extra=log_fields(count=released))
             await asyncio.sleep(settings.sweep_interval_s)
 
+    async def roll_budgets_loop() -> None:
+        # Only the leader rolls budgets. The roll itself is idempotent (see roll_budgets), so a
+        # leadership hand-over that briefly lets two replicas roll cannot double a period.
+        while True:
+            if await leader.acquire_or_renew():
+                rolled = await service.roll_budgets(int(time.time() * 1000))
+                if rolled:
+                    log.info("started the next budget period", extra=log_fields(tenants=rolled))
+            await asyncio.sleep(min(settings.budget_roll_interval_s, settings.leader_ttl_s / 3))
+
     async def close() -> None:
+        await leader.release()
         if capacity is not None:
             await capacity.close()
         await client.aclose()
@@ -70,7 +84,7 @@ async def build(settings: QuotaSettings) -> ServiceSpec:
         proto_services=["slicebroker.v1.QuotaService"],
         register=register,
         ready=ready,
-        loops=[sweep_loop],
+        loops=[sweep_loop, roll_budgets_loop],
         close=close,
     )
 

@@ -45,6 +45,18 @@ class QuotaSettings(ServiceSettings):
         ge=0,
         description="Weight of past burn against current use in a fair-share number (0: current use only).",
     )
+    budget_roll_interval_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds between checks for renewing budgets whose period has lapsed; the leader "
+        "replica starts their next period (a roll-over is late by at most this much).",
+    )
+    leader_ttl_s: float = Field(
+        10.0,
+        gt=0,
+        description="Lease of the leader lock for work done once per mesh (budget roll-over); a crashed "
+        "leader is replaced after at most this long.",
+    )
     inventory_addr: str = Field(
         "",
         description="host:port of the inventory service, asked for capacity so that quota writes warn (and "

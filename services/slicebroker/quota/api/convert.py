@@ -249,6 +249,7 @@ def budget(request: Any) -> Budget | None:
         carry_mh=_mh(b.carry_over_hours, "budget.carry_over_hours"),
         topups_mh=_mh(b.top_up_hours, "budget.top_up_hours"),
         carry_max_mh=_mh(b.carry_over_max_hours, "budget.carry_over_max_hours"),
+        renews=b.renews,
     )
 
 
@@ -297,6 +298,7 @@ def tenant(n: TenantNode, warnings: Sequence[str] = ()) -> Any:
                 carry_over_hours=b.carry_mh / MH_PER_HOUR,
                 top_up_hours=b.topups_mh / MH_PER_HOUR,
                 carry_over_max_hours=b.carry_max_mh / MH_PER_HOUR,
+                renews=b.renews,
             )
         )
     return out

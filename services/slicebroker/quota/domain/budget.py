@@ -6,6 +6,12 @@ period's hours may still be spent). What is left = award + carried over + top-up
 comes from accounting. A hard budget with nothing left refuses new grants (naming the budget); a
 soft one lets them through with a warning. Rolling over to a new period carries what was left,
 up to `carry_max_mh`.
+
+A renewing budget rolls over by itself once its expiry passes (`next_period`): the next period
+starts at this one's end (the grace between end and expiry belonged to the old period, whose
+hours could still be spent in it), with the same length, grace and award, and what was left at
+expiry carried (up to the maximum); the rest lapses. Rolling is a pure function of the budget and
+its burn, so a replica that rolls the same period again computes the same budget.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ class Budget:
     carry_mh: int = 0
     topups_mh: int = 0
     carry_max_mh: int = 0
+    renews: bool = False
 
 
 def is_open(b: Budget, now_ms: int) -> bool:
@@ -59,6 +66,29 @@ def roll_over(old: Budget, burned_mh: int, new: Budget) -> Budget:
     return replace(new, carry_mh=carried)
 
 
+def due(b: Budget, now_ms: int) -> bool:
+    """Whether a renewing budget's period has lapsed and the next one should start."""
+    return b.renews and now_ms >= b.expiry_ms
+
+
+def next_period(b: Budget, burned_mh: int) -> Budget:
+    """The period after `b` (see the module docstring); top-ups were for `b` alone."""
+    length, grace = b.end_ms - b.start_ms, b.expiry_ms - b.end_ms
+    following = replace(
+        b, start_ms=b.end_ms, end_ms=b.end_ms + length, expiry_ms=b.end_ms + length + grace, topups_mh=0
+    )
+    return roll_over(b, burned_mh, following)
+
+
+def catch_up(b: Budget, burned_mh: int, now_ms: int) -> Budget:
+    """`b` rolled over as many periods as have lapsed by `now_ms` (periods nobody burned in carry
+    what they had, up to the maximum)."""
+    rolled = next_period(b, burned_mh)
+    while due(rolled, now_ms):
+        rolled = next_period(rolled, 0)
+    return rolled
+
+
 def projected_exhaustion_ms(b: Budget, burned_mh: int, now_ms: int) -> int | None:
     """When, burning on at the period's average rate so far, nothing will be left; None when
     nothing burns, or the budget lasts past its expiry."""
@@ -74,13 +104,13 @@ def projected_exhaustion_ms(b: Budget, burned_mh: int, now_ms: int) -> int | Non
 
 def encode(b: Budget) -> str:
     """The form tree.lua reads (its first six fields) and the store round-trips."""
-    return ",".join(
-        str(v) for v in (b.mode, b.start_ms, b.expiry_ms, b.award_mh, b.carry_mh, b.topups_mh, b.end_ms, b.carry_max_mh)
-    )
+    fields = (b.mode, b.start_ms, b.expiry_ms, b.award_mh, b.carry_mh, b.topups_mh, b.end_ms, b.carry_max_mh)
+    return ",".join(str(v) for v in (*fields, int(b.renews)))
 
 
 def decode(text: str) -> Budget:
-    mode, start, expiry, award, carry, topups, end, carry_max = text.split(",")
+    """Also reads the eight-field form written before budgets could renew."""
+    mode, start, expiry, award, carry, topups, end, carry_max, *rest = text.split(",")
     return Budget(
         mode=BudgetMode(mode),
         start_ms=int(start),
@@ -90,4 +120,5 @@ def decode(text: str) -> Budget:
         carry_mh=int(carry),
         topups_mh=int(topups),
         carry_max_mh=int(carry_max),
+        renews=rest[:1] == ["1"],
     )

@@ -191,6 +191,22 @@ class QuotaService:
         _check_write(outcome, node_id, "node")
         return await self.get_node(node_id, "node")
 
+    async def roll_budgets(self, now_ms: int) -> list[str]:
+        """Starts the next period of every renewing budget whose expiry has passed (the leader's
+        loop calls this); the nodes rolled. Idempotent: a roll-over is written only against the
+        budget and burn it was computed from, so a burn arriving in between, or a second replica
+        rolling the same budget, leaves it for the next round instead of losing or doubling."""
+        rolled: list[str] = []
+        for node in await self._store.list_nodes():
+            b = node.budget
+            if b is None or not budgets.due(b, now_ms):
+                continue
+            following = budgets.catch_up(b, node.burned_mh, now_ms)
+            outcome = await self._store.roll_budget(node.id, b, node.burned_mh, following)
+            if outcome.status is WriteStatus.OK:
+                rolled.append(node.id)
+        return rolled
+
     async def top_up(self, node_id: str, mh: int, expected_generation: int | None) -> TenantNode:
         """Adds hours to a node's budget; a hard-stopped budget re-opens once something is left."""
         if mh <= 0:

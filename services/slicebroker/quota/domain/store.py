@@ -73,6 +73,8 @@ class CommitStatus(StrEnum):
 
 class WriteStatus(StrEnum):
     OK = "OK"
+    # A roll-over computed from a budget or burn that has changed since.
+    STALE = "STALE"
     CONFLICT = "CONFLICT"
     NOT_FOUND = "NOT_FOUND"
     PARENT_NOT_FOUND = "PARENT_NOT_FOUND"
@@ -119,6 +121,11 @@ class QuotaStore(Protocol):
     async def set_budget(
         self, node: str, budget: Budget | None, new_period: bool, expected_generation: int | None
     ) -> WriteOutcome: ...
+
+    async def roll_budget(self, node: str, current: Budget, burned_mh: int, following: Budget) -> WriteOutcome:
+        """Replaces `current` by `following` and restarts the burn, in one atomic step, only while
+        the node still has exactly `current` and `burned_mh` (else STALE, nothing written)."""
+        ...
 
     async def get_nodes(self, node_ids: Sequence[str]) -> list[TenantNode | None]: ...
 

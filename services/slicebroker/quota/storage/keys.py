@@ -12,6 +12,7 @@ multi-key Lua script needs.
     {p}:lapsed        zset  grant id -> when its reservation lapsed (epoch ms), kept for an hour so
                             a late Commit says RESERVATION_EXPIRED whether or not the sweep got there
     {p}:burns         zset  burn event id -> when applied (epoch ms), to apply each event once
+    {p}:leader        string  the leader lock of the budget roll-over loop (runtime.leader)
 
 Everything a write touches lives in these fixed keys, so the script knows its keys before the call
 (Lua must not build key names) while walking the tree through hash fields.
@@ -52,6 +53,10 @@ class QuotaKeys:
     @property
     def burns(self) -> str:
         return self._key("burns")
+
+    @property
+    def leader(self) -> str:
+        return self._key("leader")
 
     @property
     def all(self) -> list[str]:

@@ -126,6 +126,12 @@ class RedisQuotaStore:
         )
         return _write_outcome(row)
 
+    async def roll_budget(
+        self, node: str, current: budgets.Budget, burned_mh: int, following: budgets.Budget
+    ) -> WriteOutcome:
+        args = [node, budgets.encode(current), burned_mh, budgets.encode(following)]
+        return _write_outcome(await self._tree("roll_budget", 0, args))
+
     async def get_nodes(self, node_ids: Sequence[str]) -> list[TenantNode | None]:
         if not node_ids:
             return []

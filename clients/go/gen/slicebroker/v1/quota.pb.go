@@ -391,8 +391,11 @@ type Budget struct {
 	TopUpHours     float64                `protobuf:"fixed64,7,opt,name=top_up_hours,json=topUpHours,proto3" json:"top_up_hours,omitempty"`
 	// Most of what is left that rolls over into the next period.
 	CarryOverMaxHours float64 `protobuf:"fixed64,8,opt,name=carry_over_max_hours,json=carryOverMaxHours,proto3" json:"carry_over_max_hours,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// At expiry the next period starts by itself: same length, award and grace, starting at this
+	// period's end, carrying what is left (up to carry_over_max_hours); burn restarts at 0.
+	Renews        bool `protobuf:"varint,9,opt,name=renews,proto3" json:"renews,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Budget) Reset() {
@@ -481,6 +484,13 @@ func (x *Budget) GetCarryOverMaxHours() float64 {
 	return 0
 }
 
+func (x *Budget) GetRenews() bool {
+	if x != nil {
+		return x.Renews
+	}
+	return false
+}
+
 type Tenant struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -493,7 +503,7 @@ type Tenant struct {
 	Quotas      []*QuotaEntry          `protobuf:"bytes,8,rep,name=quotas,proto3" json:"quotas,omitempty"`
 	Budget      *Budget                `protobuf:"bytes,9,opt,name=budget,proto3" json:"budget,omitempty"`
 	BurnedHours float64                `protobuf:"fixed64,10,opt,name=burned_hours,json=burnedHours,proto3" json:"burned_hours,omitempty"`
-	// Set on SetQuota and UpsertTenant answers: e.g. guarantees now exceed inventory's capacity.
+	// Set on SetQuota answers: e.g. guarantees now exceed the capacity inventory reports.
 	Warnings      []string `protobuf:"bytes,11,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1744,7 +1754,7 @@ type Project struct {
 	// Devices of each SKU held now (reserved or committed).
 	DevicesInUse map[string]int32 `protobuf:"bytes,5,rep,name=devices_in_use,json=devicesInUse,proto3" json:"devices_in_use,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	Generation   int64            `protobuf:"varint,6,opt,name=generation,proto3" json:"generation,omitempty"`
-	// Set on UpsertProject answers: e.g. guarantees now exceed inventory's capacity.
+	// Set on UpsertProject answers: e.g. guarantees now exceed the capacity inventory reports.
 	Warnings      []string `protobuf:"bytes,7,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2888,7 +2898,7 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\anominal\x18\x02 \x01(\tR\anominal\x12'\n" +
 	"\x0fborrowing_limit\x18\x03 \x01(\tR\x0eborrowingLimit\x12#\n" +
 	"\rlending_limit\x18\x04 \x01(\tR\flendingLimit\x12\x19\n" +
-	"\bhard_cap\x18\x05 \x01(\tR\ahardCap\"\xea\x02\n" +
+	"\bhard_cap\x18\x05 \x01(\tR\ahardCap\"\x82\x03\n" +
 	"\x06Budget\x12.\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x1a.slicebroker.v1.BudgetModeR\x04mode\x120\n" +
 	"\x05start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
@@ -2899,7 +2909,8 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\x10carry_over_hours\x18\x06 \x01(\x01R\x0ecarryOverHours\x12 \n" +
 	"\ftop_up_hours\x18\a \x01(\x01R\n" +
 	"topUpHours\x12/\n" +
-	"\x14carry_over_max_hours\x18\b \x01(\x01R\x11carryOverMaxHours\"\x91\x03\n" +
+	"\x14carry_over_max_hours\x18\b \x01(\x01R\x11carryOverMaxHours\x12\x16\n" +
+	"\x06renews\x18\t \x01(\bR\x06renews\"\x91\x03\n" +
 	"\x06Tenant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.slicebroker.v1.TenantKindR\x04kind\x12\x16\n" +

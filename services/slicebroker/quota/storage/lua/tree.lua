@@ -516,6 +516,22 @@ local function set_budget()
   return {'OK', redis.call('HINCRBY', T, f2('gen', node), 1)}
 end
 
+--[[ roll_budget — ARGV[3] node, [4] the budget text the roll-over was computed from, [5] the burn
+(mh) it was computed from, [6] the next period's budget text. Starts the next period (burn back to
+0, generation +1) only if the node still has exactly that budget and burn: a burn or an edit that
+came in between, or a replica that rolled it first, makes this {"STALE"} and changes nothing, so
+the roll-over is idempotent. Returns {"OK", generation} | {"STALE"} | {"NOT_FOUND"}. ]]
+local function roll_budget()
+  local node = ARGV[3]
+  if not get(f2('kind', node)) then return {'NOT_FOUND'} end
+  if (get(f2('budget', node)) or '') ~= ARGV[4] or num(f2('burned', node)) ~= tonumber(ARGV[5]) then
+    return {'STALE'}
+  end
+  redis.call('HSET', T, f2('budget', node), ARGV[6])
+  redis.call('HDEL', T, f2('burned', node))
+  return {'OK', redis.call('HINCRBY', T, f2('gen', node), 1)}
+end
+
 --[[ burn — ARGV[3] event retention (ms), [4] fair-share half-life (ms), then triples event id,
 project, milli accelerator-hours. Adds the burn to the project and its ancestors' budgets and
 decayed history. Per event 1 (applied), 0 (seen before), -1 (no such project). ]]
@@ -548,5 +564,5 @@ local function burn()
 end
 
 local VERBS = {reserve = reserve, commit = commit, cancel = cancel, sweep = sweep, upsert_node = upsert_node,
-               set_entries = set_entries, set_budget = set_budget, burn = burn}
+               set_entries = set_entries, set_budget = set_budget, burn = burn, roll_budget = roll_budget}
 return VERBS[verb]()
