@@ -42,7 +42,7 @@ SERVICES: dict[str, tuple[Any, Any, str]] = {
     "broker": (broker_pb2, broker_pb2_grpc.BrokerServiceStub, "BrokerService"),
 }
 # Streams that never end by themselves: a deadline is their normal end here.
-ENDLESS = {"Watch"}
+ENDLESS = {"Watch", "WatchGrants"}
 KNOWN_IDS = [
     "uni-a",
     "lab-b",

@@ -14,8 +14,9 @@ from slicebroker.broker.api.servicer import BrokerServicer
 from slicebroker.broker.domain.grants import GrantLimits, GrantService
 from slicebroker.broker.domain.model import SkuShapes
 from slicebroker.broker.domain.placer import Placer
-from slicebroker.broker.domain.queue import Dispatcher
+from slicebroker.broker.domain.queue import Dispatcher, PreemptionPolicy
 from slicebroker.broker.domain.repair import Repair
+from slicebroker.broker.domain.watch import GrantWatch
 from slicebroker.broker.peers import GrpcAccounting, GrpcInventory, GrpcQuota
 from slicebroker.broker.settings import BrokerSettings
 from slicebroker.broker.storage.keys import BrokerKeys
@@ -32,7 +33,11 @@ def clock_ms() -> int:
 
 async def build(settings: BrokerSettings) -> ServiceSpec:
     client = connect(settings.redis_url)
-    store = RedisGrantStore(client, settings.key_prefix)
+    # Watches block on the change stream: a pool of their own, one connection per watch.
+    watch_client = connect(settings.redis_url, max_connections=settings.watch_max_streams)
+    store = RedisGrantStore(
+        client, settings.key_prefix, change_cap=settings.change_stream_max, watch_client=watch_client
+    )
     tls = settings.tls()
     inventory = GrpcInventory(settings.inventory_addr, settings.service_token, settings.peer_timeout_s, tls)
     quota = GrpcQuota(settings.quota_addr, settings.service_token, settings.peer_timeout_s, tls)
@@ -49,10 +54,26 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
             max_count=settings.max_count,
             max_lease_ms=settings.max_lease_s * 1000,
             reservation_ttl_s=settings.reservation_ttl_s,
+            max_start_after_ms=settings.max_start_after_s * 1000,
+            clock_skew_ms=int(settings.clock_skew_s * 1000),
         ),
-        after_claim=(lambda: os._exit(137)) if settings.failpoint == "after-claim" else None,
+        failpoint=_failpoint(settings.failpoint),
     )
-    dispatcher = Dispatcher(store, grants, placer, quota, clock_ms)
+    dispatcher = Dispatcher(
+        store,
+        grants,
+        placer,
+        quota,
+        clock_ms,
+        preemption=PreemptionPolicy(
+            notice_ms=int(settings.preemption_notice_s * 1000),
+            min_runtime_ms=int(settings.preemption_min_runtime_s * 1000),
+            enabled=settings.preemption_enabled,
+        ),
+    )
+    watch = GrantWatch(
+        store, grants, clock_ms, block_ms=settings.watch_block_ms, max_streams=settings.watch_max_streams
+    )
     placer.on_change = grants.capacity_changed.set
     repair = Repair(
         store,
@@ -92,8 +113,12 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
         """Event-driven dispatch by the leader: on releases and inventory changes, and every second
         for what other replicas freed."""
         while True:
+            # Wake early for a request that asked to start later and is due before the interval ends.
+            wait_s = settings.dispatch_interval_s
+            if dispatcher.next_due_ms is not None:
+                wait_s = min(wait_s, max(0.0, (dispatcher.next_due_ms - clock_ms()) / 1000))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(grants.capacity_changed.wait(), settings.dispatch_interval_s)
+                await asyncio.wait_for(grants.capacity_changed.wait(), wait_s)
             grants.capacity_changed.clear()
             if leader.held:
                 await dispatcher.dispatch()
@@ -105,9 +130,10 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
         for peer in (inventory, quota, accounting):
             await peer.close()
         await client.aclose()
+        await watch_client.aclose()
 
     def register(server: grpc.aio.Server) -> None:
-        broker_pb2_grpc.add_BrokerServiceServicer_to_server(BrokerServicer(grants), server)
+        broker_pb2_grpc.add_BrokerServiceServicer_to_server(BrokerServicer(grants, watch), server)
 
     return ServiceSpec(
         name="broker",
@@ -124,6 +150,18 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
         ],
         close=close,
     )
+
+
+def _failpoint(armed: str) -> Callable[[str], None] | None:
+    """Testing only: exit at once, as kill -9 would, when the grant path passes step `armed`."""
+    if not armed:
+        return None
+
+    def hit(step: str) -> None:
+        if step == armed:
+            os._exit(137)
+
+    return hit
 
 
 def main() -> None:

@@ -32,8 +32,32 @@ class BrokerSettings(ServiceSettings):
         30.0, description="Age after which a pending grant counts as abandoned by a crashed broker."
     )
     leader_ttl_s: float = Field(5.0, description="Lease of the leader lock for the relay, reaper and reconciler.")
+    change_stream_max: int = Field(
+        100_000,
+        ge=1,
+        description="Most grant changes the change stream keeps for WatchGrants (trimmed approximately); "
+        "a watcher further behind starts over with a snapshot.",
+    )
+    watch_block_ms: int = Field(
+        1000, ge=1, description="Longest wait of one blocking read of the change stream by a watch."
+    )
+    watch_max_streams: int = Field(256, ge=1, description="Most WatchGrants streams one broker serves at once.")
+    preemption_enabled: bool = Field(
+        True, description="Whether waiting guaranteed requests may preempt preemptible grants."
+    )
+    preemption_notice_s: float = Field(
+        300.0, ge=0, description="How long a preempted grant keeps its slices after its preemption notice."
+    )
+    preemption_min_runtime_s: float = Field(
+        600.0, ge=0, description="Least time a grant runs, from its start, before preemption takes its slices."
+    )
+    max_start_after_s: int = Field(30 * 24 * 3600, ge=0, description="How far ahead a request may ask to start.")
+    clock_skew_s: float = Field(
+        60.0, ge=0, description="How far in the past a request's start_after may be (client clock skew)."
+    )
     failpoint: str = Field(
         "",
-        description="Testing only: 'after-claim' makes the process exit right after devices are claimed, "
-        "before quota is committed, to prove the reconciler repairs it.",
+        description="Testing only: the process exits (as if killed) at this step of the grant path: "
+        "'after-begin', 'after-reserve', 'after-claim' (both halves held, before the quota commit), "
+        "'after-commit', 'after-activate' or 'during-release' (ended, devices and quota not yet returned).",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from slicebroker.broker.domain.model import Grant, GrantState
+from slicebroker.broker.domain.model import ChangeType, Grant, GrantChange, GrantState
 from slicebroker.broker.domain.snapshot import Constraint, HostResources, Topology
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.v1 import broker_pb2, common_pb2
@@ -85,6 +85,9 @@ def grant_pb(grant: Grant) -> broker_pb2.Grant:
         warnings=grant.warnings,
         queue_position=grant.queue_position,
         waiting_reason=grant.waiting_reason,
+        start_after=_ts(grant.start_after_ms),
+        preemption_deadline=_ts(grant.preemption_deadline_ms),
+        preemption_reason=grant.preemption_reason,
         host_per_slice=host_pb(grant.host),
         shape=broker_pb2.SliceShape(
             kind=grant.shape.kind.value,
@@ -93,3 +96,32 @@ def grant_pb(grant: Grant) -> broker_pb2.Grant:
             memory_milli=grant.shape.memory if grant.shape.kind == "share" else 0,
         ),
     )
+
+
+_CHANGE_TYPES = {
+    ChangeType.QUEUED: broker_pb2.GRANT_CHANGE_TYPE_QUEUED,
+    ChangeType.GRANTED: broker_pb2.GRANT_CHANGE_TYPE_GRANTED,
+    ChangeType.RENEWED: broker_pb2.GRANT_CHANGE_TYPE_RENEWED,
+    ChangeType.PREEMPTION_NOTICE: broker_pb2.GRANT_CHANGE_TYPE_PREEMPTION_NOTICE,
+    ChangeType.PREEMPTED: broker_pb2.GRANT_CHANGE_TYPE_PREEMPTED,
+    ChangeType.EXPIRED: broker_pb2.GRANT_CHANGE_TYPE_EXPIRED,
+    ChangeType.RELEASED: broker_pb2.GRANT_CHANGE_TYPE_RELEASED,
+    ChangeType.FAILED: broker_pb2.GRANT_CHANGE_TYPE_FAILED,
+    ChangeType.SNAPSHOT_BEGIN: broker_pb2.GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN,
+    ChangeType.SNAPSHOT: broker_pb2.GRANT_CHANGE_TYPE_SNAPSHOT,
+    ChangeType.SNAPSHOT_END: broker_pb2.GRANT_CHANGE_TYPE_SNAPSHOT_END,
+}
+
+
+def change_pb(change: GrantChange) -> broker_pb2.GrantChange:
+    return broker_pb2.GrantChange(
+        type=_CHANGE_TYPES[change.type],
+        revision=change.revision,
+        grant=grant_pb(change.grant) if change.grant is not None else None,
+        at=_ts(change.at_ms),
+    )
+
+
+def timestamp_ms(ts: Timestamp) -> int:
+    """Milliseconds of a Timestamp; 0 when unset."""
+    return ts.seconds * 1000 + ts.nanos // 1_000_000

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 
-from slicebroker.broker.api.convert import duration_ms, grant_pb, state_of, topology_of
+from slicebroker.broker.api.convert import change_pb, duration_ms, grant_pb, state_of, timestamp_ms, topology_of
 from slicebroker.broker.domain.grants import Access, GrantService
+from slicebroker.broker.domain.watch import GrantWatch
 from slicebroker.runtime.context import principal_var
 from slicebroker.runtime.policy import require_tenant_access
 from slicebroker.v1 import broker_pb2, broker_pb2_grpc
 
 
 class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
-    def __init__(self, grants: GrantService) -> None:
+    def __init__(self, grants: GrantService, watch: GrantWatch | None = None) -> None:
         self._grants = grants
+        self._watch = watch
 
     async def RequestGrant(
         self, request: broker_pb2.RequestGrantRequest, context: grpc.aio.ServicerContext
@@ -31,6 +35,7 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
             shape=(request.shape.kind, request.shape.profile, request.shape.compute_milli, request.shape.memory_milli),
             host=(request.host_per_slice.cpu_milli, request.host_per_slice.memory_mib),
             access=caller_access(),
+            start_after_ms=timestamp_ms(request.start_after),
         )
         return grant_pb(grant)
 
@@ -60,6 +65,19 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
         self, request: broker_pb2.ReleaseGrantRequest, context: grpc.aio.ServicerContext
     ) -> broker_pb2.Grant:
         return grant_pb(await self._grants.release_grant(request.id, caller_access()))
+
+    async def WatchGrants(
+        self, request: broker_pb2.WatchGrantsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[broker_pb2.GrantChange]:
+        assert self._watch is not None, "WatchGrants needs the broker's GrantWatch"
+        changes = self._watch.watch(
+            project=request.project,
+            grant_id=request.grant_id,
+            from_revision=request.from_revision,
+            access=caller_access(),
+        )
+        async for change in changes:
+            yield change_pb(change)
 
 
 def caller_access() -> Access:

@@ -12,6 +12,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+from datetime import UTC, datetime
 
 from slicebroker.broker.domain.model import (
     Choice,
@@ -21,6 +23,7 @@ from slicebroker.broker.domain.model import (
     GrantEvent,
     GrantRequest,
     GrantState,
+    PriorityClass,
     SkuShapes,
     Slice,
 )
@@ -56,6 +59,10 @@ class GrantLimits:
     default_page_size: int = 100
     # How long a replay waits for the first request with its key to settle.
     replay_wait_ms: int = 15_000
+    # How far ahead a request may ask to start, and how far in the past a start_after may lie
+    # (clock skew between client and broker) before it is refused.
+    max_start_after_ms: int = 30 * 24 * 3600 * 1000
+    clock_skew_ms: int = 60_000
 
 
 class GrantService:
@@ -67,7 +74,7 @@ class GrantService:
         catalogue: Callable[[], Mapping[str, SkuShapes]],
         clock: Callable[[], int],
         limits: GrantLimits = GrantLimits(),
-        after_claim: Callable[[], None] | None = None,
+        failpoint: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
         self._quota = quota
@@ -75,8 +82,9 @@ class GrantService:
         self._catalogue = catalogue
         self._clock = clock
         self._limits = limits
-        # A test hook: called once both halves hold, before the commit (see BrokerSettings.failpoint).
-        self._after_claim = after_claim
+        # A test hook called with the name of each step of the grant path as it is passed
+        # (see BrokerSettings.failpoint): fault tests make the process die there.
+        self._failpoint = failpoint or _no_failpoint
         self._inflight: dict[str, asyncio.Future[Grant]] = {}
         # Set when capacity may have appeared (a release here, an inventory change): wakes dispatch.
         self.capacity_changed = asyncio.Event()
@@ -122,6 +130,7 @@ class GrantService:
         shape: tuple[str, str, int, int] = ("", "", 0, 0),
         host: tuple[int, int] = (0, 0),
         access: Access = None,
+        start_after_ms: int = 0,
     ) -> Grant:
         request = validate_request(
             project=project,
@@ -139,6 +148,10 @@ class GrantService:
             shape=shape,
             host=host,
             catalogue=self._catalogue(),
+            start_after_ms=start_after_ms,
+            now_ms=self._clock(),
+            max_start_after_ms=self._limits.max_start_after_ms,
+            clock_skew_ms=self._limits.clock_skew_ms,
         )
         if access is not None:
             access(await self.institution_of(request.project), request.project)
@@ -160,9 +173,11 @@ class GrantService:
                 queue=request.queue,
                 shape=request.shape,
                 host=request.host,
+                start_after_ms=request.start_after_ms,
             )
             existing_id = await self._begin.submit(grant)
             if existing_id is None:
+                self._failpoint("after-begin")
                 return await self._complete(grant)
             settled = await self._settled(existing_id, request, deadline)
             if settled is not None:
@@ -220,6 +235,13 @@ class GrantService:
             del self._inflight[grant.id]
 
     async def _grant(self, grant: Grant, *, dispatching: bool = False) -> Grant:
+        # 0. Asked to start later: it waits aside, and quota is asked when it is due.
+        now = self._clock()
+        if grant.start_after_ms > now:
+            reason = f"waiting to start after {_instant(grant.start_after_ms)}"
+            if await self._store.enqueue(grant, reason, announce=not dispatching, now_ms=now):
+                return grant.with_(state=GrantState.QUEUED, waiting_reason=reason)
+            raise Unavailable(f"grant {grant.id} changed while being queued; retry")
         # 1. Each acceptable accelerator in turn: quota and inventory are asked at the same time,
         #    each step idempotent by grant id; a refusal undoes whichever half succeeded.
         refusals: list[SlicebrokerError] = []
@@ -252,7 +274,7 @@ class GrantService:
                 )
                 continue
             reserved, placed = await asyncio.gather(
-                self._reserve.submit(item),
+                self._reserve_one(item),
                 self._placer.place(attempt.id, choice.sku, choice.count, grant.topology, grant.shape, grant.host),
                 return_exceptions=True,
             )
@@ -269,16 +291,24 @@ class GrantService:
         # 2a. Within quota but no room now, and the caller will wait: into the queue.
         if grant.queue and all(r.reason is Reason.INSUFFICIENT_CAPACITY for r in refusals):
             reason = f"waiting: {refusal.message}"
-            if await self._store.enqueue(grant, reason):
+            if await self._store.enqueue(grant, reason, announce=not dispatching, now_ms=self._clock()):
+                if not dispatching and grant.priority is PriorityClass.GUARANTEED:
+                    self.capacity_changed.set()  # the dispatcher plans preemption for it at once
                 rank = await self._store.queue_rank(grant.id)
                 return grant.with_(state=GrantState.QUEUED, waiting_reason=reason, queue_position=(rank or 0) + 1)
         # 2b. Refused: a request taken from the queue fails (its owner knows its id); a fresh
         #     one is forgotten, as if never asked. Either way the caller learns why.
         if dispatching:
-            await self._store.fail(grant.id, self._clock())
+            await self._store.fail(grant.id, self._clock(), f"failed: {refusal.message}")
         else:
             await self._store.abandon(grant)
         raise refusal
+
+    async def _reserve_one(self, item: ReserveItem) -> Reserved | SlicebrokerError:
+        reserved = await self._reserve.submit(item)
+        if isinstance(reserved, Reserved):
+            self._failpoint("after-reserve")
+        return reserved
 
     def _behind_the_queue(self, sku: str, lease_ms: int) -> bool:
         """A fresh request for what a queued head waits for goes behind it, unless its lease ends
@@ -289,14 +319,14 @@ class GrantService:
         return eta is None or self._clock() + lease_ms > eta
 
     async def _activate_grant(self, grant: Grant, reserved: Reserved, placed: Placed) -> Grant:
-        if self._after_claim is not None:
-            self._after_claim()
         # 2b. Both halves hold: make the reservation permanent, then the grant visible.
+        self._failpoint("after-claim")
         committed = await self._commit.submit(grant.id)
         if committed is not None:
             await self._undo(grant, reserved_ok=True, placed_ok=True)
             await self._store.abandon(grant)
             raise Unavailable(f"quota commit failed: {committed.message}", reason=committed.reason)
+        self._failpoint("after-commit")
         now = self._clock()
         active = grant.with_(
             state=GrantState.ACTIVE,
@@ -305,11 +335,13 @@ class GrantService:
             warnings=reserved.warnings,
             slices=_slices(placed),
             expires_ms=now + grant.lease_ms,
+            started_ms=now,
         )
         if not await self._activate.submit((active, GrantEvent.of(active, EventType.GRANTED, now))):
             # The reconciler gave up on this grant while we were slow; it also cleans up.
             await self._undo(grant, reserved_ok=True, placed_ok=True)
             raise Unavailable("grant took too long and was failed by the reconciler; retry")
+        self._failpoint("after-activate")
         return active
 
     async def _undo(self, grant: Grant, *, reserved_ok: bool, placed_ok: bool) -> None:
@@ -338,8 +370,9 @@ class GrantService:
         if grant is None:
             raise NotFound(f"no grant {grant_id}", reason=Reason.GRANT_NOT_FOUND, metadata={"id": grant_id})
         if grant.state is GrantState.QUEUED:
+            # Not in the queue yet (asked to start later): no position.
             rank = await self._store.queue_rank(grant_id)
-            grant = grant.with_(queue_position=(rank or 0) + 1)
+            grant = grant.with_(queue_position=0 if rank is None else rank + 1)
         return grant
 
     async def list_grants(
@@ -409,6 +442,8 @@ class GrantService:
             *(self._end.submit((g, GrantEvent.of(g, EventType.ENDED, now, reason), expired_by_ms)) for g in grants)
         )
         ended = [g.id for g, ok in zip(grants, outcomes, strict=True) if ok]
+        if ended:
+            self._failpoint("during-release")
         await self.return_resources(ended)
         return ended
 
@@ -420,10 +455,28 @@ class GrantService:
         await asyncio.gather(*(self._cleaned.submit(g) for g in grant_ids))
         self.capacity_changed.set()  # queued requests may fit now
 
+    def check_request(self, **fields: Any) -> GrantRequest:
+        """A request validated as `request_grant` validates it, nothing written (for quotes)."""
+        return validate_request(
+            known_skus=self._catalogue().keys(),
+            max_count=self._limits.max_count,
+            max_lease_ms=self._limits.max_lease_ms,
+            catalogue=self._catalogue(),
+            **fields,
+        )
+
     # -- batch flushes -------------------------------------------------------------------------
     async def _flush_cleaned(self, grant_ids: list[str]) -> Sequence[None]:
         await self._store.cleaned(grant_ids)
         return [None] * len(grant_ids)
+
+
+def _no_failpoint(step: str) -> None:
+    pass
+
+
+def _instant(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _allowed(access: Callable[[str, str], None], institution: str, project: str) -> bool:

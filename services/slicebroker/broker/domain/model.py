@@ -30,6 +30,7 @@ class EndReason(StrEnum):
     RECLAIMED = "reclaimed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PREEMPTED = "preempted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class GrantRequest:
     # Host CPU and memory needed on the node with each slice.
     host: HostResources = NO_HOST
     shape: Shape = WHOLE
+    start_after_ms: int = 0  # 0: serve now
 
     @property
     def sku(self) -> str:
@@ -142,12 +144,21 @@ class Grant:
     # Host CPU and memory held on the node with each slice.
     host: HostResources = NO_HOST
     shape: Shape = WHOLE
+    # Lifecycle instants (ms; 0 = not set): activation, "serve no earlier than", and the deadline
+    # of a preemption notice with its reason in plain words.
+    started_ms: int = 0
+    start_after_ms: int = 0
+    preemption_deadline_ms: int = 0
+    preemption_reason: str = ""
+    # The change-stream id of the grant's last announced change (see GrantChange); "" if none.
+    revision: str = ""
 
     @property
     def queue_score(self) -> int:
-        """Queue order: priority class first (guaranteed, standard, preemptible), then age."""
+        """Queue order: priority class first (guaranteed, standard, preemptible), then age (from
+        start_after for a request that asked to start later)."""
         rank = list(PriorityClass).index(self.priority)
-        return rank * 10**13 + self.created_ms
+        return rank * 10**13 + max(self.created_ms, self.start_after_ms)
 
     @property
     def live(self) -> bool:
@@ -155,12 +166,13 @@ class Grant:
 
     def same_request(self, request: GrantRequest) -> bool:
         asked = self.choices or (Choice(self.sku, self.count),)
-        return (self.project, asked, self.topology, self.priority, self.shape) == (
+        return (self.project, asked, self.topology, self.priority, self.shape, self.start_after_ms) == (
             request.project,
             request.choices,
             request.topology,
             request.priority,
             request.shape,
+            request.start_after_ms,
         )
 
     def with_(self, **changes: object) -> Grant:
@@ -206,3 +218,39 @@ class GrantEvent:
             slice_kind="" if grant.shape.whole else grant.shape.kind.value,
             priority_class=grant.priority.value,
         )
+
+
+class ChangeType(StrEnum):
+    """What happened to a grant, as WatchGrants reports it."""
+
+    QUEUED = "queued"
+    GRANTED = "granted"
+    RENEWED = "renewed"
+    PREEMPTION_NOTICE = "preemption_notice"
+    PREEMPTED = "preempted"
+    EXPIRED = "expired"
+    RELEASED = "released"
+    FAILED = "failed"
+    SNAPSHOT_BEGIN = "snapshot_begin"
+    SNAPSHOT = "snapshot"
+    SNAPSHOT_END = "snapshot_end"
+
+    @staticmethod
+    def of_end(reason: str) -> ChangeType:
+        """The change an ending is announced as: a cancelled queued request counts as released."""
+        return {
+            EndReason.EXPIRED.value: ChangeType.EXPIRED,
+            EndReason.PREEMPTED.value: ChangeType.PREEMPTED,
+            EndReason.FAILED.value: ChangeType.FAILED,
+        }.get(reason, ChangeType.RELEASED)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantChange:
+    """One entry of the grant change stream: the grant right after the change. `revision` is the
+    stream id to resume after ("" for the snapshot's own entries, which are no resume points)."""
+
+    type: ChangeType
+    revision: str
+    grant: Grant | None = None
+    at_ms: int = 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from slicebroker.broker.domain.model import Grant, GrantEvent, GrantState, SkuShapes
+from slicebroker.broker.domain.model import Grant, GrantChange, GrantEvent, GrantState, SkuShapes
 from slicebroker.broker.domain.snapshot import NodeClaim, NodeView
 from slicebroker.core.errors import SlicebrokerError
 
@@ -106,8 +106,9 @@ class GrantStore(Protocol):
         """Forgets a refused pending grant and its idempotency key, as if never asked."""
         ...
 
-    async def fail(self, grant_id: str, now_ms: int) -> bool:
-        """Pending → failed (a crash left it half done); frees its idempotency key."""
+    async def fail(self, grant_id: str, now_ms: int, why: str = "") -> bool:
+        """Pending → failed (a crash left it half done, or a queued request was refused for good,
+        `why` in plain words); frees its idempotency key."""
         ...
 
     async def end(self, items: Sequence[tuple[Grant, GrantEvent, int]]) -> list[bool]:
@@ -116,8 +117,10 @@ class GrantStore(Protocol):
         expired_by_ms > 0, only if its lease ended by then (a renewal wins). False if nothing changed."""
         ...
 
-    async def enqueue(self, grant: Grant, reason: str) -> bool:
-        """Pending -> queued at the grant's queue score, with why it waits."""
+    async def enqueue(self, grant: Grant, reason: str, *, announce: bool, now_ms: int) -> bool:
+        """Pending -> queued at the grant's queue score, with why it waits (a grant that starts
+        later waits aside until due). `announce`: a QUEUED change for watchers (fresh requests
+        only; a dispatch attempt putting it back is no change)."""
         ...
 
     async def dequeue(self, grant_id: str, now_ms: int) -> bool:
@@ -144,4 +147,30 @@ class GrantStore(Protocol):
     async def ending(self, before_ms: int, limit: int) -> list[str]: ...
     async def pending_before(self, before_ms: int, limit: int) -> list[str]: ...
     async def outbox_read(self, limit: int) -> list[tuple[str, GrantEvent]]: ...
+    # Requests that start later.
+    async def scheduled_due(self, now_ms: int, limit: int) -> list[str]: ...
+    async def promote(self, grant_id: str) -> bool:
+        """A due request joins the queue; False if it was cancelled meanwhile."""
+        ...
+
+    async def next_scheduled(self) -> int | None:
+        """The earliest start_after of the requests waiting aside (ms), or None."""
+        ...
+
+    # Preemption.
+    async def notice(self, grant_id: str, now_ms: int, deadline_ms: int, reason: str) -> bool:
+        """Active, not yet noticed → under notice until `deadline_ms`, with a PREEMPTION_NOTICE
+        change; False if not active or already under notice (the first notice stands)."""
+        ...
+
+    async def under_notice(self, limit: int) -> list[tuple[str, int]]: ...
+    async def preemption_due(self, now_ms: int, limit: int) -> list[str]: ...
+    # The change stream (WatchGrants).
+    async def live_ids(self) -> list[str]: ...
+    async def change_bounds(self) -> tuple[str, str]:
+        """(last revision written, largest revision trimmed away), "0-0" for none."""
+        ...
+
+    async def changes_after(self, after: str, block_ms: int, count: int) -> list[GrantChange]: ...
+    async def changes_between(self, after: str, until: str, count: int | None = None) -> list[GrantChange]: ...
     async def outbox_ack(self, entry_ids: Sequence[str]) -> None: ...

@@ -3,22 +3,38 @@ of priority class, then fair share (quota's weighted DRF with decayed history), 
 
 When the head cannot be placed, smaller requests behind it may go first (backfill) only where they
 cannot delay it: they need another accelerator, or their lease ends before the head's estimated
-start (when enough of the head's accelerator frees up by lease expiry). The head's reason says
-what it waits for and when that is expected.
+start (when enough of the head's accelerator frees up by lease expiry or preemption). The head's
+reason says what it waits for and when that is expected.
+
+Requests that asked to start later wait aside and join the queue when due. Guaranteed requests
+that still wait after a pass may preempt (see `preemption.py`): their victims get a notice now and
+are ended by the reaper at the notice's deadline, which frees the room they are then served from.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from slicebroker.broker.domain.grants import GrantService
 from slicebroker.broker.domain.model import Grant, GrantState, PriorityClass
 from slicebroker.broker.domain.placer import Placer
 from slicebroker.broker.domain.ports import GrantStore, QuotaPort
+from slicebroker.broker.domain.preemption import deadline, plan, victim_order
 from slicebroker.core.errors import SlicebrokerError
 
 log = logging.getLogger("slicebroker.broker.queue")
+
+
+@dataclass(frozen=True, slots=True)
+class PreemptionPolicy:
+    """A victim keeps its slices for `notice_ms` after its notice, and at least `min_runtime_ms`
+    after it started."""
+
+    notice_ms: int = 300_000
+    min_runtime_ms: int = 600_000
+    enabled: bool = True
 
 
 class Dispatcher:
@@ -31,6 +47,8 @@ class Dispatcher:
         clock: Callable[[], int],
         *,
         batch: int = 200,
+        preemption: PreemptionPolicy = PreemptionPolicy(),
+        max_active: int = 100_000,
     ) -> None:
         self._store = store
         self._grants = grants
@@ -38,9 +56,22 @@ class Dispatcher:
         self._quota = quota
         self._clock = clock
         self._batch = batch
+        self._preemption = preemption
+        self._max_active = max_active
+        # When the next request that asked to start later is due (ms), for the loop to wake then.
+        self.next_due_ms: int | None = None
+
+    async def promote_due(self, now: int) -> int:
+        """Requests whose start_after has come join the queue; returns how many."""
+        moved = 0
+        for grant_id in await self._store.scheduled_due(now, self._batch):
+            moved += await self._store.promote(grant_id)
+        self.next_due_ms = await self._store.next_scheduled()
+        return moved
 
     async def dispatch(self) -> int:
         """One pass over the queue; returns how many requests were granted."""
+        await self.promote_due(self._clock())
         ids = await self._store.queued(self._batch)
         if not ids:
             self._grants.blocked_heads = {}
@@ -51,8 +82,12 @@ class Dispatcher:
         head: Grant | None = None
         head_eta_ms: int | None = None
         now = self._clock()
+        # Guaranteed requests still waiting after this pass, in queue order: they may preempt.
+        claimants: list[Grant] = []
         for grant in await self._order(waiting):
             if head is not None and not self._may_backfill(grant, head, head_eta_ms, now):
+                if grant.priority is PriorityClass.GUARANTEED:
+                    claimants.append(grant)
                 continue
             if not await self._store.dequeue(grant.id, now):
                 continue  # cancelled, or served by another pass
@@ -63,7 +98,10 @@ class Dispatcher:
                 continue
             if result.state is GrantState.ACTIVE:
                 served += 1
-            elif head is None:
+                continue
+            if result.priority is PriorityClass.GUARANTEED:
+                claimants.append(result)
+            if head is None:
                 head = result
                 head_eta_ms = await self._estimated_start(result, now)
                 blocked[result.sku] = head_eta_ms
@@ -73,7 +111,37 @@ class Dispatcher:
                         result.id, f"{result.waiting_reason}; next release expected in ~{minutes} min"
                     )
         self._grants.blocked_heads = blocked
+        if claimants and self._preemption.enabled:
+            await self._preempt(claimants, now)
         return served
+
+    async def _preempt(self, claimants: Sequence[Grant], now: int) -> int:
+        """Gives notice to the fewest preemptible grants that make room for the waiting guaranteed
+        requests, counting those already under notice; returns how many notices were given."""
+        noticed = [gid for gid, _ in await self._store.under_notice(self._max_active)]
+        active = [gid for gid, _ in await self._store.expiring(self._max_active)]
+        skus = {c.sku for g in claimants for c in (g.choices or ())} | {g.sku for g in claimants}
+        taken = set(noticed)
+        candidates = [
+            g
+            for g in await self._store.get_many(active)
+            if g is not None and g.preemptible and g.state is GrantState.ACTIVE and g.id not in taken and g.sku in skus
+        ]
+        if not candidates:
+            return 0
+        try:
+            fair = await self._quota.fair_share_order(candidates)
+        except SlicebrokerError as err:
+            log.warning("fair-share order unavailable (%s); preempting by class and age", err.message)
+            fair = []
+        given = 0
+        for victims in plan(self._placer.snapshot, claimants, victim_order(candidates, fair), noticed):
+            for victim in victims.grants:
+                at = deadline(victim, now, self._preemption.notice_ms, self._preemption.min_runtime_ms)
+                if await self._store.notice(victim.id, now, at, victims.reason):
+                    given += 1
+                    log.info("grant %s preempted for %s by %d ms", victim.id, victims.claimant.id, at)
+        return given
 
     async def _order(self, waiting: Sequence[Grant]) -> list[Grant]:
         """Priority class first; within a class quota's fair-share order; age breaks what is left."""
@@ -98,7 +166,12 @@ class Dispatcher:
         short = head.count - self._placer.snapshot.free_count(head.sku)
         if short <= 0:
             return None  # enough free, but not within its topology: no estimate from leases alone
-        expiring = await self._store.expiring(1000)
+        # Leases run out, or preemption notices do, whichever comes first.
+        ends = dict(await self._store.expiring(1000))
+        for gid, deadline_ms in await self._store.under_notice(1000):
+            if gid in ends:
+                ends[gid] = min(ends[gid], deadline_ms)
+        expiring = sorted(ends.items(), key=lambda item: item[1])
         records = await self._store.get_many([gid for gid, _ in expiring])
         freed = 0
         for (_, ends_ms), grant in zip(expiring, records, strict=True):

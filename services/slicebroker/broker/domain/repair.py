@@ -1,7 +1,7 @@
 """The loops that make the three services converge whatever crashed where.
 
-- `expire`: ends grants whose lease ran out, and finishes returning the resources of ended grants
-  whose clean-up was interrupted.
+- `expire`: ends grants whose lease ran out or whose preemption notice did ("preempted"), and
+  finishes returning the resources of ended grants whose clean-up was interrupted.
 - `reconcile`: fails grants stuck pending (the broker died between claim and commit), and frees
   devices and quota held for grants that are not live — the compensation a crash skipped.
 - `relay`: delivers the outbox to accounting in order and trims only what accounting acknowledged.
@@ -45,10 +45,13 @@ class Repair:
         self._batch = batch
 
     async def expire(self) -> int:
-        """Ends expired grants; returns how many it ended."""
+        """Ends expired and preempted grants; returns how many it ended."""
         now = self._clock()
         expired = [g for g in await self._store.get_many(await self._store.expired(now, self._batch)) if g]
         ended = await self._grants.end_grants(expired, EndReason.EXPIRED, expired_by_ms=now)
+        # Notices that ran out: ended like a release (claims and quota back, ENDED "preempted").
+        due = [g for g in await self._store.get_many(await self._store.preemption_due(now, self._batch)) if g]
+        ended += await self._grants.end_grants(due, EndReason.PREEMPTED, now_ms=now)
         # Grants ended a while ago whose devices or quota may not have gone back (crash, outage).
         stuck = await self._store.ending(now - self._grace_ms, self._batch)
         await self._grants.return_resources(stuck)

@@ -55,6 +55,10 @@ def validate_request(
     shape: tuple[str, str, int, int] = ("", "", 0, 0),
     host: tuple[int, int] = (0, 0),
     catalogue: Mapping[str, SkuShapes] | None = None,
+    start_after_ms: int = 0,
+    now_ms: int = 0,
+    max_start_after_ms: int = 30 * 24 * 3600 * 1000,
+    clock_skew_ms: int = 60_000,
 ) -> GrantRequest:
     check_name("project", project)
     choices = [check_choice("sku", "count", sku, count, known_skus, max_count)]
@@ -77,9 +81,11 @@ def validate_request(
             "priority_class", f"{priority!r} is not one of {', '.join(p.value for p in PriorityClass)}"
         ) from None
     slice_shape = check_shape(shape, [c.sku for c in choices], catalogue or {})
+    start_after = check_start_after(start_after_ms, now_ms, max_start_after_ms, clock_skew_ms)
     host_per_slice = check_host(*host)
     return GrantRequest(
         host=host_per_slice,
+        start_after_ms=start_after,
         shape=slice_shape,
         project=project,
         choices=tuple(choices),
@@ -89,6 +95,21 @@ def validate_request(
         priority=priority_class,
         queue=queue,
     )
+
+
+def check_start_after(start_after_ms: int, now_ms: int, max_ahead_ms: int, skew_ms: int) -> int:
+    """When the request may start (0: now): not further in the past than the clock skew allowed
+    between client and broker, at most `max_ahead_ms` ahead. Kept as given, so that a replay of
+    the request compares equal."""
+    if not start_after_ms:
+        return 0
+    if start_after_ms < now_ms - skew_ms:
+        raise InvalidArgument(
+            "start_after", f"is {(now_ms - start_after_ms) // 1000} s in the past; leave it unset to start now"
+        )
+    if start_after_ms > now_ms + max_ahead_ms:
+        raise InvalidArgument("start_after", f"must be at most {max_ahead_ms // 86_400_000} days ahead")
+    return start_after_ms
 
 
 # Host resources one slice may ask for: beyond any one server (4,096 cores, 64 TiB), so a typo is caught.

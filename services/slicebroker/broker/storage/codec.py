@@ -6,9 +6,11 @@ import json
 
 from slicebroker.broker.domain.model import (
     WHOLE,
+    ChangeType,
     Choice,
     EventType,
     Grant,
+    GrantChange,
     GrantEvent,
     GrantState,
     PriorityClass,
@@ -43,6 +45,10 @@ def grant_fields(grant: Grant) -> dict[str, str]:
         "shape": json.dumps([grant.shape.kind.value, grant.shape.profile, grant.shape.compute, grant.shape.memory]),
         "host": f"{grant.host.cpu_milli}:{grant.host.memory_mib}",
         "waiting_reason": grant.waiting_reason,
+        "started_ms": str(grant.started_ms),
+        "start_after_ms": str(grant.start_after_ms),
+        "preemption_deadline_ms": str(grant.preemption_deadline_ms),
+        "preemption_reason": grant.preemption_reason,
     }
 
 
@@ -51,7 +57,17 @@ def activation_fields(grant: Grant) -> dict[str, str]:
     fields = grant_fields(grant)
     return {
         k: fields[k]
-        for k in ("state", "institution", "slices", "expires_ms", "sku", "count", "preemptible", "warnings")
+        for k in (
+            "state",
+            "institution",
+            "slices",
+            "expires_ms",
+            "sku",
+            "count",
+            "preemptible",
+            "warnings",
+            "started_ms",
+        )
     }
 
 
@@ -79,7 +95,18 @@ def grant_from_fields(fields: dict[str, str]) -> Grant:
         shape=_shape(fields.get("shape", "")),
         host=_host(fields.get("host", "")),
         waiting_reason=fields.get("waiting_reason", ""),
+        started_ms=int(fields.get("started_ms") or 0),
+        start_after_ms=int(fields.get("start_after_ms") or 0),
+        preemption_deadline_ms=int(fields.get("preemption_deadline_ms") or 0),
+        preemption_reason=fields.get("preemption_reason", ""),
+        revision=fields.get("rev", ""),
     )
+
+
+def change_from_entry(entry_id: str, fields: dict[str, str]) -> GrantChange:
+    """A change-stream entry: its type and instant, and the grant hash as it was right after."""
+    grant = grant_from_fields(fields).with_(revision=entry_id)
+    return GrantChange(ChangeType(fields["_t"]), entry_id, grant, int(fields["_at"]))
 
 
 def _host(text: str) -> HostResources:

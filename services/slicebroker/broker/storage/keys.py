@@ -49,6 +49,22 @@ class BrokerKeys:
         return f"{self._p}:queue"
 
     @property
+    def scheduled(self) -> str:
+        """Queued grant ids that asked to start later, scored by start_after ms; they join the
+        queue when due."""
+        return f"{self._p}:scheduled"
+
+    @property
+    def preempting(self) -> str:
+        """Active grant ids under a preemption notice, scored by the notice's deadline ms."""
+        return f"{self._p}:preempting"
+
+    @property
+    def changes(self) -> str:
+        """The capped stream of grant changes that WatchGrants reads (one entry per change)."""
+        return f"{self._p}:changes"
+
+    @property
     def outbox(self) -> str:
         return f"{self._p}:outbox"
 

@@ -1,4 +1,4 @@
-"""The broker's grant store over Redis: grants, their indexes, and the outbox stream.
+"""The broker's grant store over Redis: grants, their indexes, the outbox and the change stream.
 
 Each state change is one Lua script, so a grant and its event are written together or not at all
 (the outbox pattern). Batches of activations are pipelined: one round trip, one script per grant.
@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
-from slicebroker.broker.domain.model import Grant, GrantEvent, GrantState
+from slicebroker.broker.domain.model import ChangeType, EndReason, Grant, GrantChange, GrantEvent, GrantState
 from slicebroker.broker.storage.codec import (
     activation_fields,
+    change_from_entry,
     event_from_json,
     event_json,
     grant_fields,
@@ -21,7 +23,19 @@ from slicebroker.broker.storage.codec import (
 from slicebroker.broker.storage.keys import BrokerKeys
 from slicebroker.runtime.redis import Scripts
 
-SCRIPTS = ("begin", "activate", "abandon", "fail", "end", "renew", "enqueue", "dequeue", "cancel_queued")
+SCRIPTS = (
+    "begin",
+    "activate",
+    "abandon",
+    "fail",
+    "end",
+    "renew",
+    "enqueue",
+    "dequeue",
+    "cancel_queued",
+    "notice",
+    "promote",
+)
 
 
 def _flat(fields: dict[str, str]) -> list[str]:
@@ -29,10 +43,22 @@ def _flat(fields: dict[str, str]) -> list[str]:
 
 
 class RedisGrantStore:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        *,
+        change_cap: int = 100_000,
+        watch_client: aioredis.Redis | None = None,
+    ) -> None:
         self._r = client
         self._k = BrokerKeys(prefix)
         self.scripts = Scripts(client, "slicebroker.broker.storage.lua", SCRIPTS)
+        # Every state change is appended to the change stream, trimmed (approximately) to this many.
+        self._cap = change_cap
+        # Blocking reads of the change stream hold a connection each: they get their own pool so
+        # that watchers never starve the grant path of connections.
+        self._watch = watch_client or client
 
     def _idem_key(self, grant: Grant) -> str:
         # Lua needs a key in KEYS either way; without an idempotency key a never-written one is passed.
@@ -60,8 +86,15 @@ class RedisGrantStore:
         calls = [
             (
                 "activate",
-                [self._k.grant(grant.id), self._k.pending, self._k.expiry, self._k.outbox],
-                [grant.id, grant.expires_ms, event_json(event), *_flat(activation_fields(grant))],
+                [self._k.grant(grant.id), self._k.pending, self._k.expiry, self._k.outbox, self._k.changes],
+                [
+                    grant.id,
+                    grant.expires_ms,
+                    event_json(event),
+                    event.at_ms,
+                    self._cap,
+                    *_flat(activation_fields(grant)),
+                ],
             )
             for grant, event in grants
         ]
@@ -80,37 +113,118 @@ class RedisGrantStore:
             [grant.id],
         )
 
-    async def fail(self, grant_id: str, now_ms: int) -> bool:
+    async def fail(self, grant_id: str, now_ms: int, why: str = "") -> bool:
         grant = await self.get(grant_id)
         if grant is None:
             return False
-        return bool(
-            await self.scripts(
-                "fail", [self._k.grant(grant_id), self._idem_key(grant), self._k.pending], [grant_id, now_ms]
-            )
-        )
+        keys = [self._k.grant(grant_id), self._idem_key(grant), self._k.pending, self._k.changes]
+        return bool(await self.scripts("fail", keys, [grant_id, now_ms, self._cap, why]))
 
     async def end(self, items: Sequence[tuple[Grant, GrantEvent, int]]) -> list[bool]:
         calls = [
             (
                 "end",
-                [self._k.grant(grant.id), self._k.expiry, self._k.ending, self._k.outbox],
-                [grant.id, event.at_ms, event.reason, event_json(event), expired_by_ms],
+                [
+                    self._k.grant(grant.id),
+                    self._k.expiry,
+                    self._k.ending,
+                    self._k.outbox,
+                    self._k.preempting,
+                    self._k.changes,
+                ],
+                [
+                    grant.id,
+                    event.at_ms,
+                    event.reason,
+                    event_json(event),
+                    expired_by_ms,
+                    # A preemption ends only a grant whose notice ran out (an owner's release wins).
+                    event.at_ms if event.reason == EndReason.PREEMPTED else 0,
+                    ChangeType.of_end(event.reason).value,
+                    self._cap,
+                ],
             )
             for grant, event, expired_by_ms in items
         ]
         return [bool(r) for r in await self.scripts.many(calls)]
 
-    async def enqueue(self, grant: Grant, reason: str) -> bool:
-        keys = [self._k.grant(grant.id), self._k.pending, self._k.queue]
-        return bool(await self.scripts("enqueue", keys, [grant.id, grant.queue_score, reason]))
+    async def enqueue(self, grant: Grant, reason: str, *, announce: bool, now_ms: int) -> bool:
+        keys = [self._k.grant(grant.id), self._k.pending, self._k.queue, self._k.scheduled, self._k.changes]
+        args = [grant.id, grant.queue_score, reason, "1" if announce else "0", now_ms, self._cap, grant.start_after_ms]
+        return bool(await self.scripts("enqueue", keys, args))
 
     async def dequeue(self, grant_id: str, now_ms: int) -> bool:
         keys = [self._k.grant(grant_id), self._k.pending, self._k.queue]
         return bool(await self.scripts("dequeue", keys, [grant_id, now_ms]))
 
     async def cancel_queued(self, grant_id: str, now_ms: int) -> bool:
-        return bool(await self.scripts("cancel_queued", [self._k.grant(grant_id), self._k.queue], [grant_id, now_ms]))
+        keys = [self._k.grant(grant_id), self._k.queue, self._k.scheduled, self._k.changes]
+        return bool(await self.scripts("cancel_queued", keys, [grant_id, now_ms, self._cap]))
+
+    # -- requests that start later ---------------------------------------------------------------
+    async def scheduled_due(self, now_ms: int, limit: int) -> list[str]:
+        ids: list[str] = await self._r.zrangebyscore(self._k.scheduled, "-inf", now_ms, start=0, num=limit)
+        return ids
+
+    async def promote(self, grant_id: str) -> bool:
+        keys = [self._k.grant(grant_id), self._k.scheduled, self._k.queue]
+        return bool(await self.scripts("promote", keys, [grant_id]))
+
+    async def next_scheduled(self) -> int | None:
+        first = await self._r.zrange(self._k.scheduled, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    # -- preemption --------------------------------------------------------------------------------
+    async def notice(self, grant_id: str, now_ms: int, deadline_ms: int, reason: str) -> bool:
+        keys = [self._k.grant(grant_id), self._k.preempting, self._k.changes]
+        return bool(await self.scripts("notice", keys, [grant_id, now_ms, deadline_ms, reason, self._cap]))
+
+    async def under_notice(self, limit: int) -> list[tuple[str, int]]:
+        """Grants under a preemption notice, soonest deadline first: (id, deadline ms)."""
+        pairs = await self._r.zrange(self._k.preempting, 0, limit - 1, withscores=True)
+        return [(gid, int(score)) for gid, score in pairs]
+
+    async def preemption_due(self, now_ms: int, limit: int) -> list[str]:
+        ids: list[str] = await self._r.zrangebyscore(self._k.preempting, "-inf", now_ms, start=0, num=limit)
+        return ids
+
+    # -- the change stream -------------------------------------------------------------------------
+    async def live_ids(self) -> list[str]:
+        """Every grant that is pending, queued (now or later) or active."""
+        pipe = self._r.pipeline(transaction=False)
+        for index in (self._k.pending, self._k.queue, self._k.scheduled, self._k.expiry):
+            pipe.zrange(index, 0, -1)
+        ids: set[str] = set()
+        for part in await pipe.execute():
+            ids.update(part)
+        return sorted(ids)
+
+    async def change_bounds(self) -> tuple[str, str]:
+        """(last id written, the id below which entries may have been trimmed away); "0-0" for
+        either when there is none. Trimming (XADD MAXLEN) does not record what it removed, so
+        once anything was trimmed, everything below the first entry left counts as trimmed."""
+        try:
+            info = await self._r.xinfo_stream(self._k.changes)
+        except ResponseError:  # no stream yet
+            return "0-0", "0-0"
+        last = str(info["last-generated-id"])
+        if int(info["entries-added"]) <= int(info["length"]) or not info.get("first-entry"):
+            return last, "0-0"
+        ms, seq = (int(part) for part in str(info["first-entry"][0]).split("-"))
+        return last, f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{2**64 - 1}"
+
+    async def changes_after(self, after: str, block_ms: int, count: int) -> list[GrantChange]:
+        """Changes after `after`, waiting up to `block_ms` for the first (0: do not wait)."""
+        reply = await self._watch.xread({self._k.changes: after}, count=count, block=block_ms or None)
+        if not reply:
+            return []
+        _, entries = reply[0]
+        return [change_from_entry(entry_id, fields) for entry_id, fields in entries]
+
+    async def changes_between(self, after: str, until: str, count: int | None = None) -> list[GrantChange]:
+        """Changes after `after` up to and including `until` ("+": the end), oldest first."""
+        entries = await self._r.xrange(self._k.changes, f"({after}", until, count=count)
+        return [change_from_entry(entry_id, fields) for entry_id, fields in entries]
 
     async def queued(self, limit: int) -> list[str]:
         ids: list[str] = await self._r.zrange(self._k.queue, 0, limit - 1)
@@ -134,7 +248,9 @@ class RedisGrantStore:
 
     async def renew(self, grant_id: str, now_ms: int, expires_ms: int) -> str:
         state: str = await self.scripts(
-            "renew", [self._k.grant(grant_id), self._k.expiry], [grant_id, now_ms, expires_ms]
+            "renew",
+            [self._k.grant(grant_id), self._k.expiry, self._k.changes],
+            [grant_id, now_ms, expires_ms, self._cap],
         )
         return state
 
