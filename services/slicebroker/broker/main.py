@@ -15,6 +15,7 @@ from slicebroker.broker.domain.grants import GrantLimits, GrantService
 from slicebroker.broker.domain.model import SkuShapes
 from slicebroker.broker.domain.placer import Placer
 from slicebroker.broker.domain.queue import Dispatcher, PreemptionPolicy
+from slicebroker.broker.domain.quote import QuoteService
 from slicebroker.broker.domain.repair import Repair
 from slicebroker.broker.domain.watch import GrantWatch
 from slicebroker.broker.peers import GrpcAccounting, GrpcInventory, GrpcQuota
@@ -75,6 +76,10 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
         store, grants, clock_ms, block_ms=settings.watch_block_ms, max_streams=settings.watch_max_streams
     )
     placer.on_change = grants.capacity_changed.set
+    # Quotes read quota's standings, accounting's price book and the queue's own start estimate.
+    quotes = QuoteService(
+        grants, placer, store, quota, accounting, dispatcher._estimated_start, lambda: catalogue, clock_ms
+    )
     repair = Repair(
         store,
         grants,
@@ -133,7 +138,7 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
         await watch_client.aclose()
 
     def register(server: grpc.aio.Server) -> None:
-        broker_pb2_grpc.add_BrokerServiceServicer_to_server(BrokerServicer(grants, watch), server)
+        broker_pb2_grpc.add_BrokerServiceServicer_to_server(BrokerServicer(grants, watch, quotes), server)
 
     return ServiceSpec(
         name="broker",

@@ -3,14 +3,17 @@ request id, and turns a failed status back into the domain error it stands for."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from fractions import Fraction
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from slicebroker.broker.domain.model import EventType, Grant, GrantEvent, SkuShapes
 from slicebroker.broker.domain.ports import ChangeKind, ClaimOutcome, NodeChange, Reserved, ReserveItem
+from slicebroker.broker.domain.quote import Limit, Price, TenantStanding
 from slicebroker.broker.domain.snapshot import DeviceSlices, NodeClaim, NodeView, SliceSpec
 from slicebroker.core.errors import SlicebrokerError
 from slicebroker.runtime.channels import call_metadata, open_channel
@@ -223,6 +226,52 @@ class GrpcQuota(_Peer):
         response = await self.call(self._stub.ListReservations, quota_pb2.ListReservationsRequest())
         return [r.grant_id for r in response.reservations]
 
+    async def standings(self, tenants: Sequence[str]) -> list[TenantStanding]:
+        """Quota's standings of `tenants`, for quotes (read only)."""
+        response = await self.call(self._stub.GetStandings, quota_pb2.GetStandingsRequest(tenants=tenants))
+        return [_standing(s) for s in response.standings]
+
+
+_TENANT_STATES = {
+    quota_pb2.TENANT_STATE_UNSPECIFIED: "active",
+    quota_pb2.TENANT_STATE_ACTIVE: "active",
+    quota_pb2.TENANT_STATE_ON_HOLD: "on_hold",
+    quota_pb2.TENANT_STATE_CLOSED: "closed",
+}
+
+
+def _amount(text: str, default: Fraction | None) -> Fraction | None:
+    """Quota's decimal amount strings ("8", "0.25", "1/7", "unlimited"); "" is the field's default."""
+    if not text:
+        return default
+    return None if text == "unlimited" else Fraction(text)
+
+
+def _amounts(values: Mapping[str, str]) -> dict[str, Fraction]:
+    return {k: a for k, v in values.items() if (a := _amount(v, Fraction(0))) is not None}
+
+
+def _standing(s: quota_pb2.Standing) -> TenantStanding:
+    tenant = s.tenant
+    return TenantStanding(
+        tenant=tenant.id,
+        parent=tenant.parent,
+        state=_TENANT_STATES.get(tenant.state, "active"),
+        limits=tuple(
+            Limit(
+                q.resource_class,
+                _amount(q.nominal, Fraction(0)) or Fraction(0),
+                _amount(q.borrowing_limit, None),
+                _amount(q.hard_cap, None),
+            )
+            for q in tenant.quotas
+        ),
+        entitlement=_amounts(s.entitlement),
+        in_use=_amounts(s.in_use),
+        hard_budget=tenant.HasField("budget") and tenant.budget.mode == quota_pb2.BUDGET_MODE_HARD,
+        budget_left_hours=s.budget_left_hours if s.HasField("budget_left_hours") else None,
+    )
+
 
 _PRIORITIES = {
     "guaranteed": quota_pb2.PRIORITY_CLASS_GUARANTEED,
@@ -245,6 +294,23 @@ class GrpcAccounting(_Peer):
         await self.call(
             self._stub.IngestEvents, accounting_pb2.IngestEventsRequest(events=[_event_pb(e) for e in events])
         )
+
+    async def rate(
+        self, institution: str, sku: str, slice_kind: str, count: int, duration_ms: int, priority_class: str
+    ) -> Price:
+        """The price book's cost of a prospective use (for quotes)."""
+        duration = Duration()
+        duration.FromMilliseconds(duration_ms)
+        request = accounting_pb2.RateRequest(
+            institution=institution,
+            sku=sku,
+            slice_kind=slice_kind,
+            count=count,
+            duration=duration,
+            priority_class=priority_class,
+        )
+        r = await self.call(self._stub.Rate, request)
+        return Price(r.currency, r.cost, r.cost_per_hour, r.accelerator_hours, r.tier, r.price_book_version)
 
 
 def _event_pb(event: GrantEvent) -> common_pb2.GrantEvent:

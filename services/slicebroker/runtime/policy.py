@@ -103,6 +103,8 @@ def _table() -> dict[str, Rule]:
         broker + "ReleaseGrant": Rule(TENANTS, mutating=True),
         broker + "GetGrant": Rule(TENANTS),
         broker + "ListGrants": Rule(TENANTS),
+        # A quote reads only; the broker checks the project is the caller's.
+        broker + "Quote": Rule(TENANTS),
         # Scoped per change to what the caller may see (the broker's tenant checks).
         broker + "WatchGrants": Rule(TENANTS),
         # every service's audit log

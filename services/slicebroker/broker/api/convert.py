@@ -6,6 +6,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from slicebroker.broker.domain.model import ChangeType, Grant, GrantChange, GrantState
+from slicebroker.broker.domain.quote import Quote
 from slicebroker.broker.domain.snapshot import Constraint, HostResources, Topology
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.v1 import broker_pb2, common_pb2
@@ -56,6 +57,27 @@ def topology_of(message: broker_pb2.Topology) -> Topology:
 
 def topology_pb(topology: Topology) -> broker_pb2.Topology:
     return broker_pb2.Topology(constraint=_CONSTRAINTS_BACK[topology.constraint], required=topology.required)
+
+
+def quote_pb(quote: Quote) -> broker_pb2.QuoteResponse:
+    price = quote.price
+    return broker_pb2.QuoteResponse(
+        sku=quote.sku,
+        count=quote.count,
+        currency=price.currency if price else "",
+        cost=price.cost if price else 0.0,
+        cost_per_hour=price.cost_per_hour if price else 0.0,
+        accelerator_hours=price.accelerator_hours if price else 0.0,
+        price_tier=price.tier if price else "",
+        price_book_version=price.book_version if price else 0,
+        available_now=quote.available_now,
+        estimated_start=_ts(quote.estimated_start_ms),
+        queue_position=quote.queue_position,
+        waiting_reason=quote.waiting_reason,
+        refusal_reason=quote.refusal_reason,
+        refusal_message=quote.refusal_message,
+        warnings=quote.warnings,
+    )
 
 
 def host_pb(host: HostResources) -> broker_pb2.HostResources | None:

@@ -6,8 +6,17 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from slicebroker.broker.api.convert import change_pb, duration_ms, grant_pb, state_of, timestamp_ms, topology_of
+from slicebroker.broker.api.convert import (
+    change_pb,
+    duration_ms,
+    grant_pb,
+    quote_pb,
+    state_of,
+    timestamp_ms,
+    topology_of,
+)
 from slicebroker.broker.domain.grants import Access, GrantService
+from slicebroker.broker.domain.quote import QuoteService
 from slicebroker.broker.domain.watch import GrantWatch
 from slicebroker.runtime.context import principal_var
 from slicebroker.runtime.policy import require_tenant_access
@@ -15,8 +24,11 @@ from slicebroker.v1 import broker_pb2, broker_pb2_grpc
 
 
 class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
-    def __init__(self, grants: GrantService, watch: GrantWatch | None = None) -> None:
+    def __init__(
+        self, grants: GrantService, watch: GrantWatch | None = None, quotes: QuoteService | None = None
+    ) -> None:
         self._grants = grants
+        self._quotes = quotes
         self._watch = watch
 
     async def RequestGrant(
@@ -78,6 +90,26 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
         )
         async for change in changes:
             yield change_pb(change)
+
+    async def Quote(
+        self, request: broker_pb2.RequestGrantRequest, context: grpc.aio.ServicerContext
+    ) -> broker_pb2.QuoteResponse:
+        assert self._quotes is not None, "Quote needs the broker's QuoteService"
+        quote = await self._quotes.quote(
+            caller_access(),
+            project=request.project,
+            sku=request.sku,
+            count=request.count,
+            lease_ms=duration_ms(request.lease),
+            idempotency_key=request.idempotency_key,
+            alternatives=[(a.sku, a.count) for a in request.alternatives],
+            topology=topology_of(request.topology),
+            priority=request.priority_class,
+            queue=request.queue,
+            shape=(request.shape.kind, request.shape.profile, request.shape.compute_milli, request.shape.memory_milli),
+            host=(request.host_per_slice.cpu_milli, request.host_per_slice.memory_mib),
+        )
+        return quote_pb(quote)
 
 
 def caller_access() -> Access:
