@@ -1,4 +1,4 @@
-"""Export formats and the `ExportEncoder` port: charge rows in, file bytes out, batch by batch.
+"""Export formats and the `ExportEncoder` port: charge columns in, file bytes out, batch by batch.
 
 Encoders keep no more than one batch: an export of a million rows streams in constant memory. The
 bytes depend only on the rows (no timestamps of the export itself), so the same ledger always
@@ -7,12 +7,12 @@ exports byte for byte the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from slicebroker.accounting.domain.ledger import ChargeRow
+from slicebroker.accounting.domain.columns import ChargeColumns
 from slicebroker.core.errors import InvalidArgument
 
 
@@ -45,7 +45,7 @@ class ExportContext:
 
 class ExportEncoder(Protocol):
     def begin(self) -> bytes: ...
-    def encode(self, rows: Sequence[ChargeRow]) -> bytes: ...
+    def encode(self, batch: ChargeColumns) -> bytes: ...
     def end(self) -> bytes: ...
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
+from slicebroker.accounting.domain.columns import LineColumns
 from slicebroker.accounting.domain.ledger import AdjustmentLine, LedgerLine
 from slicebroker.accounting.domain.model import GrantEvent, IngestResult, LedgerRecord, RowTotals, UsageFilter
 from slicebroker.accounting.domain.pricebook import PriceBook
@@ -32,6 +33,12 @@ class UsageStore(Protocol):
     def lines(self, billing_period: str, institution: str = "", page: int = 5000) -> AsyncIterator[list[LedgerLine]]:
         """The ledger lines billed in a period (one institution's, or all), in a fixed order
         (institution, charge period, start, grant id), page by page."""
+        ...
+
+    def line_columns(
+        self, billing_period: str, institution: str = "", page: int = 20_000
+    ) -> AsyncIterator[LineColumns]:
+        """`lines`, each page as columns (what exports rate column-wise)."""
         ...
 
     async def adjustments(self, billing_period: str, institution: str = "") -> list[AdjustmentLine]:

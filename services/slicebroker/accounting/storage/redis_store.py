@@ -9,10 +9,13 @@ batches can be lost in a power cut. Which policy the ledger gets is decided wher
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import cast
+from typing import Any, cast
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import redis.asyncio as aioredis
 
+from slicebroker.accounting.domain.columns import LineColumns
 from slicebroker.accounting.domain.ledger import AdjustmentLine, LedgerLine
 from slicebroker.accounting.domain.model import (
     EventType,
@@ -131,6 +134,20 @@ class RedisUsageStore:
                 return
             low = "(" + members[-1]
 
+    async def line_columns(
+        self, billing_period: str, institution: str = "", page: int = 20_000
+    ) -> AsyncIterator[LineColumns]:
+        low, high = lex_range(billing_period, institution) if institution else lex_range(billing_period)
+        client, key = self._client, self._keys.lines
+        while True:
+            members = cast("list[str]", await client.zrangebylex(key, low, high, start=0, num=page))
+            if not members:
+                return
+            yield line_columns_of(members)
+            if len(members) < page:
+                return
+            low = "(" + members[-1]
+
     async def adjustments(self, billing_period: str, institution: str = "") -> list[AdjustmentLine]:
         low, high = lex_range(billing_period, institution) if institution else lex_range(billing_period)
         members = cast("list[str]", await self._client.zrangebylex(self._keys.adjustments, low, high))
@@ -236,6 +253,41 @@ def _line(member: str) -> LedgerLine:
         int(end),
         reason,
         GrantAttrs(user, kind, priority, isolation, node, site),
+    )
+
+
+def line_columns_of(members: list[str]) -> LineColumns:
+    """`_line` for a page at once: the members split into their fields by pyarrow, in C."""
+    parts = pc.split_pattern(pa.array(members, pa.string()), FIELD_SEP)
+
+    def field(i: int) -> pa.Array:
+        return pc.list_element(parts, i)
+
+    def ints(i: int) -> Any:
+        return pc.cast(field(i), pa.int64()).to_numpy()
+
+    attrs = pc.split_pattern(field(10), ATTR_SEP)
+
+    def attr(i: int) -> pa.Array:
+        return pc.list_element(attrs, i)
+
+    return LineColumns(
+        billing_period=field(0),
+        institution=field(1),
+        charge_period=field(2),
+        start_ms=ints(3),
+        grant_id=field(4),
+        project=field(5),
+        sku=field(6),
+        count=ints(7),
+        end_ms=ints(8),
+        reason=field(9),
+        user=attr(0),
+        slice_kind=attr(1),
+        priority_class=attr(2),
+        isolation_class=attr(3),
+        node=attr(4),
+        site=attr(5),
     )
 
 
