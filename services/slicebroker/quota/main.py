@@ -47,7 +47,9 @@ async def build(settings: QuotaSettings) -> ServiceSpec:
         await client.ping()
         await store.scripts.load()
         if settings.tenants_file is not None:
-            institutions, projects = await apply_tenants(service, settings.tenants_file.read_text())
+            institutions, projects = await apply_tenants(
+                service, settings.tenants_file.read_text(), int(time.time() * 1000)
+            )
             log.info(
                 "applied %s",
                 settings.tenants_file,

@@ -144,3 +144,25 @@ async def test_sdk_and_slicectl_admin_quota_check(quota_address: str) -> None:
     assert fixed.exit_code == 0 and "warning" not in fixed.output
     ok = await asyncio.to_thread(run, "check")
     assert ok.exit_code == 0 and "ok" in ok.output
+
+
+async def test_the_example_tenants_promise_no_more_than_the_example_facility(
+    start_service: Any, redis_url: str, examples_dir: Any
+) -> None:
+    inventory = await start_service(build_inventory, InventorySettings(redis_url=redis_url, listen="127.0.0.1:0"))
+    async with grpc.aio.insecure_channel(inventory.address) as channel:
+        facility = (examples_dir / "facility.yaml").read_text()
+        await inventory_pb2_grpc.InventoryServiceStub(channel).LoadFacility(
+            inventory_pb2.LoadFacilityRequest(yaml=facility), timeout=60
+        )
+    settings = QuotaSettings(
+        redis_url=redis_url,
+        listen="127.0.0.1:0",
+        inventory_addr=inventory.address,
+        tenants_file=examples_dir / "tenants.yaml",
+    )
+    quota = await start_service(build_quota, settings)
+    async with grpc.aio.insecure_channel(quota.address) as channel:
+        report = await quota_pb2_grpc.QuotaServiceStub(channel).CheckCapacity(pb.CheckCapacityRequest())
+    assert {"gpu", "npu", H100} <= {r.resource_class for r in report.classes}
+    assert [r.resource_class for r in report.classes if r.over_committed] == []

@@ -81,18 +81,21 @@ async def test_projects_and_institutions(service: QuotaService) -> None:
 
 async def test_applying_the_example_tenants_twice_changes_nothing(service: QuotaService, examples_dir: Path) -> None:
     text = (examples_dir / "tenants.yaml").read_text()
-    institutions, projects = await apply_tenants(service, text)
+    institutions, projects = await apply_tenants(service, text, T0)
     assert len(projects) == len(parse_tenants(text)[1])
-    again = await apply_tenants(service, text)
-    assert [i.generation for i in again[0]] == [i.generation for i in institutions] == [1] * len(institutions)
-    assert [p.generation for p in again[1]] == [1] * len(projects)
+    nodes = await service.list_nodes()
+    again = await apply_tenants(service, text, T0 + 1000)
+    assert [i.generation for i in again[0]] == [i.generation for i in institutions]
+    assert len(again[1]) == len(projects)
+    # Generations, entries, budgets, states: nothing moved.
+    assert await service.list_nodes() == nodes
 
 
 async def test_a_bad_tenants_file_applies_nothing(service: QuotaService) -> None:
     before = await service.list_institutions()
     with pytest.raises(InvalidArgument) as exc:
         await apply_tenants(
-            service, "institutions: [{id: new}, {id: also-new, projects: [{id: x, device_caps: {X: 1}}]}]"
+            service, "institutions: [{id: new}, {id: also-new, projects: [{id: x, device_caps: {X: 1}}]}]", T0
         )
     assert exc.value.field == "institutions[1].projects[0].device_caps[X]"
     assert await service.list_institutions() == before

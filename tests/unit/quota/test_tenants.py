@@ -8,7 +8,11 @@ import pytest
 
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.reasons import Reason
-from slicebroker.quota.domain.tenants import parse_tenants
+from slicebroker.quota.domain.amount import Amount
+from slicebroker.quota.domain.budget import BudgetMode
+from slicebroker.quota.domain.model import NodeKind
+from slicebroker.quota.domain.tenants import parse_tenants, parse_tenants_file
+from slicebroker.quota.domain.tree import QuotaEntry
 
 GOOD = """
 institutions:
@@ -85,3 +89,99 @@ def test_mistakes_name_their_path(text: str, field: str, reason: Reason) -> None
     with pytest.raises(InvalidArgument) as exc:
         parse_tenants(text)
     assert (exc.value.field, exc.value.reason) == (field, reason)
+
+
+FULL = """
+cohorts:
+  - id: unis
+    quotas: {gpu: {hard_cap: 100}}
+institutions:
+  - id: snu
+    cohort: unis
+    weight: 2
+    quotas: {H100-SXM-80GB: {nominal: 8, borrowing_limit: 4, lending_limit: unlimited}}
+    budget: {hours: 1000, start: 2026-01-01, end: 2026-04-01, expiry: 2026-04-15, carry_over_max_hours: 100,
+             renews: true}
+    projects:
+      - id: snu-llm
+        budget: {hours: 10, start: 2026-01-01T00:00:00, end: 2026-02-01, mode: soft}
+        users: [{id: alice, caps: {H100-SXM-80GB: 2}}, {id: bob}]
+  - id: acme
+    weight: 0.5
+"""
+
+
+def test_cohorts_quotas_budgets_and_users_parse() -> None:
+    parsed = parse_tenants_file(FULL)
+    kinds = {n.id: (n.kind, n.parent, n.weight) for n in parsed.nodes}
+    assert kinds == {
+        "unis": (NodeKind.COHORT, "", 1.0),
+        "snu": (NodeKind.INSTITUTION, "unis", 2.0),
+        "acme": (NodeKind.INSTITUTION, "", 0.5),
+        "snu-llm/alice": (NodeKind.USER, "snu-llm", 1.0),
+        "snu-llm/bob": (NodeKind.USER, "snu-llm", 1.0),
+    }
+    assert parsed.quotas["unis"] == {"gpu": QuotaEntry(hard_cap=Amount.of(100))}
+    assert parsed.quotas["snu"] == {"H100-SXM-80GB": QuotaEntry(Amount.of(8), Amount.of(4))}
+    assert parsed.quotas["snu-llm/alice"] == {"H100-SXM-80GB": QuotaEntry(hard_cap=Amount.of(2))}
+    jan = 1_767_225_600_000  # 2026-01-01T00:00Z
+    snu = parsed.budgets["snu"]
+    assert (snu.start_ms, snu.mode, snu.award_mh, snu.carry_max_mh, snu.renews) == (
+        jan,
+        BudgetMode.HARD,
+        10**6,
+        10**5,
+        True,
+    )
+    assert snu.expiry_ms - snu.end_ms == 14 * 86_400_000
+    llm = parsed.budgets["snu-llm"]
+    assert llm.mode is BudgetMode.SOFT and llm.expiry_ms == llm.end_ms and not llm.renews
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("institutions: [{id: a, cohort: nowhere}]\n", "institutions[0].cohort"),
+        ("cohorts: [{id: c, cohort: later}, {id: later}]\n", "cohorts[0].cohort"),
+        ("cohorts: [{id: c}]\ninstitutions: [{id: c}]\n", "institutions[0].id"),
+        ("institutions: [{id: a, weight: heavy}]\n", "institutions[0].weight"),
+        ("institutions: [{id: a, weight: 0}]\n", "institutions[0].weight"),
+        ("institutions: [{id: a, quotas: {TPU: {nominal: 1}}}]\n", "institutions[0].quotas[TPU]"),
+        ("institutions: [{id: a, quotas: {gpu: {nominal: -1}}}]\n", "institutions[0].quotas[gpu].nominal"),
+        ("institutions: [{id: a, quotas: {gpu: {nominal: 1, colour: red}}}]\n", "institutions[0].quotas[gpu].colour"),
+        # Borrowing needs a cohort to borrow from.
+        (
+            "institutions: [{id: a, quotas: {gpu: {borrowing_limit: 2}}}]\n",
+            "institutions[0].quotas[gpu].borrowing_limit",
+        ),
+        ("institutions: [{id: a, budget: {hours: 1, end: 2026-02-01}}]\n", "institutions[0].budget.start"),
+        (
+            "institutions: [{id: a, budget: {hours: 1, start: 2026-02-01, end: 2026-01-01}}]\n",
+            "institutions[0].budget.end",
+        ),
+        (
+            "institutions: [{id: a, budget: {hours: -1, start: 2026-01-01, end: 2026-02-01}}]\n",
+            "institutions[0].budget.hours",
+        ),
+        (
+            "institutions: [{id: a, budget: {hours: 1, start: 2026-01-01, end: 2026-02-01, mode: strict}}]\n",
+            "institutions[0].budget.mode",
+        ),
+        (
+            "institutions: [{id: a, projects: [{id: p, users: [{id: Al}]}]}]\n",
+            "institutions[0].projects[0].users[0].id",
+        ),
+        (
+            "institutions: [{id: a, projects: [{id: p, users: [{id: al}, {id: al}]}]}]\n",
+            "institutions[0].projects[0].users[1].id",
+        ),
+        (
+            "institutions: [{id: a, projects: [{id: p, users: [{id: al, caps: {gpu: lots}}]}]}]\n",
+            "institutions[0].projects[0].users[0].caps[gpu].hard_cap",
+        ),
+    ],
+)
+def test_mistakes_in_the_new_sections_name_their_path(text: str, field: str) -> None:
+    with pytest.raises(InvalidArgument) as exc:
+        parse_tenants_file(text)
+    assert exc.value.field == field

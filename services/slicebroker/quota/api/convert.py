@@ -273,35 +273,37 @@ def tenant(n: TenantNode, warnings: Sequence[str] = ()) -> Any:
         display_name=n.display_name,
         weight=n.weight,
         generation=n.generation,
-        quotas=[
-            quota_pb2.QuotaEntry(
-                resource_class=cls,
-                nominal=str(e.nominal),
-                borrowing_limit=_amount(e.borrowing_limit),
-                lending_limit=_amount(e.lending_limit),
-                hard_cap=_amount(e.hard_cap),
-            )
-            for cls, e in n.entries.items()
-        ],
+        quotas=[quota_entry_pb(cls, e) for cls, e in n.entries.items()],
         burned_hours=n.burned_mh / MH_PER_HOUR,
         warnings=list(warnings),
     )
     if n.budget is not None:
-        b = n.budget
-        out.budget.CopyFrom(
-            quota_pb2.Budget(
-                mode=_MODE[b.mode],
-                start=timestamp(b.start_ms),
-                end=timestamp(b.end_ms),
-                expiry=timestamp(b.expiry_ms),
-                award_hours=b.award_mh / MH_PER_HOUR,
-                carry_over_hours=b.carry_mh / MH_PER_HOUR,
-                top_up_hours=b.topups_mh / MH_PER_HOUR,
-                carry_over_max_hours=b.carry_max_mh / MH_PER_HOUR,
-                renews=b.renews,
-            )
-        )
+        out.budget.CopyFrom(budget_pb(n.budget))
     return out
+
+
+def quota_entry_pb(cls: str, e: QuotaEntry) -> Any:
+    return quota_pb2.QuotaEntry(
+        resource_class=cls,
+        nominal=str(e.nominal),
+        borrowing_limit=_amount(e.borrowing_limit),
+        lending_limit=_amount(e.lending_limit),
+        hard_cap=_amount(e.hard_cap),
+    )
+
+
+def budget_pb(b: Budget) -> Any:
+    return quota_pb2.Budget(
+        mode=_MODE[b.mode],
+        start=timestamp(b.start_ms),
+        end=timestamp(b.end_ms),
+        expiry=timestamp(b.expiry_ms),
+        award_hours=b.award_mh / MH_PER_HOUR,
+        carry_over_hours=b.carry_mh / MH_PER_HOUR,
+        top_up_hours=b.topups_mh / MH_PER_HOUR,
+        carry_over_max_hours=b.carry_max_mh / MH_PER_HOUR,
+        renews=b.renews,
+    )
 
 
 def tenants(values: Iterable[TenantNode]) -> Any:

@@ -89,6 +89,12 @@ def catch_up(b: Budget, burned_mh: int, now_ms: int) -> Budget:
     return rolled
 
 
+def current(b: Budget, now_ms: int) -> Budget:
+    """`b` as it stands at `now_ms`: a renewing budget first awarded long ago is in a later period
+    (nothing burned in the periods in between)."""
+    return catch_up(b, 0, now_ms) if due(b, now_ms) else b
+
+
 def projected_exhaustion_ms(b: Budget, burned_mh: int, now_ms: int) -> int | None:
     """When, burning on at the period's average rate so far, nothing will be left; None when
     nothing burns, or the budget lasts past its expiry."""

@@ -223,8 +223,10 @@ class QuotaService:
 
     async def upsert_institution(self, spec: InstitutionSpec) -> Institution:
         validate_institution(spec)
-        node = NodeSpec(spec.id, NodeKind.INSTITUTION, display_name=spec.display_name)
-        # Keeps the cohort and state an admin gave it: re-applying a tenants file moves nothing.
+        (current,) = await self._store.get_nodes([spec.id])
+        weight = current.weight if current is not None else 1.0
+        node = NodeSpec(spec.id, NodeKind.INSTITUTION, display_name=spec.display_name, weight=weight)
+        # Keeps the cohort, state and weight an admin gave it: re-applying a tenants file moves nothing.
         _check_write(await self._store.upsert_node(node, keep_parent=True, keep_state=True), spec.id, "id")
         return _institution(await self.get_node(spec.id))
 
