@@ -26,6 +26,7 @@ CHART_MANAGED = {
     "listen", "redis_url", "tls_ca_file", "tls_cert_file", "tls_key_file", "allow_plaintext", "auth_tokens_file",
     "metrics_port", "log_level", "log_json", "inventory_addr", "quota_addr", "accounting_addr", "service_token",
     "kubeconfig", "webhook_listen", "webhook_cert_file", "webhook_key_file", "excluded_namespaces",
+    "namespace", "lease_name", "webhook_secret", "webhook_configuration", "webhook_hosts", "webhook_cert_dir",
 }  # fmt: skip
 
 
@@ -120,7 +121,7 @@ def schema() -> dict[str, Any]:
                 "type": "object",
                 "properties": {
                     "enabled": {"type": "boolean"},
-                    "replicas": {"type": "integer", "minimum": 0, "maximum": 1},
+                    "replicas": {"type": "integer", "minimum": 0},
                     "resources": resources(),
                     "webhook": {
                         "type": "object",
@@ -129,6 +130,16 @@ def schema() -> dict[str, Any]:
                             "port": {"type": "integer"},
                             "failurePolicy": {"enum": ["Fail", "Ignore"]},
                             "excludedNamespaces": {"type": "array", "items": {"type": "string"}},
+                            "certificates": {"enum": ["operator", "certManager"]},
+                            "certManager": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {
+                                    "issuerRef": {"type": "object"},
+                                    "duration": {"type": "string"},
+                                    "renewBefore": {"type": "string"},
+                                },
+                            },
                         },
                     },
                     "settings": settings_schema(OperatorSettings),

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from slicebroker.operator.kube import Kube
 from tests.k8s.controlplane import ControlPlane, bin_dir
@@ -31,6 +32,25 @@ spec:
       storage: true
       schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
 """
+# cert-manager's kinds, reduced the same way (the certManager value set renders an Issuer and a
+# Certificate).
+CERT_MANAGER_CRDS = "\n---\n".join(
+    f"""
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.cert-manager.io}}
+spec:
+  group: cert-manager.io
+  scope: Namespaced
+  names: {{kind: {kind}, plural: {plural}, singular: {plural[:-1]}, listKind: {kind}List}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
+"""
+    for kind, plural in (("Issuer", "issuers"), ("Certificate", "certificates"))
+)
 
 
 def tool(name: str, *args: str, stdin: str | None = None) -> str:
@@ -64,7 +84,8 @@ def test_rendered_chart_is_accepted_by_the_api_server(values: Path, control_plan
     namespace = f"chart-{uuid.uuid4().hex[:8]}"
     kubeconfig = str(control_plane.kubeconfig)
     tool("kubectl", "--kubeconfig", kubeconfig, "create", "namespace", namespace)
-    tool("kubectl", "--kubeconfig", kubeconfig, "apply", "--server-side", "-f", "-", stdin=SERVICE_MONITOR_CRD)
+    for crds in (SERVICE_MONITOR_CRD, CERT_MANAGER_CRDS):
+        tool("kubectl", "--kubeconfig", kubeconfig, "apply", "--server-side", "-f", "-", stdin=crds)
     tool(
         "kubectl",
         "--kubeconfig",
@@ -72,6 +93,8 @@ def test_rendered_chart_is_accepted_by_the_api_server(values: Path, control_plan
         "wait",
         "--for=condition=Established",
         "crd/servicemonitors.monitoring.coreos.com",
+        "crd/issuers.cert-manager.io",
+        "crd/certificates.cert-manager.io",
     )
     rendered = tool("helm", "template", "sb", str(CHART), "-n", namespace, "-f", str(values), "--include-crds")
     out = tool(
@@ -80,6 +103,25 @@ def test_rendered_chart_is_accepted_by_the_api_server(values: Path, control_plan
     assert "deployment.apps/sb-slicebroker-broker created (server dry run)" in out
     if "plaintext" not in values.stem:
         assert "mutatingwebhookconfiguration.admissionregistration.k8s.io/sb-slicebroker-operator created" in out
+    if "certmanager" in values.stem:
+        assert "certificate.cert-manager.io/sb-slicebroker-operator-webhook created" in out
+        assert "secret/sb-slicebroker-operator-webhook-tls" not in out
+
+
+def test_operator_is_highly_available_with_its_own_webhook_certificates() -> None:
+    docs = [d for d in yaml.safe_load_all(tool("helm", "template", "sb", str(CHART), "-n", "sb")) if d]
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    deployment = by_kind[("Deployment", "sb-slicebroker-operator")]
+    assert deployment["spec"]["replicas"] == 2
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SLICEBROKER_OPERATOR_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["SLICEBROKER_OPERATOR_WEBHOOK_SECRET"]["value"] == "sb-slicebroker-operator-webhook-tls"
+    assert env["SLICEBROKER_OPERATOR_WEBHOOK_CONFIGURATION"]["value"] == "sb-slicebroker-operator"
+    assert "sb-slicebroker-operator.sb.svc" in env["SLICEBROKER_OPERATOR_WEBHOOK_HOSTS"]["value"]
+    # The operator makes and renews the certificate: the chart renders neither it nor a caBundle.
+    assert ("Secret", "sb-slicebroker-operator-webhook-tls") not in by_kind
+    hook = by_kind[("MutatingWebhookConfiguration", "sb-slicebroker-operator")]["webhooks"][0]
+    assert "caBundle" not in hook["clientConfig"]
 
 
 def test_chart_installs(control_plane: ControlPlane, kube: Kube) -> None:
@@ -100,5 +142,25 @@ def test_chart_installs(control_plane: ControlPlane, kube: Kube) -> None:
         )
         claims = tool("kubectl", "--kubeconfig", kubeconfig, "get", "crd", "sliceclaims.slicebroker.io", "-o", "name")
         assert claims.strip() == "customresourcedefinition.apiextensions.k8s.io/sliceclaims.slicebroker.io"
+        # The operator's service account may do what leader election and certificate renewal
+        # need, on its own objects only.
+        account = f"system:serviceaccount:{namespace}:{release}-slicebroker-operator"
+        own = f"{release}-slicebroker-operator"
+
+        def can(*args: str) -> bool:
+            binary = bin_dir() / "kubectl"
+            argv = [str(binary), "--kubeconfig", kubeconfig, "auth", "can-i", "--as", account, *args]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            return done.stdout.strip() == "yes"
+
+        assert can("create", "leases.coordination.k8s.io", "-n", namespace)
+        assert can("update", f"leases.coordination.k8s.io/{own}", "-n", namespace)
+        assert not can("update", "leases.coordination.k8s.io/someone-else", "-n", namespace)
+        assert can("update", f"secrets/{own}-webhook-tls", "-n", namespace)
+        assert not can("get", "secrets/other", "-n", namespace)
+        assert not can("create", "leases.coordination.k8s.io", "-n", "default")
+        assert can("update", f"mutatingwebhookconfigurations.admissionregistration.k8s.io/{own}")
+        assert not can("update", "mutatingwebhookconfigurations.admissionregistration.k8s.io/other")
+        assert can("create", "pods", "--subresource=eviction", "-n", "default")
     finally:
         tool("helm", "uninstall", release, "-n", namespace, "--kubeconfig", kubeconfig)

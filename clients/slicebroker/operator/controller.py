@@ -148,6 +148,11 @@ class Operator:
             self._spawn(f"worker-{i}", self._worker)
         self._spawn("renewer", self._renewer)
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopped (a standby replica's operator is not running)."""
+        return bool(self._threads) and not self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
         self.queue.shutdown()

@@ -79,11 +79,17 @@ class WebhookServer(ThreadingHTTPServer):
     def __init__(self, listen: str, cert_file: str, key_file: str, excluded: tuple[str, ...] = ()) -> None:
         host, _, port = listen.rpartition(":")
         super().__init__((host or "0.0.0.0", int(port)), _Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert_file, key_file)
-        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert_file, key_file)
+        self.socket = self._context.wrap_socket(self.socket, server_side=True)
         self.excluded = excluded
         self._thread: threading.Thread | None = None
+
+    def reload(self, cert_file: str, key_file: str) -> None:
+        """Serves a renewed certificate from the next connection on (the listening socket's
+        context hands its certificate to every new handshake; open connections keep theirs)."""
+        self._context.load_cert_chain(cert_file, key_file)
+        log.info("webhook serving certificate reloaded from %s", cert_file)
 
     @property
     def port(self) -> int:
