@@ -12,8 +12,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 from slicebroker.broker.domain.model import (
     Choice,
@@ -23,7 +23,6 @@ from slicebroker.broker.domain.model import (
     GrantEvent,
     GrantRequest,
     GrantState,
-    PriorityClass,
     SkuShapes,
     Slice,
 )
@@ -291,9 +290,9 @@ class GrantService:
         # 2a. Within quota but no room now, and the caller will wait: into the queue.
         if grant.queue and all(r.reason is Reason.INSUFFICIENT_CAPACITY for r in refusals):
             reason = f"waiting: {refusal.message}"
+            # A guaranteed request may preempt: the dispatcher's next pass (within its interval)
+            # plans that, against everything queued at once.
             if await self._store.enqueue(grant, reason, announce=not dispatching, now_ms=self._clock()):
-                if not dispatching and grant.priority is PriorityClass.GUARANTEED:
-                    self.capacity_changed.set()  # the dispatcher plans preemption for it at once
                 rank = await self._store.queue_rank(grant.id)
                 return grant.with_(state=GrantState.QUEUED, waiting_reason=reason, queue_position=(rank or 0) + 1)
         # 2b. Refused: a request taken from the queue fails (its owner knows its id); a fresh

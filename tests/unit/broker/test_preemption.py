@@ -1,0 +1,157 @@
+"""Preemption planning on a real snapshot: victim order, the smallest set that makes room, notices
+already given count, claimants planned together never over-preempt, and a grant that is not
+preemptible is never a victim (property test)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from slicebroker.broker.domain.model import Choice, Grant, GrantState, PriorityClass
+from slicebroker.broker.domain.preemption import deadline, plan, victim_order
+from slicebroker.broker.domain.snapshot import NodeView, Snapshot
+
+SKU = "H100-SXM-80GB"
+
+
+def grant(gid: str, count: int = 1, *, preemptible: bool = True, started: int = 0, project: str = "p", **kw: object):
+    return Grant(
+        id=gid,
+        project=project,
+        sku=SKU,
+        count=count,
+        lease_ms=60_000,
+        idempotency_key="",
+        state=GrantState.ACTIVE,
+        created_ms=started,
+        started_ms=started,
+        preemptible=preemptible,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def claimant(gid: str, count: int) -> Grant:
+    return grant(gid, count, preemptible=False, priority=PriorityClass.GUARANTEED).with_(
+        state=GrantState.QUEUED, choices=(Choice(SKU, count),)
+    )
+
+
+def layout(*nodes: list[str | None]) -> Snapshot:
+    """One node per list: each device free (None) or held by the grant id given."""
+    snap = Snapshot()
+    views = []
+    for i, devices in enumerate(nodes):
+        node = f"n{i:02d}"
+        views.append(
+            NodeView(
+                node_id=node,
+                sku=SKU,
+                generation=1,
+                schedulable=True,
+                free_devices=tuple(f"{node}/gpu{d}" for d, holder in enumerate(devices) if holder is None),
+                held={f"{node}/gpu{d}": holder for d, holder in enumerate(devices) if holder is not None},
+            )
+        )
+    snap.replace_sku(SKU, views, now_ms=0)
+    return snap
+
+
+def victims_of(result: list) -> dict[str, list[str]]:
+    return {v.claimant.id: [g.id for g in v.grants] for v in result}
+
+
+def test_victim_order_lowest_class_then_most_over_share_then_most_recent() -> None:
+    standard_borrowing = grant("std", priority=PriorityClass.STANDARD, project="heavy", started=50)
+    old_heavy = grant("old-heavy", priority=PriorityClass.PREEMPTIBLE, project="heavy", started=10)
+    new_heavy = grant("new-heavy", priority=PriorityClass.PREEMPTIBLE, project="heavy", started=20)
+    newest_light = grant("new-light", priority=PriorityClass.PREEMPTIBLE, project="light", started=30)
+    guaranteed = grant("guaranteed", preemptible=False, priority=PriorityClass.GUARANTEED, started=99)
+    # Quota's fair share serves "light" first: "heavy" is the most over its share.
+    fair = ["new-light", "std", "old-heavy", "new-heavy", "guaranteed"]
+    order = victim_order([standard_borrowing, old_heavy, new_heavy, newest_light, guaranteed], fair)
+    assert [g.id for g in order] == ["new-heavy", "old-heavy", "new-light", "std"]
+
+
+def test_the_smallest_set_that_makes_room() -> None:
+    snap = layout(["a", "a", "a", "a", "b", "b", "b", "b"], ["c", "c", "x", "x", "x", "x", "x", "x"])
+    a, b, c = grant("a", 4), grant("b", 4), grant("c", 2)
+    # Greedy takes c then a (6 free); c is not needed once a is free.
+    result = plan(snap, [claimant("g1", 4)], [c, a, b], noticed=[])
+    assert victims_of(result) == {"g1": ["a"]}
+    assert snap.free_count(SKU) == 0, "the live snapshot is not touched"
+
+
+def test_no_set_frees_room_so_no_one_is_preempted() -> None:
+    snap = layout(["a", "a", "x", "x"], ["x", "x", "x", "x"])
+    assert plan(snap, [claimant("g1", 3)], [grant("a", 2)], noticed=[]) == []
+
+
+def test_grants_already_under_notice_count_as_freeing_capacity() -> None:
+    snap = layout(["a", "a", "a", "a"], ["b", "b", "b", "b"])
+    result = plan(snap, [claimant("g1", 4)], [grant("b", 4)], noticed=["a"])
+    assert result == []
+
+
+def test_claimants_planned_together_preempt_only_what_they_need_together() -> None:
+    snap = layout(["a", "a", "a", "a"], ["b", "b", "b", "b"], ["c", "c", "c", "c"])
+    candidates = [grant("a", 4), grant("b", 4), grant("c", 4)]
+    result = plan(snap, [claimant("g1", 2), claimant("g2", 2), claimant("g3", 3)], candidates, noticed=[])
+    # g1 frees a, g2 fits in what a left, g3 needs one more grant.
+    assert victims_of(result) == {"g1": ["a"], "g3": ["b"]}
+
+
+def test_the_deadline_honours_notice_and_minimum_runtime() -> None:
+    young = grant("young", started=1_000)
+    old = grant("old", started=0)
+    assert deadline(young, now_ms=2_000, notice_ms=300, min_runtime_ms=5_000) == 6_000
+    assert deadline(old, now_ms=10_000, notice_ms=300, min_runtime_ms=5_000) == 10_300
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    holders=st.lists(st.lists(st.one_of(st.none(), st.integers(0, 9)), min_size=4, max_size=8), min_size=1, max_size=4),
+    protected=st.sets(st.integers(0, 9)),
+    wants=st.lists(st.integers(1, 8), min_size=1, max_size=3),
+    noticed=st.sets(st.integers(0, 9), max_size=3),
+)
+def test_a_grant_that_is_not_preemptible_is_never_a_victim(
+    holders: list[list[int | None]], protected: set[int], wants: list[int], noticed: set[int]
+) -> None:
+    nodes = [[None if h is None else f"g{h}" for h in node] for node in holders]
+    counts: dict[str, int] = defaultdict(int)
+    for node in nodes:
+        for h in node:
+            if h is not None:
+                counts[h] += 1
+    grants = [
+        grant(gid, n, preemptible=int(gid[1:]) not in protected, started=int(gid[1:])) for gid, n in counts.items()
+    ]
+    snap = layout(*nodes)
+    free_before = snap.free_count(SKU)
+    under_notice = [g.id for g in grants if int(g.id[1:]) in noticed and g.preemptible]
+    candidates = victim_order([g for g in grants if g.id not in under_notice], [])
+    claimants = [claimant(f"c{i}", n) for i, n in enumerate(wants)]
+    result = plan(snap, claimants, candidates, under_notice)
+    chosen = [g for v in result for g in v.grants]
+    assert all(g.preemptible for g in chosen)
+    assert len({g.id for g in chosen}) == len(chosen), "a victim is chosen once"
+    assert not {g.id for g in chosen} & set(under_notice), "never noticed twice"
+    assert snap.free_count(SKU) == free_before
+    # Minimal: sparing any one victim of a claimant leaves it without room (checked by replanning
+    # with that victim protected: the plan then needs another victim or cannot serve it).
+    for victims in result:
+        for spared in victims.grants:
+            rest = [g for g in candidates if g.id != spared.id]
+            again = plan(snap, claimants, rest, under_notice)
+            assert victims_of(again).get(victims.claimant.id) != [g.id for g in victims.grants if g is not spared]
+
+
+@pytest.mark.parametrize("count", [1, 4, 8])
+def test_place_is_read_only(count: int) -> None:
+    snap = layout(["a", None, None, None, None, None, None, None])
+    result = plan(snap, [claimant("g1", count)], [grant("a", 1)], noticed=[])
+    assert snap.free_count(SKU) == 7
+    assert victims_of(result) == ({"g1": ["a"]} if count == 8 else {})
