@@ -5,25 +5,30 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TypeVar
 
 import grpc
 
+from slicebroker.client import _convert as convert
 from slicebroker.client import _inventory as inventory
 from slicebroker.client import _ops as ops
 from slicebroker.client import _quota as quota
+from slicebroker.client import _watch as resuming
 from slicebroker.client._base import CHANNEL_OPTIONS, ClientBase
 from slicebroker.client._errors import from_rpc_error
 from slicebroker.client._lease import Lease
 from slicebroker.client._models import (
     Grant,
+    GrantChange,
     GrantState,
+    HostResources,
     Institution,
     Node,
     Placement,
     Project,
+    Quote,
     Shape,
     Sku,
     SkuCapacity,
@@ -80,6 +85,8 @@ class AsyncClient(ClientBase):
         alternatives: Sequence[tuple[str, int]] = (),
         priority: str = "",
         shape: Shape | None = None,
+        host: HostResources | None = None,
+        start_after: datetime | None = None,
     ) -> Grant:
         """Grants `count` whole devices of `sku` to `project` for `lease` (a timedelta, seconds, or
         text like "2h"). Without `idempotency_key` a fresh one is chosen; either way every retry
@@ -94,9 +101,49 @@ class AsyncClient(ClientBase):
         (spread); `required=False` makes it a preference. `alternatives` are further (sku, count)
         pairs tried in order ("H200, else 16 x A100"). `priority` is "guaranteed", "standard" or
         "preemptible". `shape` asks for slices instead of whole devices: `Shape.mig("1g.10gb")`,
-        `Shape.share(0.25)`, `Shape.npu("2core.12gb")`."""
-        extras = ops.RequestExtras(placement, required, alternatives, priority, shape)
+        `Shape.share(0.25)`, `Shape.npu("2core.12gb")`. `host` asks for host CPU and memory on the node
+        with each slice (`HostResources.of(cpu=4, memory="32Gi")`); `start_after` (an aware datetime)
+        asks it to be served no earlier (it waits in the queue until then)."""
+        extras = ops.RequestExtras(placement, required, alternatives, priority, shape, host, start_after)
         return await self._run(ops.request_grant(project, sku, count, lease, idempotency_key, queue, extras))
+
+    async def quote(
+        self,
+        project: str,
+        sku: str,
+        count: int = 1,
+        lease: Lease = timedelta(hours=1),
+        *,
+        placement: Placement | str = Placement.ANYWHERE,
+        required: bool = True,
+        alternatives: Sequence[tuple[str, int]] = (),
+        priority: str = "",
+        shape: Shape | None = None,
+        host: HostResources | None = None,
+    ) -> Quote:
+        """What `request_grant` with the same arguments would cost and when it would likely start;
+        nothing is submitted. Over quota or budget is not an error: see `refused` and
+        `refusal_message` of the answer."""
+        extras = ops.RequestExtras(placement, required, alternatives, priority, shape, host)
+        return await self._run(ops.quote(project, sku, count, lease, extras))
+
+    def watch(
+        self,
+        project: str | None = None,
+        grant_id: str | None = None,
+        *,
+        from_revision: str = "",
+        reconnect_timeout: float = 60.0,
+    ) -> AsyncIterator[GrantChange]:
+        """Changes to grants (all the caller may see, a project's, or one grant's) as they happen.
+
+        Without `from_revision` it starts with a snapshot: SNAPSHOT_BEGIN, one SNAPSHOT per live
+        grant, SNAPSHOT_END; then one change per event (granted, renewed, preemption notice,
+        expired, released, ...). It resumes by itself after UNAVAILABLE or a broker restart from the
+        last change it handed out, so nothing is missed or repeated; it gives up (raising) when it
+        cannot reconnect for `reconnect_timeout` seconds. Pass a change's `revision` as
+        `from_revision` to resume in another process. The stream has no deadline."""
+        return self._watch(resuming.Resume(project, grant_id, from_revision, reconnect_timeout))
 
     async def get_grant(self, grant_id: str) -> Grant:
         return await self._run(ops.get_grant(grant_id))
@@ -253,6 +300,21 @@ class AsyncClient(ClientBase):
                 yield item
             if not token:
                 return
+
+    async def _watch(self, resume: resuming.Resume) -> AsyncIterator[GrantChange]:
+        call, where = self._callable(ops.WATCH_GRANTS, streaming=True)
+        while True:
+            request_id = self._new_request_id()
+            stream = call(resume.request(), metadata=self._metadata(request_id))
+            error = None
+            try:
+                async for message in stream:
+                    yield resume.seen(convert.grant_change(message))
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc, where=where, request_id=request_id)
+            finally:
+                stream.cancel()  # the caller stopped iterating (or the stream is over): free it
+            await asyncio.sleep(resume.next_delay(error))
 
     async def _run(self, op: ops.Op[T]) -> T:
         call, where = self._callable(op.rpc)

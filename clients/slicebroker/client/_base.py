@@ -34,9 +34,9 @@ class ClientBase(ABC):
             raise ConfigurationError(rpc.service.value, rpc.service.env_var)
         return target
 
-    def _callable(self, rpc: Rpc) -> tuple[Callable[..., Any], str]:
-        """The stub of `rpc` on its service's channel (opened on first use, one per address) and
-        "<service> at <address>" for error messages."""
+    def _callable(self, rpc: Rpc, *, streaming: bool = False) -> tuple[Callable[..., Any], str]:
+        """The stub of `rpc` (unary, or server-streaming with `streaming`) on its service's channel
+        (opened on first use, one per address) and "<service> at <address>" for error messages."""
         target = self._target(rpc)
         key = f"{target}{rpc.path}"
         call = self._callables.get(key)
@@ -44,7 +44,22 @@ class ClientBase(ABC):
             channel = self._channels.get(target)
             if channel is None:
                 channel = self._channels[target] = self._open_channel(target)
-            call = self._callables[key] = channel.unary_unary(
+            make = channel.unary_stream if streaming else channel.unary_unary
+            call = self._callables[key] = make(
+                rpc.path, request_serializer=_serialize, response_deserializer=rpc.deserialize
+            )
+        return call, f"{rpc.service} at {target}"
+
+    def _stream_callable(self, rpc: Rpc) -> tuple[Callable[..., Any], str]:
+        """`_callable` for a server-streaming `rpc` (billing exports)."""
+        target = self._target(rpc)
+        key = f"{target}{rpc.path}#stream"
+        call = self._callables.get(key)
+        if call is None:
+            channel = self._channels.get(target)
+            if channel is None:
+                channel = self._channels[target] = self._open_channel(target)
+            call = self._callables[key] = channel.unary_stream(
                 rpc.path, request_serializer=_serialize, response_deserializer=rpc.deserialize
             )
         return call, f"{rpc.service} at {target}"

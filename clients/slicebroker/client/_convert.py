@@ -10,10 +10,14 @@ from google.protobuf import timestamp_pb2
 from slicebroker.client._models import (
     Device,
     Grant,
+    GrantChange,
+    GrantChangeType,
     GrantState,
+    HostResources,
     Institution,
     Node,
     Project,
+    Quote,
     Sku,
     SkuCapacity,
     Slice,
@@ -65,6 +69,58 @@ def grant(msg: broker_pb2.Grant) -> Grant:
         preemptible=msg.preemptible,
         end_reason=msg.end_reason,
         idempotency_key=msg.idempotency_key,
+        host_per_slice=host(msg.host_per_slice) if msg.HasField("host_per_slice") else None,
+        start_after=timestamp(msg.start_after),
+        preemption_deadline=timestamp(msg.preemption_deadline),
+        preemption_reason=msg.preemption_reason,
+    )
+
+
+def host(msg: broker_pb2.HostResources) -> HostResources:
+    return HostResources(cpu_milli=msg.cpu_milli, memory_mib=msg.memory_mib)
+
+
+def quote(msg: broker_pb2.QuoteResponse) -> Quote:
+    return Quote(
+        sku=msg.sku,
+        count=msg.count,
+        currency=msg.currency,
+        cost=msg.cost,
+        cost_per_hour=msg.cost_per_hour,
+        accelerator_hours=msg.accelerator_hours,
+        price_tier=msg.price_tier,
+        price_book_version=msg.price_book_version,
+        available_now=msg.available_now,
+        estimated_start=timestamp(msg.estimated_start),
+        queue_position=msg.queue_position,
+        waiting_reason=msg.waiting_reason,
+        refusal_reason=msg.refusal_reason,
+        refusal_message=msg.refusal_message,
+        warnings=tuple(msg.warnings),
+    )
+
+
+_CHANGE_OF_PROTO: dict[int, GrantChangeType] = {
+    broker_pb2.GRANT_CHANGE_TYPE_QUEUED: GrantChangeType.QUEUED,
+    broker_pb2.GRANT_CHANGE_TYPE_GRANTED: GrantChangeType.GRANTED,
+    broker_pb2.GRANT_CHANGE_TYPE_RENEWED: GrantChangeType.RENEWED,
+    broker_pb2.GRANT_CHANGE_TYPE_PREEMPTION_NOTICE: GrantChangeType.PREEMPTION_NOTICE,
+    broker_pb2.GRANT_CHANGE_TYPE_PREEMPTED: GrantChangeType.PREEMPTED,
+    broker_pb2.GRANT_CHANGE_TYPE_EXPIRED: GrantChangeType.EXPIRED,
+    broker_pb2.GRANT_CHANGE_TYPE_RELEASED: GrantChangeType.RELEASED,
+    broker_pb2.GRANT_CHANGE_TYPE_FAILED: GrantChangeType.FAILED,
+    broker_pb2.GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN: GrantChangeType.SNAPSHOT_BEGIN,
+    broker_pb2.GRANT_CHANGE_TYPE_SNAPSHOT: GrantChangeType.SNAPSHOT,
+    broker_pb2.GRANT_CHANGE_TYPE_SNAPSHOT_END: GrantChangeType.SNAPSHOT_END,
+}
+
+
+def grant_change(msg: broker_pb2.GrantChange) -> GrantChange:
+    return GrantChange(
+        type=_CHANGE_OF_PROTO.get(msg.type, GrantChangeType.UNKNOWN),
+        revision=msg.revision,
+        grant=grant(msg.grant) if msg.HasField("grant") else None,
+        at=timestamp(msg.at),
     )
 
 

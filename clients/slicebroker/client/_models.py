@@ -62,6 +62,40 @@ class Shape:
         return cls("share", "", round(1000 * fraction), memory)
 
 
+@dataclass(frozen=True, slots=True)
+class HostResources:
+    """Host CPU and memory that go with each slice, on the slice's node. Build with
+    `HostResources.of(cpu=4, memory="32Gi")`."""
+
+    cpu_milli: int = 0
+    memory_mib: int = 0
+
+    @classmethod
+    def of(cls, cpu: float = 0, memory: str | int = 0) -> HostResources:
+        """`cpu` in cores (0.5 is half a core); `memory` in MiB, or text like "512Mi", "32Gi", "1Ti"."""
+        return cls(round(cpu * 1000), parse_memory_mib(memory))
+
+    def __bool__(self) -> bool:
+        return self.cpu_milli > 0 or self.memory_mib > 0
+
+
+_MEMORY_UNITS = {"mi": 1, "m": 1, "gi": 1024, "g": 1024, "ti": 1024 * 1024, "t": 1024 * 1024}
+
+
+def parse_memory_mib(memory: str | int) -> int:
+    """MiB from an int, or from text like "512Mi", "32Gi", "1.5Ti" (plain numbers are MiB).
+    Raises ValueError for anything else."""
+    if isinstance(memory, int):
+        return memory
+    text = memory.strip().lower().removesuffix("b")
+    number = text.rstrip("imgt")
+    unit = text[len(number) :] or "mi"
+    try:
+        return round(float(number) * _MEMORY_UNITS[unit])
+    except (ValueError, KeyError):
+        raise ValueError(f"memory {memory!r} is not an amount: use e.g. 512Mi, 32Gi, 1Ti or MiB") from None
+
+
 class Placement(StrEnum):
     """Where the devices of one grant may be (a gang when count > 1)."""
 
@@ -97,6 +131,14 @@ class Grant:
     priority_class: str = "standard"
     preemptible: bool = False
     """Quota says it may be preempted (a preemptible class, or a standard grant that borrows)."""
+    host_per_slice: HostResources | None = None
+    """Host CPU and memory held on the node with each slice; None when none were asked for."""
+    start_after: datetime | None = None
+    """Not served before this instant (asked for with `start_after`)."""
+    preemption_deadline: datetime | None = None
+    """Set once the grant has a preemption notice: its slices are taken back at this instant."""
+    preemption_reason: str = ""
+    """Why it is being preempted, in plain words."""
 
     @property
     def live(self) -> bool:
@@ -107,6 +149,74 @@ class Grant:
     def waiting(self) -> bool:
         """Whether the request waits in the broker's queue (see `queue_position`)."""
         return self.state is GrantState.QUEUED
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What a request would cost and when it would likely start (nothing was submitted)."""
+
+    sku: str
+    """The alternative quoted: the first quota allows that could start soonest."""
+    count: int
+    currency: str
+    """Empty when nothing could be priced (see `warnings`)."""
+    cost: float
+    """For the whole lease."""
+    cost_per_hour: float
+    accelerator_hours: float
+    """Normalised accelerator-hours the lease would burn from a budget."""
+    price_tier: str
+    price_book_version: int
+    available_now: bool
+    """True when the request would be granted at once."""
+    estimated_start: datetime | None
+    """Best estimate of the start; None when unknown."""
+    queue_position: int
+    waiting_reason: str
+    refusal_reason: str
+    """Set when quota or budget would refuse it (e.g. QUOTA_EXCEEDED); empty otherwise."""
+    refusal_message: str
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.refusal_reason)
+
+
+class GrantChangeType(StrEnum):
+    """What happened to a grant, as `watch()` reports it."""
+
+    QUEUED = "queued"
+    GRANTED = "granted"
+    RENEWED = "renewed"
+    PREEMPTION_NOTICE = "preemption_notice"
+    """The grant will be preempted at `grant.preemption_deadline`."""
+    PREEMPTED = "preempted"
+    EXPIRED = "expired"
+    RELEASED = "released"
+    FAILED = "failed"
+    SNAPSHOT_BEGIN = "snapshot_begin"
+    """A snapshot follows: drop what you knew; each live grant comes as SNAPSHOT, then SNAPSHOT_END."""
+    SNAPSHOT = "snapshot"
+    SNAPSHOT_END = "snapshot_end"
+    UNKNOWN = "unknown"
+    """A change this SDK does not know, sent by a newer server."""
+
+
+@dataclass(frozen=True, slots=True)
+class GrantChange:
+    """One change to a grant, with the grant right after it."""
+
+    type: GrantChangeType
+    revision: str
+    """Where to resume after this change (opaque, ordered); empty for a snapshot's grants."""
+    grant: Grant | None
+    at: datetime | None
+
+    @property
+    def snapshot(self) -> bool:
+        """Whether it is part of a snapshot (the state of things, not a change)."""
+        return self.type in (GrantChangeType.SNAPSHOT_BEGIN, GrantChangeType.SNAPSHOT, GrantChangeType.SNAPSHOT_END)
 
 
 @dataclass(frozen=True, slots=True)

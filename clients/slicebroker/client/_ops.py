@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -24,10 +24,12 @@ from slicebroker.client._lease import Lease, lease_to_timedelta
 from slicebroker.client._models import (
     Grant,
     GrantState,
+    HostResources,
     Institution,
     Node,
     Placement,
     Project,
+    Quote,
     Shape,
     Sku,
     SkuCapacity,
@@ -101,6 +103,8 @@ GET_GRANT = _rpc(Service.BROKER, "GetGrant", broker_pb2.Grant)
 LIST_GRANTS = _rpc(Service.BROKER, "ListGrants", broker_pb2.ListGrantsResponse)
 RENEW_GRANT = _rpc(Service.BROKER, "RenewGrant", broker_pb2.Grant)
 RELEASE_GRANT = _rpc(Service.BROKER, "ReleaseGrant", broker_pb2.Grant)
+QUOTE = _rpc(Service.BROKER, "Quote", broker_pb2.QuoteResponse)
+WATCH_GRANTS = _rpc(Service.BROKER, "WatchGrants", broker_pb2.GrantChange)
 LIST_SKUS = _rpc(Service.INVENTORY, "ListSkus", inventory_pb2.ListSkusResponse)
 LIST_NODES = _rpc(Service.INVENTORY, "ListNodes", inventory_pb2.ListNodesResponse)
 GET_CAPACITY = _rpc(Service.INVENTORY, "GetCapacity", inventory_pb2.GetCapacityResponse)
@@ -138,6 +142,8 @@ class RequestExtras:
     alternatives: Sequence[tuple[str, int]] = ()
     priority: str = ""
     shape: Shape | None = None
+    host: HostResources | None = None
+    start_after: datetime | None = None
 
 
 def request_grant(
@@ -149,7 +155,30 @@ def request_grant(
     queue: bool = False,
     extras: RequestExtras = RequestExtras(),
 ) -> Op[Grant]:
+    request = grant_request(project, sku, count, lease, idempotency_key, queue, extras)
+    return Op(REQUEST_GRANT, request, convert.grant)
+
+
+def quote(project: str, sku: str, count: int, lease: Lease, extras: RequestExtras = RequestExtras()) -> Op[Quote]:
+    """The same request as `request_grant` would send, quoted instead (nothing is submitted)."""
+    return Op(QUOTE, grant_request(project, sku, count, lease, None, False, extras), convert.quote)
+
+
+def watch_grants(project: str | None, grant_id: str | None, from_revision: str) -> broker_pb2.WatchGrantsRequest:
+    return broker_pb2.WatchGrantsRequest(project=project or "", grant_id=grant_id or "", from_revision=from_revision)
+
+
+def grant_request(
+    project: str,
+    sku: str,
+    count: int,
+    lease: Lease,
+    idempotency_key: str | None,
+    queue: bool = False,
+    extras: RequestExtras = RequestExtras(),
+) -> broker_pb2.RequestGrantRequest:
     shape = extras.shape or Shape()
+    host = extras.host or HostResources()
     request = broker_pb2.RequestGrantRequest(
         topology=broker_pb2.Topology(constraint=_PLACEMENTS[Placement(extras.placement)], required=extras.required),
         alternatives=[broker_pb2.Alternative(sku=s, count=n) for s, n in extras.alternatives],
@@ -164,8 +193,13 @@ def request_grant(
         lease=_duration(lease),
         # Chosen here, once: the Op is reused by every retry, so a retry replays this key.
         idempotency_key=idempotency_key or new_idempotency_key(),
+        host_per_slice=broker_pb2.HostResources(cpu_milli=host.cpu_milli, memory_mib=host.memory_mib) if host else None,
     )
-    return Op(REQUEST_GRANT, request, convert.grant)
+    if extras.start_after is not None:
+        if extras.start_after.tzinfo is None:
+            raise _invalid("start_after", "start_after must be timezone-aware (e.g. datetime.now(UTC) + ...)")
+        request.start_after.FromDatetime(extras.start_after)
+    return request
 
 
 def get_grant(grant_id: str) -> Op[Grant]:

@@ -20,8 +20,14 @@ served, reporting each change of queue position to `on_event` as a "queued" even
 `wait_timeout` seconds (leaving the queue) with a `DeadlineExceededError` (reason
 QUEUE_WAIT_TIMEOUT). Ctrl-C or a cancellation while waiting leaves the queue too.
 
-`on_event` sees every step: "requesting", "queued", "granted", "renewed", "renew_failed", "lost",
-"released".
+Preemption: a grant that borrows capacity may get a preemption notice (guaranteed demand elsewhere
+wants it back). A renewal brings the notice: `held.preemption_deadline` (when the slices are
+taken) and `held.preemption_reason` are set, and `on_event` gets one "preemption_notice" event —
+the time to checkpoint. At the deadline the grant ends; the next renewal then fails for good and
+the lease is lost as above.
+
+`on_event` sees every step: "requesting", "queued", "granted", "renewed", "preemption_notice",
+"renew_failed", "lost", "released".
 """
 
 from __future__ import annotations
@@ -63,7 +69,9 @@ QUEUE_WAIT_TIMEOUT = "QUEUE_WAIT_TIMEOUT"
 # Polling a queued grant: first pause, growth, ceiling (seconds).
 _POLL_FIRST_S, _POLL_GROWTH, _POLL_MAX_S = 0.1, 1.5, 2.0
 
-EventKind = Literal["requesting", "queued", "granted", "renewed", "renew_failed", "lost", "released"]
+EventKind = Literal[
+    "requesting", "queued", "granted", "renewed", "preemption_notice", "renew_failed", "lost", "released"
+]
 
 
 class LeaseLostError(SlicebrokerError):
@@ -161,6 +169,15 @@ class _Held:
         return self.grant.expires_at
 
     @property
+    def preemption_deadline(self) -> datetime | None:
+        """When the slices will be taken back, once the grant has a preemption notice; else None."""
+        return self.grant.preemption_deadline
+
+    @property
+    def preemption_reason(self) -> str:
+        return self.grant.preemption_reason
+
+    @property
     def lost(self) -> LeaseLostError | None:
         """The error that ended the lease, or None while it holds."""
         return self._lost
@@ -217,10 +234,13 @@ class _Held:
             self._on_event(_event(kind, self._grant, error))
 
     def _renewed(self, grant: Grant, sent_at: float) -> float:
+        noticed = self._grant is not None and self._grant.preemption_deadline is not None
         self._grant = grant
         self._lapses_at = sent_at + self._lease.total_seconds()
         self.renewals += 1
         self._emit("renewed")
+        if grant.preemption_deadline is not None and not noticed:
+            self._emit("preemption_notice")
         return sent_at + self._interval
 
     def _after_failure(self, err: SlicebrokerError) -> float | None:

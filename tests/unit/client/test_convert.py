@@ -225,7 +225,7 @@ def test_a_state_filter_must_be_a_real_state(state: str) -> None:
 
 def test_every_rpc_names_a_method_of_its_service() -> None:
     rpcs = [value for value in vars(ops).values() if isinstance(value, ops.Rpc)]
-    assert len(rpcs) == 11
+    assert len(rpcs) == 13
     for rpc in rpcs:
         service = rpc.path.split("/")[1]
         assert service.lower() == f"slicebroker.v1.{rpc.service.value}service"
