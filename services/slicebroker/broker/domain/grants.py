@@ -202,6 +202,9 @@ class GrantService:
                     reason=Reason.IDEMPOTENCY_KEY_REUSED,
                     metadata={"grant_id": grant.id},
                 )
+            if grant.state is GrantState.FAILED:
+                # Failed (a crash interrupted it): its key was freed, so the replay is a fresh attempt.
+                return None
             if grant.state is not GrantState.PENDING:
                 return grant
             if self._clock() >= deadline_ms:
