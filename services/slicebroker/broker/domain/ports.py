@@ -168,7 +168,8 @@ class GrantStore(Protocol):
     # The change stream (WatchGrants).
     async def live_ids(self) -> list[str]: ...
     async def change_bounds(self) -> tuple[str, str]:
-        """(last revision written, largest revision trimmed away), "0-0" for none."""
+        """(last revision written, the revision at or below which changes may have been trimmed
+        away), "0-0" for none."""
         ...
 
     async def changes_after(self, after: str, block_ms: int, count: int) -> list[GrantChange]: ...
