@@ -18,9 +18,9 @@ import typer
 
 from slicebroker.cli import _config as config
 from slicebroker.cli import _render as render
-from slicebroker.cli import config_commands, inventory_commands, quota_commands
+from slicebroker.cli import config_commands, grant_commands, inventory_commands, quota_commands
 from slicebroker.cli._render import Output
-from slicebroker.client import Client, ClientOptions, GrantState, Placement, Shape, SlicebrokerError
+from slicebroker.client import Client, ClientOptions, GrantState, Placement, SlicebrokerError
 from slicebroker.client._lease import lease_to_timedelta
 from slicebroker.client._options import (
     DEFAULT_TIMEOUT,
@@ -240,6 +240,7 @@ def _now() -> datetime:
         "slicectl request -p snu-llm -s H200-SXM-141GB -n 32 --placement same-leaf -a H100-SXM-80GB:32",
         "slicectl request -p snu-class -s H100-SXM-80GB -n 7 --mig 1g.10gb --priority preemptible",
         "slicectl request -p snu-bio -s H100-SXM-80GB --share 0.25",
+        "slicectl request -p snu-llm -s H100-SXM-80GB -n 8 --cpu 16 --memory 128Gi --start-after 2h",
     )
 )
 def request(
@@ -287,14 +288,18 @@ def request(
     share: Annotated[
         float | None, typer.Option(metavar="FRACTION", min=0.001, max=0.999, help="Shares of one device, e.g. 0.25.")
     ] = None,
+    cpu: grant_commands.Cpu = 0,
+    memory: grant_commands.Memory = "",
+    start_after: grant_commands.StartAfter = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Request devices (or slices of them: --mig, --npu, --share) of one SKU for a project, for a
-    lease (default 1h); prints the grant."""
-    shapes = [s for s in (mig and Shape.mig(mig), npu and Shape.npu(npu), share and Shape.share(share)) if s]
-    if len(shapes) > 1:
-        raise typer.BadParameter("choose one of --mig, --npu and --share")
-    alternatives = [_alternative(a, count) for a in alternative or []]
+    lease (default 1h), with host CPU and memory per slice (--cpu, --memory); prints the grant.
+    `slicectl quote` takes the same flags and says what it would cost."""
+    shape = grant_commands.shape_of(mig, npu, share)
+    host = grant_commands.host_of(cpu, memory)
+    after = grant_commands.start_after_of(start_after)
+    alternatives = [grant_commands.alternative(a, count) for a in alternative or []]
     with _session(ctx, as_json) as (client, out):
         grant = client.request_grant(
             project,
@@ -307,16 +312,11 @@ def request(
             required=not preferred,
             alternatives=alternatives,
             priority=priority,
-            shape=shapes[0] if shapes else None,
+            shape=shape,
+            host=host,
+            start_after=after,
         )
         out.result(grant, render.grant_details(grant, _now()))
-
-
-def _alternative(text: str, count: int) -> tuple[str, int]:
-    sku, _, n = text.partition(":")
-    if n and not n.isdigit():
-        raise typer.BadParameter(f"{text!r}: expected SKU or SKU:COUNT")
-    return sku, int(n) if n else count
 
 
 @app.command(
@@ -437,6 +437,7 @@ def skus(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         out.result(listed, render.skus_table(listed))
 
 
+grant_commands.register(app)
 quota_commands.register(app)
 config_commands.register(app)
 inventory_commands.register(app)

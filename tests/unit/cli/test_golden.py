@@ -57,6 +57,7 @@ JSON_COMMANDS = {
     "projects": ["projects"],
     "institutions": ["institutions"],
     "skus": ["skus"],
+    "quote": ["quote", "-p", "snu-llm", "-s", "H100-SXM-80GB", "-n", "6", "--lease", "2h", "--cpu", "4"],
 }
 
 
@@ -68,6 +69,38 @@ def test_json_output_shape(mesh: FakeMesh, command: str) -> None:
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     check_golden(f"json-shape-{command}.json", json.dumps(_shape(document), indent=2) + "\n")
+
+
+def test_json_quote_document(mesh: FakeMesh) -> None:
+    result = slicectl("--json", *JSON_COMMANDS["quote"], env=mesh.env)
+    assert result.exit_code == 0, result.output
+    check_golden("json-quote.json", result.stdout)
+    [call] = mesh.recorder.calls_of("Quote")
+    assert call.request.host_per_slice.cpu_milli == 4000
+
+
+def test_watch_json_lines(mesh: FakeMesh) -> None:
+    slicectl(*JSON_COMMANDS["request"], env=mesh.env)
+    result = slicectl("watch", "--json", "-p", "snu-llm", env=mesh.env)
+    # The fake ends its story by refusing the resumed watch: everything before it was printed.
+    assert result.exit_code == 1 and "WATCH_OVER" in result.stderr
+    lines = result.stdout.splitlines()
+    assert [json.loads(line)["type"] for line in lines] == [
+        "snapshot_begin",
+        "snapshot",
+        "snapshot_end",
+        "preemption_notice",
+    ]
+    check_golden("jsonl-watch.jsonl", result.stdout)
+    calls = mesh.recorder.calls_of("WatchGrants")
+    assert [c.request.from_revision for c in calls] == ["", "1700000000001-0"]  # resumed where it left off
+
+
+def test_watch_lines(mesh: FakeMesh) -> None:
+    slicectl(*JSON_COMMANDS["request"], env=mesh.env)
+    result = slicectl("watch", "-p", "snu-llm", env=mesh.env)
+    assert result.exit_code == 1
+    check_golden("watch.txt", result.stdout)
 
 
 def test_json_grant_document(mesh: FakeMesh) -> None:

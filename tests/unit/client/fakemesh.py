@@ -177,6 +177,46 @@ class FakeBroker(broker_pb2_grpc.BrokerServiceServicer):
         grant.expires_at.FromDatetime(NOW + request.lease.ToTimedelta())
         return grant
 
+    async def Quote(self, request: Any, context: grpc.aio.ServicerContext) -> broker_pb2.QuoteResponse:
+        await self.rec.enter("Quote", request, context)
+        hours = request.lease.ToTimedelta().total_seconds() / 3600
+        refused = request.count > 8
+        return broker_pb2.QuoteResponse(
+            sku=request.sku,
+            count=request.count,
+            currency="KRW",
+            cost=2500.0 * request.count * hours,
+            cost_per_hour=2500.0 * request.count,
+            accelerator_hours=request.count * hours,
+            price_tier="academic",
+            price_book_version=1,
+            available_now=request.count <= 4,
+            estimated_start=NOW if request.count <= 4 else NOW + timedelta(minutes=40),
+            queue_position=0 if request.count <= 4 or refused else 2,
+            waiting_reason="" if request.count <= 4 or refused else f"waiting for {request.count} x {request.sku}",
+            refusal_reason="QUOTA_EXCEEDED" if refused else "",
+            refusal_message=f"the hard cap of {request.project} leaves 8" if refused else "",
+        )
+
+    async def WatchGrants(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """A snapshot of the grants and one change; a resumed watch (from the last revision sent)
+        ends the fake's story with FAILED_PRECONDITION, so a client shows what it got and stops."""
+        await self.rec.enter("WatchGrants", request, context)
+        if request.from_revision == "1700000000001-0":
+            await abort(context, rich_status(grpc.StatusCode.FAILED_PRECONDITION, "WATCH_OVER", "the fake has no more"))
+        yield broker_pb2.GrantChange(type=broker_pb2.GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN, at=NOW)
+        for grant in self.grants:
+            yield broker_pb2.GrantChange(type=broker_pb2.GRANT_CHANGE_TYPE_SNAPSHOT, grant=grant, at=NOW)
+        yield broker_pb2.GrantChange(type=broker_pb2.GRANT_CHANGE_TYPE_SNAPSHOT_END, revision="1700000000000-0", at=NOW)
+        if self.grants:
+            renewed = broker_pb2.Grant()
+            renewed.CopyFrom(self.grants[0])
+            renewed.preemption_deadline.FromDatetime(NOW + timedelta(minutes=5))
+            renewed.preemption_reason = "guaranteed demand of project kaist-llm for 8 H100-SXM-80GB"
+            yield broker_pb2.GrantChange(
+                type=broker_pb2.GRANT_CHANGE_TYPE_PREEMPTION_NOTICE, revision="1700000000001-0", grant=renewed, at=NOW
+            )
+
     async def ReleaseGrant(self, request: Any, context: grpc.aio.ServicerContext) -> broker_pb2.Grant:
         await self.rec.enter("ReleaseGrant", request, context)
         grant = self._find(request.id)
