@@ -28,7 +28,7 @@ from slicebroker.quota.domain.model import (
     ReserveResult,
     TenantNode,
 )
-from slicebroker.quota.domain.resources import charges
+from slicebroker.quota.domain.resources import shared_charges
 from slicebroker.quota.domain.service import Standing
 from slicebroker.quota.domain.store import BurnEvent
 from slicebroker.quota.domain.tree import Priority, QuotaEntry
@@ -331,11 +331,17 @@ def standings(values: Iterable[Standing]) -> Any:
 def pending(request: Any) -> list[Pending]:
     """Pending requests with their charges; a bad item is refused naming its field."""
     check_batch("requests", request.requests)
+    # A queue holds many requests of few shapes: each (sku, shape, count) is checked and charged once.
+    charged: dict[tuple[str, str, int], Mapping[str, int]] = {}
     out = []
     for i, r in enumerate(request.requests):
-        check_sku(f"requests[{i}].sku", r.sku)
-        count = check_int(f"requests[{i}].count", r.count or 1, 1, MAX_COUNT)
-        out.append(Pending(r.id, r.project, charges(r.sku, r.shape, count, field=f"requests[{i}].shape")))
+        key = (r.sku, r.shape, r.count)
+        charges = charged.get(key)
+        if charges is None:
+            check_sku(f"requests[{i}].sku", r.sku)
+            count = check_int(f"requests[{i}].count", r.count or 1, 1, MAX_COUNT)
+            charges = charged[key] = shared_charges(r.sku, r.shape, count, field=f"requests[{i}].shape")
+        out.append(Pending(r.id, r.project, charges))
     return out
 
 

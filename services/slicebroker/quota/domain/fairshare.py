@@ -71,9 +71,15 @@ def order(
     """Pending request ids in the order they should be served."""
     # Per institution: per project, its queue of (index, increment) in arrival order.
     queues: dict[str, dict[str, deque[tuple[int, float]]]] = defaultdict(dict)
+    # Requests of one shape usually share one charges mapping (`resources.shared_charges`): its
+    # dominant share is computed once. Keyed by identity, valid while `pending` holds the mappings.
+    increments: dict[int, float] = {}
     for i, p in enumerate(pending):
         institution = institution_of.get(p.project, "")
-        queues[institution].setdefault(p.project, deque()).append((i, dominant(p.charges, capacity)))
+        increment = increments.get(id(p.charges))
+        if increment is None:
+            increment = increments[id(p.charges)] = dominant(p.charges, capacity)
+        queues[institution].setdefault(p.project, deque()).append((i, increment))
     project_heaps: dict[str, list[tuple[float, int, str]]] = {}
     institutions: list[tuple[float, int, str]] = []
     for institution, projects in queues.items():

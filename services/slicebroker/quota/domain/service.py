@@ -32,7 +32,7 @@ from slicebroker.quota.domain.model import (
     TenantNode,
 )
 from slicebroker.quota.domain.refusals import refusal
-from slicebroker.quota.domain.resources import ACCEL, charges, resources_of, skus
+from slicebroker.quota.domain.resources import ACCEL, resources_of, shared_charges, skus
 from slicebroker.quota.domain.store import (
     BurnEvent,
     CommitStatus,
@@ -402,7 +402,7 @@ class QuotaService:
 
 
 def pending_request(request_id: str, project: str, sku: str, shape: str, count: int) -> fairshare.Pending:
-    return fairshare.Pending(request_id, project, charges(sku, shape, count))
+    return fairshare.Pending(request_id, project, shared_charges(sku, shape, count))
 
 
 def _capacity(nodes: Sequence[TenantNode]) -> dict[str, int]:

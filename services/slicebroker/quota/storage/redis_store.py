@@ -1,8 +1,11 @@
 """`RedisQuotaStore`: the `QuotaStore` port over Redis.
 
 Every write is one call of `lua/tree.lua` (atomic in Redis); batch verbs send the whole batch in
-that one call, so the cost per item is a few Redis commands and no extra round trip. Node reads
-gather their fields with one HMGET per node in one MULTI pipeline: one round trip, one snapshot.
+that one call, so the cost per item is a few Redis commands and no extra round trip. Reading some
+nodes gathers their fields with one HMGET per node in one MULTI pipeline; reading them all (fair
+share, standings) is one HGETALL of the tree hash, which holds only the fields that are set, so
+the reply is as big as the tree's contents rather than nodes x every field a node could have.
+Either way: one round trip, one snapshot.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ CLASSES: tuple[str, ...] = resource_classes()
 SKU_NAMES = frozenset(skus())
 RESOURCES: tuple[str, ...] = tuple(r for c in CLASSES for r in resources_of(c))
 _SCALARS = ("kind", "parent", "state", "name", "gen", "weight", "budget", "burned", "hist")
+# The per-class and per-resource fields a node may have, as (what, class or resource).
+_PER_NODE: tuple[tuple[str, str], ...] = (
+    *((w, c) for w in ("cfg", "q") for c in CLASSES),
+    *((w, r) for w in ("u", "k") for r in RESOURCES),
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -135,19 +143,35 @@ class RedisQuotaStore:
     async def get_nodes(self, node_ids: Sequence[str]) -> list[TenantNode | None]:
         if not node_ids:
             return []
-        per_class = [(w, c) for w in ("cfg", "q") for c in CLASSES]
-        per_resource = [(w, r) for w in ("u", "k") for r in RESOURCES]
         async with self._client.pipeline(transaction=True) as pipe:
             for nid in node_ids:
-                fields = [field(w, nid) for w in _SCALARS]
-                fields += [field(w, nid, x) for w, x in (*per_class, *per_resource)]
+                fields = [field(w, nid) for w in _SCALARS] + [field(what, nid, item) for what, item in _PER_NODE]
                 pipe.hmget(self._keys.tree, fields)
             rows: list[list[str | None]] = await pipe.execute()
-        return [_node(nid, row, per_class, per_resource) for nid, row in zip(node_ids, rows, strict=True)]
+        out: list[TenantNode | None] = []
+        for nid, row in zip(node_ids, rows, strict=True):
+            scalars = {w: v for w, v in zip(_SCALARS, row, strict=False) if v is not None}
+            per_item = [(w, x, v) for (w, x), v in zip(_PER_NODE, row[len(_SCALARS) :], strict=True) if v is not None]
+            out.append(_node(nid, scalars, per_item))
+        return out
 
     async def list_nodes(self) -> list[TenantNode]:
-        ids: Any = await self._client.zrange(self._keys.nodes, 0, -1)
-        return [n for n in await self.get_nodes(list(ids)) if n is not None]
+        """Every node, in id order, from one snapshot of the tree hash."""
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.zrange(self._keys.nodes, 0, -1)
+            pipe.hgetall(self._keys.tree)
+            ids, tree = await pipe.execute()
+        # "<what>|<node>" → scalars[node][what]; "<what>|<node>|<item>" → per_item[node]
+        scalars: dict[str, dict[str, str]] = {nid: {} for nid in ids}
+        per_item: dict[str, list[tuple[str, str, str]]] = {nid: [] for nid in ids}
+        for name, value in tree.items():
+            parts = name.split("|")
+            if len(parts) == 2:
+                if parts[1] in scalars:
+                    scalars[parts[1]][parts[0]] = value
+            elif parts[1] in per_item:
+                per_item[parts[1]].append((parts[0], parts[2], value))
+        return [n for n in (_node(nid, scalars[nid], per_item[nid]) for nid in ids) if n is not None]
 
     # -- reservations ----------------------------------------------------------------------------
 
@@ -271,45 +295,63 @@ def _write_outcome(row: list[Any]) -> WriteOutcome:
     return WriteOutcome(status)
 
 
-def _node(
-    node_id: str,
-    row: list[str | None],
-    per_class: list[tuple[str, str]],
-    per_resource: list[tuple[str, str]],
-) -> TenantNode | None:
-    kind, parent, state, name, gen, weight, budget, burned, hist = row[: len(_SCALARS)]
+def _node(node_id: str, fields: Mapping[str, str], per_item: Sequence[tuple[str, str, str]]) -> TenantNode | None:
+    """A node from its fields: `fields` {what: value}, `per_item` (what, class or resource, value);
+    None when it does not exist. Fields of classes or resources this build does not know are ignored."""
+    kind = fields.get("kind")
     if kind is None:
         return None
-    rest = row[len(_SCALARS) :]
-    by_class = dict(zip(per_class, rest[: len(per_class)], strict=True))
-    by_res = dict(zip(per_resource, rest[len(per_class) :], strict=True))
-    entries = {c: decode_entry(v) for (w, c), v in by_class.items() if w == "cfg" and v}
-    quota = {c: int(v) for (w, c), v in by_class.items() if w == "q" and v}
-    usage = {r: int(v) for (w, r), v in by_res.items() if w == "u" and v and int(v)}
+    parent = fields.get("parent", "")
+    entries: dict[str, QuotaEntry] = {}
+    quota: dict[str, int] = {}
+    usage: dict[str, int] = {}
+    pool: dict[str, int] = {}
+    for what, item, value in per_item:
+        if what == "cfg" and item in _CLASS_SET and value:
+            entries[item] = decode_entry(value)
+        elif what == "q" and item in _CLASS_SET and value:
+            quota[item] = int(value)
+        elif what == "u" and item in _RESOURCE_SET and value and int(value):
+            usage[item] = int(value)
+        elif what == "k" and item in _RESOURCE_SET and value:
+            pool[item] = int(value)
     borrowed: dict[str, int] = {}
-    for r in RESOURCES:
-        k = int(by_res.get(("k", r)) or 0)
-        over = k - quota.get(r.removesuffix(MEMORY_SUFFIX), 0)
-        if parent and over > 0:
-            borrowed[r] = over
-    hist_value, _, hist_at = (hist or "0,0").partition(",")
+    if parent:
+        for r, k in pool.items():
+            over = k - quota.get(r.removesuffix(MEMORY_SUFFIX), 0)
+            if over > 0:
+                borrowed[r] = over
+    hist_value, _, hist_at = fields.get("hist", "0,0").partition(",")
+    budget = fields.get("budget")
     return TenantNode(
         id=node_id,
         kind=NodeKind(kind),
-        parent=parent or "",
-        state=NodeState(state or "active"),
-        display_name=name or "",
-        generation=int(gen or 0),
-        weight=float(weight or 1),
-        entries=entries,
+        parent=parent,
+        state=NodeState(fields.get("state") or "active"),
+        display_name=fields.get("name", ""),
+        generation=int(fields.get("gen") or 0),
+        weight=float(fields.get("weight") or 1),
+        entries=_in_order(entries, CLASSES),
         budget=budgets.decode(budget) if budget else None,
-        burned_mh=int(burned or 0),
+        burned_mh=int(fields.get("burned") or 0),
         history_mh=float(hist_value),
         history_at_ms=int(hist_at or 0),
-        usage=usage,
-        borrowed=borrowed,
-        subtree_quota=quota,
+        usage=_in_order(usage, RESOURCES),
+        borrowed=_in_order(borrowed, RESOURCES),
+        subtree_quota=_in_order(quota, CLASSES),
     )
+
+
+_CLASS_SET = frozenset(CLASSES)
+_RESOURCE_SET = frozenset(RESOURCES)
+
+
+def _in_order(values: dict[str, int] | dict[str, QuotaEntry], order: Sequence[str]) -> Any:
+    """`values` keyed in catalogue order, whatever order Redis returned the fields in (so that a node
+    reads the same through HMGET and HGETALL, and answers list entries in a stable order)."""
+    if len(values) < 2:
+        return values
+    return {k: values[k] for k in order if k in values}
 
 
 def _reserve_outcome(row: list[Any]) -> ReserveOutcome:
