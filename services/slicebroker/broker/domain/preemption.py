@@ -90,7 +90,7 @@ def plan(
     out: list[Victims] = []
     for claimant in claimants:
         for choice in claimant.choices or (Choice(claimant.sku, claimant.count),):
-            job = PlaceJob(claimant.id, choice.sku, choice.count, claimant.topology, claimant.shape)
+            job = PlaceJob(claimant.id, choice.sku, choice.count, claimant.topology, claimant.shape, claimant.host)
             placed = fits(hypo, job)
             if placed is not None:
                 hypo.take(claimant.id, placed)
