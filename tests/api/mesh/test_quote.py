@@ -95,3 +95,17 @@ async def test_without_a_price_book_the_quote_still_answers_and_says_why_there_i
     quote = await stubs.broker.Quote(ask(1))
     assert quote.available_now and quote.cost == 0 and not quote.currency
     assert any("no price" in w for w in quote.warnings)
+
+
+async def test_a_later_start_is_quoted_as_a_later_start(priced: Stubs) -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    at = Timestamp()
+    at.GetCurrentTime()
+    at.FromSeconds(at.seconds + 3600)
+    quote = await priced.broker.Quote(ask(2, start_after=at))
+    assert not quote.available_now and not quote.refusal_reason
+    assert quote.estimated_start.seconds >= at.seconds
+    with pytest.raises(grpc.aio.AioRpcError) as far:
+        await priced.broker.Quote(ask(2, start_after=Timestamp(seconds=at.seconds + 90 * 86_400)))
+    assert from_rpc_error(far.value).metadata.get("field") == "start_after"

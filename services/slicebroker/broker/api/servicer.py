@@ -108,6 +108,7 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
             queue=request.queue,
             shape=(request.shape.kind, request.shape.profile, request.shape.compute_milli, request.shape.memory_milli),
             host=(request.host_per_slice.cpu_milli, request.host_per_slice.memory_mib),
+            start_after_ms=timestamp_ms(request.start_after),
         )
         return quote_pb(quote)
 

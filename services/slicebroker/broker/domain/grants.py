@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import UTC, datetime
 from typing import Any
 
@@ -464,6 +465,8 @@ class GrantService:
             max_count=self._limits.max_count,
             max_lease_ms=self._limits.max_lease_ms,
             catalogue=self._catalogue(),
+            max_start_after_ms=self._limits.max_start_after_ms,
+            clock_skew_ms=self._limits.clock_skew_ms,
             **fields,
         )
 

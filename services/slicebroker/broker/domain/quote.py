@@ -21,7 +21,7 @@ yes where the request is then refused on those (the quote says so in its warning
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Protocol
 
@@ -215,15 +215,20 @@ class QuoteService:
 
     async def quote(self, access: Access = None, **request: Any) -> Quote:
         """Quotes a request given as RequestGrant's arguments (validated the same way)."""
-        checked = self._grants.check_request(**request)
+        now = self._clock()
+        checked = self._grants.check_request(now_ms=now, **request)
         institution = await self._grants.institution_of(checked.project)
         if access is not None:
             access(institution, checked.project)
         chain = await self._chain(checked.project)
-        now = self._clock()
         quotes: list[Quote] = []
         for choice in checked.choices:
-            quotes.append(await self._quote_one(checked, choice, chain, institution, now))
+            quote = await self._quote_one(checked, choice, chain, institution, now)
+            if checked.start_after_ms > now and not quote.refusal_reason:
+                # It waits until then at least; from then on, as it would now (the best guess).
+                later = max(quote.estimated_start_ms, checked.start_after_ms)
+                quote = replace(quote, available_now=False, estimated_start_ms=later)
+            quotes.append(quote)
         allowed = [q for q in quotes if not q.refusal_reason]
         if not allowed:
             return quotes[0]
