@@ -34,6 +34,11 @@ class Reason(StrEnum):
     NODE_SHAPE_CHANGED = "NODE_SHAPE_CHANGED"
     TENANT_NOT_ACTIVE = "TENANT_NOT_ACTIVE"
     NODE_NOT_EMPTY = "NODE_NOT_EMPTY"
+    # Accounting: a billing period not yet closed (no statements) or not yet over (cannot close),
+    # and nothing to price with before a first price book.
+    PERIOD_NOT_CLOSED = "PERIOD_NOT_CLOSED"
+    PERIOD_NOT_OVER = "PERIOD_NOT_OVER"
+    NO_PRICE_BOOK = "NO_PRICE_BOOK"
     # Limits: RESOURCE_EXHAUSTED
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     INSUFFICIENT_CAPACITY = "INSUFFICIENT_CAPACITY"

@@ -30,6 +30,7 @@ from slicebroker.accounting.domain.usage import usage_row
 from slicebroker.accounting.domain.validation import check_filter, check_sku, parse_events
 from slicebroker.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from slicebroker.core.ids import check_name
+from slicebroker.core.reasons import Reason
 
 EMPTY_BOOK = PriceBook(entries=())
 GROUP_KEYS = ("institution", "project", "user", "sku", "day")
@@ -152,7 +153,7 @@ class AccountingService:
         institution = scope(caller, checked.institution)
         book = await self._store.price_book()
         if book is None:
-            raise FailedPrecondition("no price book published yet: nothing can be priced")
+            raise FailedPrecondition("no price book published yet: nothing can be priced", reason=Reason.NO_PRICE_BOOK)
         return rate_use(
             RateQuery(
                 institution,
@@ -232,7 +233,7 @@ class AccountingService:
         require_admin(caller, "closing a billing period")
         period = parse_period("period", period_name)
         if now_ms < period.end_ms:
-            raise FailedPrecondition(f"period {period.name} is not over yet")
+            raise FailedPrecondition(f"period {period.name} is not over yet", reason=Reason.PERIOD_NOT_OVER)
         latest = await self._store.price_book()
         version = await self._store.close_period(period.name, latest.version if latest else 0)
         stored = await self._store.statements(period.name)
@@ -251,7 +252,7 @@ class AccountingService:
             check_name("institution", institution)
         who = scope(caller, institution)
         if await self._store.rated_with(period.name) is None:
-            raise FailedPrecondition(f"period {period.name} is not closed")
+            raise FailedPrecondition(f"period {period.name} is not closed", reason=Reason.PERIOD_NOT_CLOSED)
         return [s for s in await self._store.statements(period.name) if not who or s.institution == who]
 
     async def rerate(self, period_name: str, to_version: int, caller: Caller = ADMIN) -> RerateResult:
@@ -261,7 +262,9 @@ class AccountingService:
         period = parse_period("period", period_name)
         from_version = await self._store.rated_with(period.name)
         if from_version is None:
-            raise FailedPrecondition(f"period {period.name} is not closed: an open period is rated at close")
+            raise FailedPrecondition(
+                f"period {period.name} is not closed: an open period is rated at close", reason=Reason.PERIOD_NOT_CLOSED
+            )
         new_book = await self.price_book(to_version)
         if new_book.version == from_version:
             return RerateResult(period.name, "", from_version, from_version, ())
