@@ -18,7 +18,13 @@ import typer
 
 from slicebroker.cli import _config as config
 from slicebroker.cli import _render as render
-from slicebroker.cli import config_commands, grant_commands, inventory_commands, quota_commands
+from slicebroker.cli import (
+    accounting_commands,
+    config_commands,
+    grant_commands,
+    inventory_commands,
+    quota_commands,
+)
 from slicebroker.cli._render import Output
 from slicebroker.client import Client, ClientOptions, GrantState, Placement, SlicebrokerError
 from slicebroker.client._lease import lease_to_timedelta
@@ -389,26 +395,6 @@ def renew(
         out.result(grant, render.grant_details(grant, _now()))
 
 
-@app.command(
-    epilog=_examples(
-        "slicectl usage",
-        "slicectl usage --institution snu",
-        "slicectl usage --project snu-llm --sku H100-SXM-80GB --json",
-    )
-)
-def usage(
-    ctx: typer.Context,
-    institution: Annotated[str | None, typer.Option("--institution", "-i", help="Only this institution.")] = None,
-    project: Annotated[str | None, typer.Option("--project", "-p", help="Only this project.")] = None,
-    sku: Annotated[str | None, typer.Option("--sku", "-s", help="Only this SKU.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Device-hours used per institution, project and SKU: closed (ended grants) and running, with totals."""
-    with _session(ctx, as_json) as (client, out):
-        result = client.usage(institution, project, sku)
-        out.result(result, render.usage_table(result))
-
-
 @app.command(epilog=_examples("slicectl projects", "slicectl projects --institution kaist --json"))
 def projects(
     ctx: typer.Context,
@@ -439,6 +425,7 @@ def skus(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 grant_commands.register(app)
 quota_commands.register(app)
+accounting_commands.register(app)
 config_commands.register(app)
 inventory_commands.register(app)
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
+from slicebroker.client import _accounting as accounting
 from slicebroker.client import _convert as convert
 from slicebroker.client import _inventory as inventory
 from slicebroker.client import _ops as ops
@@ -288,6 +291,101 @@ class Client(ClientBase):
     def check_capacity(self) -> list[quota.ClassCommitment]:
         """Per resource class, the guarantees of all tenants against inventory's capacity (admin)."""
         return self._run(quota.check_capacity())
+
+    # -- accounting: costs, quotes, statements, exports (slicebroker.client._accounting) --------
+
+    def costs(
+        self,
+        start: datetime,
+        end: datetime,
+        group_by: Sequence[str] = ("institution", "project", "sku"),
+        *,
+        institution: str | None = None,
+        project: str | None = None,
+        user: str | None = None,
+        sku: str | None = None,
+    ) -> accounting.CostReport:
+        """Use and cost over [start, end) grouped by any of institution, project, user, sku, day
+        (tenants see their own institution's)."""
+        return self._run(accounting.cost_report(start, end, group_by, institution, project, user, sku))
+
+    def rate(
+        self,
+        sku: str,
+        count: int,
+        duration: timedelta,
+        *,
+        institution: str | None = None,
+        slice_kind: str = "",
+        priority_class: str = "",
+        at: datetime | None = None,
+    ) -> accounting.PriceQuote:
+        """What `count` slices of `sku` for `duration` from `at` (default now) would cost."""
+        return self._run(
+            accounting.rate(
+                sku, count, duration, institution=institution, slice_kind=slice_kind,
+                priority_class=priority_class, at=at,
+            )
+        )  # fmt: skip
+
+    def statements(self, period: str, institution: str | None = None) -> list[accounting.Statement]:
+        """The statements of a closed billing period ("2026-11"), one per institution."""
+        return self._run(accounting.statements(period, institution))
+
+    def close_period(self, period: str) -> list[accounting.Statement]:
+        """Closes a finished billing period into statements (facility admins); repeating it returns them."""
+        return self._run(accounting.close_period(period))
+
+    def export(
+        self,
+        period: str,
+        fmt: accounting.ExportFormat | str = accounting.ExportFormat.FOCUS_CSV,
+        institution: str | None = None,
+        *,
+        on_progress: accounting.ProgressCallback | None = None,
+        timeout: float = 3600.0,
+    ) -> Iterator[bytes]:
+        """The billing export of a period as it streams, chunk by chunk (join or write them in
+        order); `on_progress` sees the bytes and rows so far after each chunk. A bad period or
+        format is refused before any call."""
+        request = accounting.export_request(period, fmt, institution)
+        return self._export_chunks(request, accounting.ExportCounter(on_progress), timeout)
+
+    def export_to(
+        self,
+        path: str | os.PathLike[str],
+        period: str,
+        fmt: accounting.ExportFormat | str = accounting.ExportFormat.FOCUS_CSV,
+        institution: str | None = None,
+        *,
+        on_progress: accounting.ProgressCallback | None = None,
+        timeout: float = 3600.0,
+    ) -> accounting.ExportSummary:
+        """Writes the export to `path` (through a temporary file next to it, so a failed export
+        leaves no partial file) and says what was written."""
+        request = accounting.export_request(period, fmt, institution)
+        counter = accounting.ExportCounter(on_progress)
+        target = Path(path)
+        partial = target.with_name(target.name + ".part")
+        try:
+            with partial.open("wb") as f:
+                for data in self._export_chunks(request, counter, timeout):
+                    f.write(data)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return counter.summary(period, institution, fmt, str(target))
+
+    def _export_chunks(self, request: Any, counter: accounting.ExportCounter, timeout: float) -> Iterator[bytes]:
+        call, where = self._stream_callable(accounting.EXPORT_LEDGER)
+        request_id = self._new_request_id()
+        try:
+            for chunk in call(request, timeout=timeout, metadata=self._metadata(request_id)):
+                yield counter.add(chunk)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, where=where, request_id=request_id) from exc
+
+    # -- end of accounting ----------------------------------------------------------------------
 
     # Plumbing
 

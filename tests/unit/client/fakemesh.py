@@ -363,6 +363,24 @@ class FakeAccounting(accounting_pb2_grpc.AccountingServiceServicer):
             as_of=NOW,
         )
 
+    async def QueryLedger(self, request: Any, context: grpc.aio.ServicerContext) -> accounting_pb2.QueryLedgerResponse:
+        """Cost rows of March 2026: per (institution, project, sku), or per day."""
+        await self.rec.enter("QueryLedger", request, context)
+        if list(request.group_by) == ["day"]:
+            rows = [accounting_pb2.LedgerRow(day="2026-03-01", slice_hours=9.0, accelerator_hours=9.0, cost="24000.00")]
+        else:
+            rows = [
+                accounting_pb2.LedgerRow(
+                    institution=inst, project=project, sku=sku, slice_hours=h, accelerator_hours=h, cost=cost
+                )
+                for inst, project, sku, h, cost in (
+                    ("kaist", "kaist-vision", "RNGD", 1.5, "1500.00"),
+                    ("snu", "snu-llm", "H100-SXM-80GB", 8.0, "22500.00"),
+                )
+                if not request.institution or inst == request.institution
+            ]
+        return accounting_pb2.QueryLedgerResponse(rows=rows, currency="KRW", book_version=1)
+
 
 @dataclass
 class FakeMesh:
