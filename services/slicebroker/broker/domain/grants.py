@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 from datetime import UTC, datetime
 from typing import Any
 
