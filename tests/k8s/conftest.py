@@ -43,6 +43,7 @@ PROJECTS = {
     "gangs": ("uni-a", {"B200-SXM-180GB": 16}),
 }
 GPU_NODES = ("gpu-n1", "gpu-n2")
+PREEMPTION_NOTICE_S = 3.0
 
 
 @pytest.fixture(scope="session")
@@ -231,6 +232,9 @@ async def mesh(start_service: Any, redis_url: str) -> Mesh:
             accounting_addr=accounting.address,
             reaper_interval_s=0.05,
             relay_interval_s=0.02,
+            # Preemption within a test's patience: a short notice, no minimum runtime.
+            preemption_notice_s=PREEMPTION_NOTICE_S,
+            preemption_min_runtime_s=0.0,
         ),
     )
     return Mesh(

@@ -29,18 +29,17 @@ from slicebroker.client import (
     Client,
     FailedPreconditionError,
     Grant,
+    GrantChange,
+    GrantChangeType,
     GrantState,
     NotFoundError,
     Slice,
     SlicebrokerError,
 )
-from slicebroker.client import _inventory as inventory_ops
-from slicebroker.client import _ops as ops
-from slicebroker.operator import grants, mapping
+from slicebroker.operator import grants, mapping, nodecalls
 from slicebroker.operator.kube import JSON, MERGE, STRATEGIC, Gone, Kube, KubeError
 from slicebroker.operator.settings import OperatorSettings
 from slicebroker.operator.workqueue import WorkQueue
-from slicebroker.v1 import inventory_pb2
 
 log = logging.getLogger("slicebroker.operator")
 
@@ -51,9 +50,6 @@ COMPONENT = "slicebroker-operator"
 
 Key = tuple[str, str, str]
 """(kind, namespace, name): "pod", "claim", "node" or "namespace"."""
-
-SET_NODE_STATE = ops._rpc(ops.Service.INVENTORY, "SetNodeState", inventory_pb2.SetNodeStateResponse)
-GET_NODE = ops._rpc(ops.Service.INVENTORY, "GetNode", inventory_pb2.Node)
 
 
 ANN_ATTEMPT = "slicebroker.io/attempt"
@@ -120,6 +116,8 @@ class Operator:
         """Node name → (sku, devices, state) last sent to inventory."""
         self.bound = 0
         self._claims_served = False
+        self._notices: dict[str, tuple[float, str]] = {}
+        """Grant id → (deadline, epoch seconds; reason) of a preemption notice from the broker."""
         self._identity = os.environ.get("HOSTNAME", "local")
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -147,6 +145,8 @@ class Operator:
         for i in range(max(1, self.settings.workers)):
             self._spawn(f"worker-{i}", self._worker)
         self._spawn("renewer", self._renewer)
+        if self.settings.watch_grants:
+            self._spawn("watch-grants", self._watch_grants)
 
     @property
     def running(self) -> bool:
@@ -250,6 +250,7 @@ class Operator:
             "claim": self.reconcile_claim,
             "node": self.reconcile_node,
             "gang": self.reconcile_gang,
+            "preempt": self.reconcile_preemption,
         }
         while True:
             key = self.queue.get()
@@ -413,6 +414,7 @@ class Operator:
                 alternatives=request.skus[1:],
                 required=request.required,
                 shape=request.shape,
+                priority=request.priority,
             )
         except SlicebrokerError as err:
             for pod in gated:
@@ -517,6 +519,7 @@ class Operator:
                 alternatives=request.skus[1:],
                 required=request.required,
                 shape=request.shape,
+                priority=request.priority,
             )
         except SlicebrokerError as err:
             self._pending(
@@ -655,6 +658,9 @@ class Operator:
         expires = grant.expires_at.timestamp() if grant.expires_at else time.time()
         with self._lock:
             self._held[grant_id] = Held(key, uid, timedelta(seconds=seconds), expires)
+            noticed = grant_id in self._notices
+        if noticed and key[0] == "pod":
+            self.queue.add(("preempt", key[1], grant_id))
 
     def held(self) -> dict[str, Key]:
         with self._lock:
@@ -706,6 +712,87 @@ class Operator:
                 self.kube.request(
                     "PATCH", path + "/status", body={"status": {"state": "Ended", "message": why}}, content_type=MERGE
                 )
+
+    # -- preemption --------------------------------------------------------------------------
+
+    def _watch_grants(self) -> None:
+        """Follows the broker's WatchGrants stream (it resumes by itself after a broker restart):
+        a preemption notice on a grant bound to pods becomes events now and evictions at its deadline."""
+        while not self._stop.is_set():
+            try:
+                for change in self.sb.watch():
+                    if self._stop.is_set():
+                        return
+                    self.on_grant_change(change)
+            except SlicebrokerError as err:
+                if self._stop.is_set():
+                    return
+                log.warning("watching grants: %s: %s; watching again", err.reason, err.message)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                log.exception("watching grants failed; watching again")
+            self._stop.wait(self.settings.retry_s)
+
+    def on_grant_change(self, change: GrantChange) -> None:
+        grant = change.grant
+        if grant is None:
+            return
+        kind = change.type
+        if grant.preemption_deadline is not None and kind in (
+            GrantChangeType.PREEMPTION_NOTICE,
+            GrantChangeType.SNAPSHOT,
+            GrantChangeType.RENEWED,
+        ):
+            notice = (grant.preemption_deadline.timestamp(), grant.preemption_reason)
+        elif kind is GrantChangeType.PREEMPTED:
+            # Taken back (a notice this operator missed, or the deadline passed first): evict now.
+            notice = (time.time(), grant.preemption_reason or grant.end_reason or "preempted")
+        elif kind in (GrantChangeType.RELEASED, GrantChangeType.EXPIRED, GrantChangeType.FAILED):
+            with self._lock:
+                self._notices.pop(grant.id, None)
+            return
+        else:
+            return
+        with self._lock:
+            self._notices[grant.id] = notice
+            held = self._held.get(grant.id)
+        if held is not None and held.key[0] == "pod":
+            self.queue.add(("preempt", held.key[1], grant.id))
+        # Not held (yet): `_hold` queues it when the pod's grant is picked up.
+
+    def reconcile_preemption(self, ns: str, gid: str) -> float | None:
+        """Warns a preempted grant's pods (the deadline and the reason), and at the deadline evicts
+        them (policy/v1 Eviction, so PodDisruptionBudgets are honoured and the pod terminates
+        gracefully); the release finalizer then releases the grant as for any ended pod."""
+        with self._lock:
+            notice = self._notices.get(gid)
+        if notice is None:
+            return None
+        deadline, reason = notice
+        pods = self._pods_of_grant(ns, gid)
+        if not pods:
+            with self._lock:
+                self._notices.pop(gid, None)
+            return None
+        at = datetime.fromtimestamp(deadline, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        left = deadline - time.time()
+        for pod in pods:
+            self._event(
+                pod,
+                "Warning",
+                "PreemptionNotice",
+                f"grant {gid} is preempted at {at}: {reason or 'preempted by the broker'}; "
+                "the pod will be evicted then",
+            )
+        if left > 0:
+            return left
+        for pod in pods:
+            self._event(pod, "Warning", "Preempted", f"grant {gid} preempted at {at}: evicting the pod")
+            self._evict(pod)
+        with self._lock:
+            self._notices.pop(gid, None)
+        return None
 
     def _pods_of_grant(self, ns: str, gid: str) -> list[JSON]:
         """The live pods bound to a grant: one pod, or every member of a gang."""
@@ -878,10 +965,7 @@ class Operator:
         sku, count, topo = shape
         state = "cordoned" if (node or {}).get("spec", {}).get("unschedulable") else "active"
         if known is None or known[:2] != (sku, count):
-            request = inventory_pb2.RegisterNodeRequest(id=name, sku=sku, device_count=count)
-            for field, value in topo.items():
-                setattr(request, field, value)
-            self.sb._run(ops.Op(inventory_ops.REGISTER_NODE, request, inventory_ops._node))
+            nodecalls.register_node(self.sb, name, sku, count, topo)
             known = (sku, count, "active")
         if known[2] != state:
             self._set_node_state(name, state)
@@ -890,12 +974,7 @@ class Operator:
         return None
 
     def _set_node_state(self, name: str, state: str) -> None:
-        with contextlib.suppress(NotFoundError):
-            # Conditional on the generation just read; a concurrent change makes it fail and the
-            # worker's retry reads again.
-            node = self.sb._run(ops.Op(GET_NODE, inventory_pb2.GetNodeRequest(id=name), lambda msg: msg))
-            request = inventory_pb2.SetNodeStateRequest(node_id=name, state=state, expected_generation=node.generation)
-            self.sb._run(ops.Op(SET_NODE_STATE, request, lambda msg: msg))
+        nodecalls.set_node_state(self.sb, name, state)
 
     def synced_nodes(self) -> dict[str, tuple[str, int, str]]:
         with self._lock:

@@ -24,6 +24,7 @@ def request_grant(
     *,
     required: bool = True,
     shape: Shape | None = None,
+    priority: str = "",
 ) -> Grant:
     """Requests a grant with an idempotency key derived from the Kubernetes object's uid, so a
     replay after an operator restart returns the grant already made instead of a second one.
@@ -43,4 +44,5 @@ def request_grant(
         required=required,
         alternatives=[(alt, count) for alt in alternatives],
         shape=shape,
+        priority=priority,
     )

@@ -26,6 +26,8 @@ ANN_COUNT = "slicebroker.io/count"
 ANN_LEASE = "slicebroker.io/lease"
 ANN_TOPOLOGY = "slicebroker.io/topology"
 ANN_TOPOLOGY_REQUIRED = "slicebroker.io/topology-required"
+ANN_PRIORITY = "slicebroker.io/priority"
+PRIORITIES = ("guaranteed", "standard", "preemptible")
 ANN_COMPUTE_MILLI = "slicebroker.io/compute-milli"
 ANN_MEMORY_MILLI = "slicebroker.io/memory-milli"
 ANN_GRANT = "slicebroker.io/grant-id"
@@ -106,6 +108,8 @@ class PodRequest:
     """The topology is a requirement (refuse rather than place elsewhere), else a preference."""
     shape: Shape = field(default_factory=Shape)
     """Whole devices, a MIG / NPU partition profile, or a share of one device."""
+    priority: str = ""
+    """Priority class: guaranteed, standard or preemptible ("": the broker's default)."""
 
 
 def wants_accelerators(pod: Mapping[str, Any]) -> bool:
@@ -235,6 +239,9 @@ def read_request(pod: Mapping[str, Any]) -> PodRequest:
     if required_text not in ("true", "false"):
         raise PodRequestError("InvalidTopology", f"{ANN_TOPOLOGY_REQUIRED} must be true or false")
     required = required_text == "true"
+    priority = annotations.get(ANN_PRIORITY, "")
+    if priority and priority not in PRIORITIES:
+        raise PodRequestError("InvalidPriority", f"{ANN_PRIORITY} must be one of {', '.join(PRIORITIES)}")
     share = _share(annotations)
     if totals:
         ((resource, count),) = totals.items()
@@ -247,13 +254,13 @@ def read_request(pod: Mapping[str, Any]) -> PodRequest:
                     "SkuMismatch", f"{ANN_SKU}={sku_hint} does not publish {resource} (it fits {', '.join(skus)})"
                 )
             skus = (sku_hint,)
-        return PodRequest(skus, count, resource, lease, topology, required, shape)
+        return PodRequest(skus, count, resource, lease, topology, required, shape, priority)
     if not sku_hint:
         raise PodRequestError("MissingSku", f"a pod without accelerator resources must name the SKU in {ANN_SKU}")
     count = _quantity(annotations.get(ANN_COUNT, "1"))
     if count < 1:
         raise PodRequestError("InvalidQuantity", f"{ANN_COUNT} must be at least 1")
-    return PodRequest((sku_hint,), count, "", lease, topology, required, share or Shape())
+    return PodRequest((sku_hint,), count, "", lease, topology, required, share or Shape(), priority)
 
 
 def gang_of(pod: Mapping[str, Any]) -> str:

@@ -20,6 +20,9 @@ class OperatorSettings(BaseSettings):
     retry_s: float = Field(5.0, description="Seconds before a refused or failed grant request is tried again.")
     resync_s: float = Field(30.0, description="Seconds between full re-lists of pods, claims and nodes.")
     watch_timeout_s: int = Field(60, description="Server-side timeout of one watch request (seconds).")
+    watch_grants: bool = Field(
+        True, description="Follow the broker's grant changes: preemption notices become pod events and evictions."
+    )
     node_sync: bool = Field(True, description="Register Nodes with accelerator capacity in inventory.")
     default_site: str = Field("k8s", description="Inventory site of Nodes without a slicebroker.io/site label.")
     default_rack: str = Field("k8s", description="Inventory rack of Nodes without a slicebroker.io/rack label.")
