@@ -5,11 +5,23 @@ real services behind it."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from slicebroker.client import GrantState
 from slicebroker.operator import mapping
-from tests.k8s.conftest import GPU_NODES, Namespace, OperatorHandle, ensure_node, eventually
+from slicebroker.operator.controller import Operator
+from slicebroker.operator.kube import Kube, KubeError, load_api_client
+from tests.k8s.conftest import (
+    GPU_NODES,
+    OPERATOR_SETTINGS,
+    Mesh,
+    Namespace,
+    OperatorHandle,
+    ensure_node,
+    eventually,
+)
+from tests.k8s.controlplane import ControlPlane
 
 call = asyncio.to_thread
 
@@ -164,3 +176,66 @@ async def test_share_of_a_device_through_the_operator(namespace: Namespace, oper
         (piece,) = grant.slices
         assert (piece.kind, piece.node_id) == ("share", annotations[mapping.ANN_NODE])
         assert float(piece.profile) == float(profile) and annotations[mapping.ANN_SLICE_PROFILE] == piece.profile
+
+
+class CrashAfter(Kube):
+    """The operator's API client, cut off after `puts` pod updates (as if the process died there):
+    every later write fails."""
+
+    def __init__(self, kube: Kube, puts: int) -> None:
+        super().__init__(kube._api)
+        self.left = puts
+        self.crashed = threading.Event()
+
+    def request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if method != "GET" and (self.crashed.is_set() or (method == "PUT" and "/pods/" in path and self.left <= 0)):
+            self.crashed.set()
+            raise KubeError(503, "operator died", method, path)
+        if method == "PUT" and "/pods/" in path:
+            self.left -= 1
+        return super().request(method, path, *args, **kwargs)
+
+
+async def test_gang_interrupted_between_pinning_and_ungating_converges_on_the_same_grant(
+    control_plane: ControlPlane, kube: Kube, new_namespace: Any, mesh: Mesh
+) -> None:
+    ns = new_namespace({mapping.LABEL_INSTITUTION: "uni-a", mapping.LABEL_PROJECT: "gangs"})
+    # An operator that dies after pinning both members (pass 1), before any gate is removed.
+    dying = Operator(
+        OPERATOR_SETTINGS, CrashAfter(Kube(load_api_client(str(control_plane.kubeconfig))), 2), mesh.client()
+    )
+    handle = OperatorHandle(control_plane, mesh)
+    try:
+        await call(dying.start)
+        await _leaf_nodes_synced_by(kube, dying)
+        for name in ("duo-0", "duo-1"):
+            _member(ns, "duo", name, 2)
+        assert isinstance(dying.kube, CrashAfter)
+        await eventually(dying.kube.crashed.is_set)
+        await call(dying.stop)
+        pinned = [ns.pod(n) for n in ("duo-0", "duo-1")]
+        assert all(p and _gates(p) == [mapping.GATE] for p in pinned), "no member was released"
+        first = {p["metadata"]["annotations"][mapping.ANN_NODE] for p in pinned if p}
+        grant_ids = {p["metadata"]["annotations"][mapping.ANN_GRANT] for p in pinned if p}
+        assert len(grant_ids) == 1
+
+        # A fresh operator replays the gang's key: the same grant, the same split, both released.
+        restarted = await handle.start()
+        await _leaf_nodes_synced_by(kube, restarted)
+        pods = await eventually(lambda: _all_granted(ns, ["duo-0", "duo-1"]))
+        assert {p["metadata"]["annotations"][mapping.ANN_GRANT] for p in pods} == grant_ids
+        assert {p["metadata"]["annotations"][mapping.ANN_NODE] for p in pods} == first
+        live = [g for g in await call(lambda: list(handle.sb.list_grants(project="gangs"))) if g.live]
+        assert [g.id for g in live] == list(grant_ids), "no second grant"
+    finally:
+        await call(dying.stop)
+        dying.sb.close()
+        await handle.stop()
+        handle.sb.close()
+
+
+async def _leaf_nodes_synced_by(kube: Kube, operator: Operator) -> None:
+    for name, (leaf, gpus) in LEAVES.items():
+        labels = {"slicebroker.io/sku": B200, "slicebroker.io/leaf": leaf, "slicebroker.io/rack": f"rack-{name}"}
+        ensure_node(kube, name, {"nvidia.com/gpu": str(gpus)}, labels)
+    await eventually(lambda: set(LEAVES) <= set(operator.synced_nodes()))

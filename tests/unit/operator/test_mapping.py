@@ -52,6 +52,7 @@ def test_requests_map_through_the_catalogue(
         ({}, {mapping.ANN_SKU: "H100-SXM-80GB", mapping.ANN_MEMORY_MILLI: "500"}, "InvalidShare"),
         ({"nvidia.com/gpu": "1"}, {mapping.ANN_TOPOLOGY: "same-rack"}, "InvalidTopology"),
         ({"nvidia.com/gpu": "1"}, {mapping.ANN_TOPOLOGY_REQUIRED: "maybe"}, "InvalidTopology"),
+        ({"nvidia.com/gpu": "1"}, {mapping.ANN_PRIORITY: "urgent"}, "InvalidPriority"),
         ({"nvidia.com/gpu": "1", "furiosa.ai/rngd": "1"}, {}, "MixedAccelerators"),
         ({"nvidia.com/gpu": "1"}, {mapping.ANN_SKU: "RNGD"}, "SkuMismatch"),
         ({"nvidia.com/gpu": "1"}, {mapping.ANN_SKU: "V100"}, "UnknownSku"),
@@ -213,3 +214,10 @@ def test_pinning_narrows_every_existing_term_and_only_adds() -> None:
 
 def test_without_gate_keeps_other_gates() -> None:
     assert mapping.without_gate([{"name": mapping.GATE}, {"name": "x"}]) == [{"name": "x"}]
+
+
+def test_priority_class_is_read_from_the_annotation() -> None:
+    assert mapping.read_request(pod({"nvidia.com/gpu": "1"}, {mapping.ANN_PRIORITY: "preemptible"})).priority == (
+        "preemptible"
+    )
+    assert mapping.read_request(pod({"nvidia.com/gpu": "1"})).priority == ""
