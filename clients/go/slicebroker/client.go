@@ -1,6 +1,6 @@
 // Package slicebroker is a thin Go client of the slicebroker mesh: it dials the broker and the
 // inventory with mutual TLS and a bearer token and wraps the calls an institution makes most:
-// RequestGrant, ReleaseGrant, ListGrants and GetCapacity. Everything else is reachable through the
+// RequestGrant, Quote, Watch, ReleaseGrant, ListGrants and GetCapacity. Everything else is reachable through the
 // generated stubs (Client.Broker, Client.Inventory, package slicebroker.io/go/gen/slicebroker/v1).
 //
 // Errors are the gRPC status errors the services send; Reason reads the stable reason
@@ -33,12 +33,12 @@ import (
 // Options says where the services are and how to authenticate; FromEnv fills it the way slicectl
 // and the Python SDK read their environment.
 type Options struct {
-	BrokerAddr    string // host:port of the broker (SLICEBROKER_BROKER_ADDR)
-	InventoryAddr string // host:port of the inventory (SLICEBROKER_INVENTORY_ADDR); optional
-	Token         string // bearer token (SLICEBROKER_TOKEN); empty sends none
-	CAFile        string // PEM CA of the services (SLICEBROKER_TLS_CA_FILE); empty dials plaintext
-	CertFile      string // PEM client certificate for mutual TLS (SLICEBROKER_TLS_CERT_FILE)
-	KeyFile       string // PEM key of CertFile (SLICEBROKER_TLS_KEY_FILE)
+	BrokerAddr    string        // host:port of the broker (SLICEBROKER_BROKER_ADDR)
+	InventoryAddr string        // host:port of the inventory (SLICEBROKER_INVENTORY_ADDR); optional
+	Token         string        // bearer token (SLICEBROKER_TOKEN); empty sends none
+	CAFile        string        // PEM CA of the services (SLICEBROKER_TLS_CA_FILE); empty dials plaintext
+	CertFile      string        // PEM client certificate for mutual TLS (SLICEBROKER_TLS_CERT_FILE)
+	KeyFile       string        // PEM key of CertFile (SLICEBROKER_TLS_KEY_FILE)
 	Timeout       time.Duration // deadline of each call; 0 means 10s
 }
 
@@ -161,6 +161,88 @@ func (c *Client) RequestGrant(ctx context.Context, project, sku string, count in
 		return err
 	})
 	return grant, err
+}
+
+// Quote asks what count devices of sku for project, for lease, would cost and when they would
+// likely start, without submitting anything. A refusal by quota or budget is not an error: it is in
+// the answer's RefusalReason and RefusalMessage.
+func (c *Client) Quote(ctx context.Context, project, sku string, count int32, lease time.Duration) (*pb.QuoteResponse, error) {
+	req := &pb.RequestGrantRequest{Project: project, Sku: sku, Count: count, Lease: durationpb.New(lease)}
+	var quote *pb.QuoteResponse
+	err := retry(ctx, func() error {
+		callCtx, cancel := c.call(ctx)
+		defer cancel()
+		var err error
+		quote, err = c.Broker.Quote(callCtx, req)
+		return err
+	})
+	return quote, err
+}
+
+// WatchFilter picks the grants a watch follows: one project's, one grant, or (both empty) all the
+// caller may see. FromRevision resumes after a change already applied; empty starts with a snapshot.
+type WatchFilter struct {
+	Project      string
+	GrantID      string
+	FromRevision string
+}
+
+// Watch calls fn with every change to the grants the filter picks, in order, until ctx ends or fn
+// returns an error (which Watch returns). When the stream breaks (a broker restart, UNAVAILABLE)
+// it reconnects from the last revision fn saw, so no change is missed or repeated; a change of type
+// SNAPSHOT_BEGIN means "forget what you hold: the grants as they are now follow, up to SNAPSHOT_END".
+func (c *Client) Watch(ctx context.Context, filter WatchFilter, fn func(*pb.GrantChange) error) error {
+	revision := filter.FromRevision
+	backoff := 100 * time.Millisecond
+	for {
+		err := c.watchOnce(ctx, filter.Project, filter.GrantID, &revision, fn)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var stop stopError
+		if errors.As(err, &stop) {
+			return stop.err
+		}
+		switch status.Code(err) {
+		case codes.Unavailable, codes.Canceled, codes.Aborted, codes.Internal, codes.OK:
+		default:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// stopError carries the error of the caller's fn out of a watch, so it is not taken for a broken stream.
+type stopError struct{ err error }
+
+func (e stopError) Error() string { return e.err.Error() }
+
+func (c *Client) watchOnce(ctx context.Context, project, grantID string, revision *string, fn func(*pb.GrantChange) error) error {
+	if c.opts.Token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.opts.Token)
+	}
+	// No deadline: a watch lives as long as the caller wants it.
+	stream, err := c.Broker.WatchGrants(ctx, &pb.WatchGrantsRequest{Project: project, GrantId: grantID, FromRevision: *revision})
+	if err != nil {
+		return err
+	}
+	for {
+		change, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		if err := fn(change); err != nil {
+			return stopError{err}
+		}
+		if change.GetRevision() != "" {
+			*revision = change.GetRevision()
+		}
+	}
 }
 
 // ReleaseGrant ends a grant; releasing an ended grant returns it unchanged (so retries are safe).

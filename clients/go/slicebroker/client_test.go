@@ -2,6 +2,7 @@ package slicebroker_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -84,6 +85,49 @@ func TestRequestListRelease(t *testing.T) {
 	ended, err := client.ReleaseGrant(ctx, grant.GetId())
 	if err != nil || ended.GetState() != pb.GrantState_GRANT_STATE_ENDED {
 		t.Fatalf("ReleaseGrant: %v, %v", ended.GetState(), err)
+	}
+}
+
+func TestQuoteThenWatchAGrantFromRequestToRelease(t *testing.T) {
+	client := dial(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	quote, err := client.Quote(ctx, project(), "RNGD", 1, time.Hour)
+	if err != nil {
+		t.Fatalf("Quote: %v", err)
+	}
+	if quote.GetSku() != "RNGD" || quote.GetCount() != 1 || quote.GetRefusalReason() != "" {
+		t.Fatalf("quote %v: want RNGD x 1 and no refusal", quote)
+	}
+	if !quote.GetAvailableNow() {
+		t.Fatalf("quote %v: want available now on the demo facility", quote)
+	}
+
+	grant, err := client.RequestGrant(ctx, project(), "RNGD", 1, 10*time.Minute, "")
+	if err != nil {
+		t.Fatalf("RequestGrant: %v", err)
+	}
+	if _, err := client.ReleaseGrant(ctx, grant.GetId()); err != nil {
+		t.Fatalf("ReleaseGrant: %v", err)
+	}
+
+	// The grant is over: a watch of it from the start shows the snapshot (nothing live), and
+	// resuming from before the grant replays its changes in order.
+	var seen []pb.GrantChangeType
+	done := errors.New("released seen")
+	err = client.Watch(ctx, slicebroker.WatchFilter{GrantID: grant.GetId(), FromRevision: "0-0"}, func(change *pb.GrantChange) error {
+		seen = append(seen, change.GetType())
+		if change.GetType() == pb.GrantChangeType_GRANT_CHANGE_TYPE_RELEASED {
+			return done
+		}
+		return nil
+	})
+	if !errors.Is(err, done) {
+		t.Fatalf("Watch ended with %v after %v", err, seen)
+	}
+	if len(seen) < 2 || seen[len(seen)-2] != pb.GrantChangeType_GRANT_CHANGE_TYPE_GRANTED {
+		t.Fatalf("changes %v: want ... GRANTED, RELEASED", seen)
 	}
 }
 

@@ -28,4 +28,5 @@ def test_go_client_against_the_mesh(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "--- PASS: TestRequestListRelease" in result.stdout
     assert "--- PASS: TestRefusalCarriesTheReason" in result.stdout
+    assert "--- PASS: TestQuoteThenWatchAGrantFromRequestToRelease" in result.stdout
     assert "SKIP" not in result.stdout

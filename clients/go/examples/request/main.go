@@ -36,6 +36,16 @@ func main() {
 		}
 	}
 
+	quote, err := client.Quote(ctx, *project, *sku, int32(*count), *lease)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if quote.GetRefusalReason() != "" {
+		log.Fatalf("would be refused (%s): %s", quote.GetRefusalReason(), quote.GetRefusalMessage())
+	}
+	fmt.Printf("quote: %.0f %s for the lease; starts %s\n", quote.GetCost(), quote.GetCurrency(),
+		quote.GetEstimatedStart().AsTime().Format(time.RFC3339))
+
 	grant, err := client.RequestGrant(ctx, *project, *sku, int32(*count), *lease, "")
 	if err != nil {
 		reason, details := slicebroker.Reason(err)
