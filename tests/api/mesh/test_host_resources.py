@@ -129,3 +129,13 @@ async def test_bad_host_resources_name_the_field(stubs: Stubs, host: tuple[int, 
         await stubs.broker.RequestGrant(ask(1, *host))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert from_rpc_error(caught.value).metadata.get("field") == field
+
+
+async def test_a_key_replayed_with_other_host_resources_is_refused(stubs: Stubs) -> None:
+    await give_host_capacity(stubs, cpu=8_000, mem=64 * 1024)
+    first = await stubs.broker.RequestGrant(ask(1, 2_000, idempotency_key="host-key"))
+    assert (await stubs.broker.RequestGrant(ask(1, 2_000, idempotency_key="host-key"))).id == first.id
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stubs.broker.RequestGrant(ask(1, 4_000, idempotency_key="host-key"))
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert from_rpc_error(info.value).reason == "IDEMPOTENCY_KEY_REUSED"

@@ -166,13 +166,14 @@ class Grant:
 
     def same_request(self, request: GrantRequest) -> bool:
         asked = self.choices or (Choice(self.sku, self.count),)
-        return (self.project, asked, self.topology, self.priority, self.shape, self.start_after_ms) == (
+        return (self.project, asked, self.topology, self.priority, self.shape, self.start_after_ms, self.host) == (
             request.project,
             request.choices,
             request.topology,
             request.priority,
             request.shape,
             request.start_after_ms,
+            request.host,
         )
 
     def with_(self, **changes: object) -> Grant:
