@@ -15,11 +15,13 @@ class WatchEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WATCH_EVENT_TYPE_DELETED: _ClassVar[WatchEventType]
     WATCH_EVENT_TYPE_SNAPSHOT_BEGIN: _ClassVar[WatchEventType]
     WATCH_EVENT_TYPE_SNAPSHOT_END: _ClassVar[WatchEventType]
+    WATCH_EVENT_TYPE_BATCH: _ClassVar[WatchEventType]
 WATCH_EVENT_TYPE_UNSPECIFIED: WatchEventType
 WATCH_EVENT_TYPE_UPSERT: WatchEventType
 WATCH_EVENT_TYPE_DELETED: WatchEventType
 WATCH_EVENT_TYPE_SNAPSHOT_BEGIN: WatchEventType
 WATCH_EVENT_TYPE_SNAPSHOT_END: WatchEventType
+WATCH_EVENT_TYPE_BATCH: WatchEventType
 
 class SliceKind(_message.Message):
     __slots__ = ("kind", "isolation")
@@ -514,19 +516,23 @@ class RemoveNodeResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class WatchRequest(_message.Message):
-    __slots__ = ("from_revision",)
+    __slots__ = ("from_revision", "max_batch")
     FROM_REVISION_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     from_revision: int
-    def __init__(self, from_revision: _Optional[int] = ...) -> None: ...
+    max_batch: int
+    def __init__(self, from_revision: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
 
 class WatchEvent(_message.Message):
-    __slots__ = ("type", "revision", "node", "node_id")
+    __slots__ = ("type", "revision", "node", "node_id", "events")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
     type: WatchEventType
     revision: int
     node: Node
     node_id: str
-    def __init__(self, type: _Optional[_Union[WatchEventType, str]] = ..., revision: _Optional[int] = ..., node: _Optional[_Union[Node, _Mapping]] = ..., node_id: _Optional[str] = ...) -> None: ...
+    events: _containers.RepeatedCompositeFieldContainer[WatchEvent]
+    def __init__(self, type: _Optional[_Union[WatchEventType, str]] = ..., revision: _Optional[int] = ..., node: _Optional[_Union[Node, _Mapping]] = ..., node_id: _Optional[str] = ..., events: _Optional[_Iterable[_Union[WatchEvent, _Mapping]]] = ...) -> None: ...

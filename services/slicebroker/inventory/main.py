@@ -5,12 +5,12 @@ from __future__ import annotations
 import grpc
 
 from slicebroker.inventory.api.servicer import SERVICE_NAME, InventoryServicer
+from slicebroker.inventory.api.watch_wire import add_inventory_service
 from slicebroker.inventory.domain.service import InventoryService
 from slicebroker.inventory.settings import InventorySettings
 from slicebroker.inventory.storage.store import RedisInventoryStore
 from slicebroker.runtime.redis import connect
 from slicebroker.runtime.server import ServiceSpec, run_service
-from slicebroker.v1 import inventory_pb2_grpc as pb_grpc
 
 
 async def build(settings: InventorySettings) -> ServiceSpec:
@@ -26,7 +26,7 @@ async def build(settings: InventorySettings) -> ServiceSpec:
     servicer = InventoryServicer(InventoryService(store, watch_block_ms=settings.watch_block_ms))
 
     def register(server: grpc.aio.Server) -> None:
-        pb_grpc.add_InventoryServiceServicer_to_server(servicer, server)
+        add_inventory_service(servicer, server)
 
     async def ready() -> None:
         await client.ping()

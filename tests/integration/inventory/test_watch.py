@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from slicebroker.inventory.domain.model import Node, WatchEventType
 from slicebroker.inventory.domain.service import InventoryService
+from slicebroker.inventory.domain.watch import ChangeTail
 from slicebroker.inventory.storage.store import RedisInventoryStore
 
 from .support import H100, PREFIX, all_nodes, claim, facility
@@ -127,3 +128,34 @@ async def test_ten_readers_each_see_every_change(store: RedisInventoryStore) -> 
     await asyncio.gather(*(r.follow(service, end) for r in readers))
     expected = await truth(store)
     assert all(r.nodes == expected and r.snapshots == 0 for r in readers)
+
+
+async def test_the_shared_tail_keeps_its_newest_events_and_serves_any_revision_in_them(
+    store: RedisInventoryStore,
+) -> None:
+    service = watching(store)
+    await service.load_facility(facility(("h", H100, 4, 8)))
+    tail = ChangeTail(store, block_ms=20, batch=1, keep=5)
+    tail.follow()
+    try:
+        await tail.wait_past(-1)
+        start = tail.last
+        for i in range(30):
+            node = await service.get_node(f"h-n0{1 + i % 4}")
+            await service.set_node_state(node.id, node.generation, "cordoned" if node.schedulable else "active", NOW)
+        while tail.last < start + 30:
+            await tail.wait_past(tail.last)
+        kept = tail.after(tail.floor)
+        # One change per batch (batch=1): revisions start+26 .. start+30 are kept, older ones dropped.
+        assert [e.revision for e in kept] == list(range(start + 26, start + 31))
+        assert tail.floor == start + 25
+        assert [e.revision for e in tail.after(start + 28)] == [start + 29, start + 30]
+        assert tail.after(start + 30) == []
+        # Dropping works in bulk: the list never holds much more than `keep` events.
+        assert len(tail.events) <= 2 * 5 + 1
+    finally:
+        tail.unfollow()
+        for _ in range(100):
+            if tail.floor < 0:
+                break
+            await asyncio.sleep(0.02)

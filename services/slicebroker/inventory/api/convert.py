@@ -197,23 +197,3 @@ def claim_result_to_pb(result: ClaimResult) -> Any:
         generations=generations_to_pb(result.generations),
     )
 
-
-class WatchEncoder:
-    """`watch_event_to_pb` once per event for all streams: the shared change tail hands the same
-    event object to every Watch stream of the process, so ten streams convert it once. Keyed by
-    identity and checked with `is`, so a recycled id never returns another event's message."""
-
-    def __init__(self, size: int = 8192) -> None:
-        self._size = size
-        self._cache: dict[int, tuple[WatchEvent, Any]] = {}
-
-    def __call__(self, event: WatchEvent) -> Any:
-        hit = self._cache.get(id(event))
-        if hit is not None and hit[0] is event:
-            return hit[1]
-        message = watch_event_to_pb(event)
-        if len(self._cache) >= self._size:
-            # Oldest first (dicts keep insertion order); streams read events at about the same time.
-            del self._cache[next(iter(self._cache))]
-        self._cache[id(event)] = (event, message)
-        return message

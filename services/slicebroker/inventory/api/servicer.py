@@ -9,6 +9,7 @@ from typing import Any
 
 from slicebroker.core.facility_generator import dump
 from slicebroker.inventory.api import convert
+from slicebroker.inventory.api.watch_wire import WatchEncoder
 from slicebroker.inventory.domain.service import InventoryService
 from slicebroker.v1 import inventory_pb2 as pb
 from slicebroker.v1 import inventory_pb2_grpc as pb_grpc
@@ -19,7 +20,7 @@ SERVICE_NAME = "slicebroker.v1.InventoryService"
 class InventoryServicer(pb_grpc.InventoryServiceServicer):
     def __init__(self, service: InventoryService) -> None:
         self._service = service
-        self._encode_watch_event = convert.WatchEncoder()
+        self._encode_watch_event = WatchEncoder()
 
     async def ListSkus(self, request: Any, context: Any) -> Any:
         return convert.skus_to_pb(self._service.list_skus(list(request.names)), self._service.catalogue.unit)
@@ -107,9 +108,15 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         await self._service.remove_node(request.node_id, request.expected_generation, _now_ms())
         return pb.RemoveNodeResponse()
 
-    async def Watch(self, request: Any, context: Any) -> AsyncIterator[Any]:
-        async for event in self._service.watch(request.from_revision):
-            yield self._encode_watch_event(event)
+    async def Watch(self, request: Any, context: Any) -> AsyncIterator[bytes]:
+        # Serialized once for all streams (watch_wire); registered to send bytes as they are.
+        encode, max_batch = self._encode_watch_event, request.max_batch or 1
+        async for events in self._service.watch_batches(request.from_revision, max_batch):
+            if max_batch == 1:
+                for event in events:
+                    yield encode(event)
+            else:
+                yield encode.batch(events)
 
 
 def _now_ms() -> int:

@@ -59,7 +59,7 @@ from slicebroker.inventory.domain.model import (
 )
 from slicebroker.inventory.domain.store import InventoryStore
 from slicebroker.inventory.domain.topology import capacity_rows, check_group_by
-from slicebroker.inventory.domain.watch import ChangeTail, events_for
+from slicebroker.inventory.domain.watch import MAX_WATCH_BATCH, ChangeTail, chunks, events_for
 
 DEVICE_NAME_RE = re.compile(r"^(?:gpu|npu)(?:0|[1-9][0-9]{0,2})$")
 DEFAULT_PAGE_SIZE = 100
@@ -270,7 +270,14 @@ class InventoryService:
     # -- watch ------------------------------------------------------------------------------------
 
     async def watch(self, from_revision: int) -> AsyncIterator[WatchEvent]:
-        """Node changes after `from_revision`, forever (the sharing is described in watch.py).
+        """Node changes after `from_revision`, forever, one event at a time (see `watch_batches`)."""
+        async for batch in self.watch_batches(from_revision, 1):
+            for event in batch:
+                yield event
+
+    async def watch_batches(self, from_revision: int, max_batch: int) -> AsyncIterator[list[WatchEvent]]:
+        """Node changes after `from_revision`, forever, in groups of at most `max_batch` events that
+        were ready together (the sharing is described in watch.py).
 
         1. When the reader has nothing (0), is ahead of this log (another database) or behind
            its start (trimmed), send a snapshot: BEGIN, every node, END, all at the revision read
@@ -281,6 +288,8 @@ class InventoryService:
         """
         if from_revision < 0:
             raise InvalidArgument("from_revision", f"must not be negative, not {from_revision}")
+        if not 1 <= max_batch <= MAX_WATCH_BATCH:
+            raise InvalidArgument("max_batch", f"must be between 1 and {MAX_WATCH_BATCH}, not {max_batch}")
         last = from_revision
         current = await self._store.revision()
         snapshot = last == 0 or last > current or last < await self._store.oldest_revision() - 1
@@ -290,10 +299,16 @@ class InventoryService:
             while True:
                 if snapshot:
                     last = await self._store.revision()
-                    yield WatchEvent(WatchEventType.SNAPSHOT_BEGIN, last)
+                    batch = [WatchEvent(WatchEventType.SNAPSHOT_BEGIN, last)]
                     async for node in self.all_nodes():
-                        yield WatchEvent(WatchEventType.UPSERT, last, node.id, node)
-                    yield WatchEvent(WatchEventType.SNAPSHOT_END, last)
+                        if len(batch) == max_batch:
+                            yield batch
+                            batch = []
+                        batch.append(WatchEvent(WatchEventType.UPSERT, last, node.id, node))
+                    if len(batch) == max_batch:
+                        yield batch
+                        batch = []
+                    yield [*batch, WatchEvent(WatchEventType.SNAPSHOT_END, last)]
                     snapshot = False
                 if tail.floor < 0 or last < tail.floor:
                     block = self._watch_block_ms if tail.floor < 0 else 0
@@ -307,19 +322,18 @@ class InventoryService:
                     if changes[0].revision != last + 1:
                         snapshot = True
                         continue
-                    for event in await events_for(self._store, changes):
-                        yield event
+                    for chunk in chunks(await events_for(self._store, changes), max_batch):
+                        yield chunk
                     last = changes[-1].revision
                     continue
                 await tail.wait_past(last)
                 if last < tail.floor:
                     continue
-                for event in tail.after(last):
-                    yield event
-                    last = event.revision
+                for chunk in chunks(tail.after(last), max_batch):
+                    yield chunk
+                    last = chunk[-1].revision
         finally:
             tail.unfollow()
-
 
 def _check_generation(expected: int) -> None:
     if expected < 1:

@@ -8,19 +8,28 @@ an older revision) reads the log itself until it reaches the buffer; one behind 
 
 Events are coalesced per batch: each node is sent once, as it is now, at the revision of its last
 change in the batch, in revision order, so a reader that resumes from the last revision it saw
-misses nothing. Pure asyncio over the store Protocol: no grpc, no redis here.
+misses nothing. A stream that wakes finds the events after its revision by bisection (the buffer
+is a list kept in revision order), so each wake-up costs what it sends, not the buffer's length.
+Pure asyncio over the store Protocol: no grpc, no redis here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from slicebroker.core.errors import Unavailable
 from slicebroker.inventory.domain.model import Change, WatchEvent, WatchEventType
 from slicebroker.inventory.domain.store import InventoryStore
+
+# Most events a reader may ask to receive per message.
+MAX_WATCH_BATCH = 1000
+
+
+def chunks(events: Sequence[WatchEvent], size: int) -> Iterator[list[WatchEvent]]:
+    for start in range(0, len(events), size):
+        yield list(events[start : start + size])
 
 
 async def events_for(store: InventoryStore, changes: Sequence[Change]) -> list[WatchEvent]:
@@ -40,15 +49,17 @@ async def events_for(store: InventoryStore, changes: Sequence[Change]) -> list[W
 class ChangeTail:
     """The shared reader. It runs while at least one stream follows it.
 
-    The buffer holds the events of revisions (floor, last]; `floor` is -1 until the task has read
-    where the log stands."""
+    The buffer holds the events of revisions (floor, last]: `events[first:]`, in revision order
+    (the head is dropped in bulk, so trimming costs amortised O(1) per event); `floor` is -1 until
+    the task has read where the log stands."""
 
     def __init__(self, store: InventoryStore, block_ms: int, batch: int, keep: int = 20_000) -> None:
         self._store = store
         self._block_ms = block_ms
         self._batch = batch
         self._keep = keep
-        self.events: deque[WatchEvent] = deque()
+        self.events: list[WatchEvent] = []
+        self._first = 0
         self.floor = -1
         self.last = -1
         self.error: BaseException | None = None
@@ -67,8 +78,22 @@ class ChangeTail:
 
     def after(self, revision: int) -> list[WatchEvent]:
         """Buffered events after `revision` (which must be >= floor)."""
-        revisions = [e.revision for e in self.events]
-        return list(self.events)[bisect.bisect_right(revisions, revision) :]
+        start = bisect.bisect_right(self.events, revision, lo=self._first, key=_revision)
+        return self.events[start:]
+
+    def _clear(self) -> None:
+        self.events = []
+        self._first = 0
+
+    def _trim(self) -> None:
+        """Keeps the newest `keep` events; `floor` follows the newest one dropped."""
+        excess = len(self.events) - self._first - self._keep
+        if excess > 0:
+            self._first += excess
+            self.floor = self.events[self._first - 1].revision
+        if self._first > self._keep:
+            del self.events[: self._first]
+            self._first = 0
 
     async def wait_past(self, revision: int) -> None:
         async with self._changed:
@@ -81,7 +106,7 @@ class ChangeTail:
             start = await self._store.revision()
             async with self._changed:
                 self.floor = self.last = start
-                self.events.clear()
+                self._clear()
                 self._changed.notify_all()
             while self._followers > 0:
                 changes = await self._store.changes_after(self.last, self._block_ms, self._batch)
@@ -91,11 +116,10 @@ class ChangeTail:
                 async with self._changed:
                     if changes[0].revision != self.last + 1:
                         # Trimmed past us: what the buffer held no longer joins up with what follows.
-                        self.events.clear()
+                        self._clear()
                         self.floor = changes[0].revision - 1
                     self.events.extend(events)
-                    while len(self.events) > self._keep:
-                        self.floor = self.events.popleft().revision
+                    self._trim()
                     self.last = changes[-1].revision
                     self._changed.notify_all()
         except Exception as exc:  # surfaced to every follower as UNAVAILABLE
@@ -105,4 +129,8 @@ class ChangeTail:
         finally:
             self._task = None
             self.floor = self.last = -1
-            self.events.clear()
+            self._clear()
+
+
+def _revision(event: WatchEvent) -> int:
+    return event.revision

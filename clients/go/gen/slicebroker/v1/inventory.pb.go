@@ -34,6 +34,9 @@ const (
 	// A snapshot follows: the reader drops its cache and rebuilds it from the UPSERTs up to END.
 	WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT_BEGIN WatchEventType = 3
 	WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT_END   WatchEventType = 4
+	// Only when the reader asked for max_batch > 1: `events` holds the events in order, and
+	// `revision` is the last one's.
+	WatchEventType_WATCH_EVENT_TYPE_BATCH WatchEventType = 5
 )
 
 // Enum value maps for WatchEventType.
@@ -44,6 +47,7 @@ var (
 		2: "WATCH_EVENT_TYPE_DELETED",
 		3: "WATCH_EVENT_TYPE_SNAPSHOT_BEGIN",
 		4: "WATCH_EVENT_TYPE_SNAPSHOT_END",
+		5: "WATCH_EVENT_TYPE_BATCH",
 	}
 	WatchEventType_value = map[string]int32{
 		"WATCH_EVENT_TYPE_UNSPECIFIED":    0,
@@ -51,6 +55,7 @@ var (
 		"WATCH_EVENT_TYPE_DELETED":        2,
 		"WATCH_EVENT_TYPE_SNAPSHOT_BEGIN": 3,
 		"WATCH_EVENT_TYPE_SNAPSHOT_END":   4,
+		"WATCH_EVENT_TYPE_BATCH":          5,
 	}
 )
 
@@ -3005,7 +3010,11 @@ func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The last revision the reader has applied; 0: start with a snapshot.
-	FromRevision  int64 `protobuf:"varint,1,opt,name=from_revision,json=fromRevision,proto3" json:"from_revision,omitempty"`
+	FromRevision int64 `protobuf:"varint,1,opt,name=from_revision,json=fromRevision,proto3" json:"from_revision,omitempty"`
+	// Most events per message (at most 1000). 0 or 1: one event per message. Above 1, events that
+	// are ready together travel as one WATCH_EVENT_TYPE_BATCH message (fewer, larger messages:
+	// what lets a watcher keep up with thousands of changes a second).
+	MaxBatch      int32 `protobuf:"varint,2,opt,name=max_batch,json=maxBatch,proto3" json:"max_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3047,13 +3056,22 @@ func (x *WatchRequest) GetFromRevision() int64 {
 	return 0
 }
 
+func (x *WatchRequest) GetMaxBatch() int32 {
+	if x != nil {
+		return x.MaxBatch
+	}
+	return 0
+}
+
 type WatchEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Type  WatchEventType         `protobuf:"varint,1,opt,name=type,proto3,enum=slicebroker.v1.WatchEventType" json:"type,omitempty"`
 	// The global revision this event brings the reader to (for resuming).
-	Revision      int64  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
-	Node          *Node  `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
-	NodeId        string `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Revision int64  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	Node     *Node  `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	NodeId   string `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// WATCH_EVENT_TYPE_BATCH: the events, each of another type.
+	Events        []*WatchEvent `protobuf:"bytes,5,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3114,6 +3132,13 @@ func (x *WatchEvent) GetNodeId() string {
 		return x.NodeId
 	}
 	return ""
+}
+
+func (x *WatchEvent) GetEvents() []*WatchEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
 }
 
 var File_slicebroker_v1_inventory_proto protoreflect.FileDescriptor
@@ -3341,21 +3366,24 @@ const file_slicebroker_v1_inventory_proto_rawDesc = "" +
 	"\x11RemoveNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12/\n" +
 	"\x13expected_generation\x18\x02 \x01(\x03R\x12expectedGeneration\"\x14\n" +
-	"\x12RemoveNodeResponse\"3\n" +
+	"\x12RemoveNodeResponse\"P\n" +
 	"\fWatchRequest\x12#\n" +
-	"\rfrom_revision\x18\x01 \x01(\x03R\ffromRevision\"\x9f\x01\n" +
+	"\rfrom_revision\x18\x01 \x01(\x03R\ffromRevision\x12\x1b\n" +
+	"\tmax_batch\x18\x02 \x01(\x05R\bmaxBatch\"\xd3\x01\n" +
 	"\n" +
 	"WatchEvent\x122\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1e.slicebroker.v1.WatchEventTypeR\x04type\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x03R\brevision\x12(\n" +
 	"\x04node\x18\x03 \x01(\v2\x14.slicebroker.v1.NodeR\x04node\x12\x17\n" +
-	"\anode_id\x18\x04 \x01(\tR\x06nodeId*\xb5\x01\n" +
+	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x122\n" +
+	"\x06events\x18\x05 \x03(\v2\x1a.slicebroker.v1.WatchEventR\x06events*\xd1\x01\n" +
 	"\x0eWatchEventType\x12 \n" +
 	"\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17WATCH_EVENT_TYPE_UPSERT\x10\x01\x12\x1c\n" +
 	"\x18WATCH_EVENT_TYPE_DELETED\x10\x02\x12#\n" +
 	"\x1fWATCH_EVENT_TYPE_SNAPSHOT_BEGIN\x10\x03\x12!\n" +
-	"\x1dWATCH_EVENT_TYPE_SNAPSHOT_END\x10\x042\x93\v\n" +
+	"\x1dWATCH_EVENT_TYPE_SNAPSHOT_END\x10\x04\x12\x1a\n" +
+	"\x16WATCH_EVENT_TYPE_BATCH\x10\x052\x93\v\n" +
 	"\x10InventoryService\x12M\n" +
 	"\bListSkus\x12\x1f.slicebroker.v1.ListSkusRequest\x1a .slicebroker.v1.ListSkusResponse\x12Y\n" +
 	"\fLoadFacility\x12#.slicebroker.v1.LoadFacilityRequest\x1a$.slicebroker.v1.LoadFacilityResponse\x12I\n" +
@@ -3465,45 +3493,46 @@ var file_slicebroker_v1_inventory_proto_depIdxs = []int32{
 	39, // 20: slicebroker.v1.SetDeviceHealthRequest.devices:type_name -> slicebroker.v1.DeviceHealth
 	0,  // 21: slicebroker.v1.WatchEvent.type:type_name -> slicebroker.v1.WatchEventType
 	11, // 22: slicebroker.v1.WatchEvent.node:type_name -> slicebroker.v1.Node
-	7,  // 23: slicebroker.v1.InventoryService.ListSkus:input_type -> slicebroker.v1.ListSkusRequest
-	12, // 24: slicebroker.v1.InventoryService.LoadFacility:input_type -> slicebroker.v1.LoadFacilityRequest
-	14, // 25: slicebroker.v1.InventoryService.RegisterNode:input_type -> slicebroker.v1.RegisterNodeRequest
-	15, // 26: slicebroker.v1.InventoryService.GetNode:input_type -> slicebroker.v1.GetNodeRequest
-	16, // 27: slicebroker.v1.InventoryService.ListNodes:input_type -> slicebroker.v1.ListNodesRequest
-	18, // 28: slicebroker.v1.InventoryService.GetCapacity:input_type -> slicebroker.v1.GetCapacityRequest
-	24, // 29: slicebroker.v1.InventoryService.Claim:input_type -> slicebroker.v1.ClaimRequest
-	28, // 30: slicebroker.v1.InventoryService.Release:input_type -> slicebroker.v1.ReleaseRequest
-	30, // 31: slicebroker.v1.InventoryService.ListHolders:input_type -> slicebroker.v1.ListHoldersRequest
-	32, // 32: slicebroker.v1.InventoryService.ExportFacility:input_type -> slicebroker.v1.ExportFacilityRequest
-	34, // 33: slicebroker.v1.InventoryService.QueryCapacity:input_type -> slicebroker.v1.QueryCapacityRequest
-	37, // 34: slicebroker.v1.InventoryService.ListLeafNeighbours:input_type -> slicebroker.v1.ListLeafNeighboursRequest
-	40, // 35: slicebroker.v1.InventoryService.Heartbeat:input_type -> slicebroker.v1.HeartbeatRequest
-	41, // 36: slicebroker.v1.InventoryService.SetNodeState:input_type -> slicebroker.v1.SetNodeStateRequest
-	43, // 37: slicebroker.v1.InventoryService.SetDeviceHealth:input_type -> slicebroker.v1.SetDeviceHealthRequest
-	44, // 38: slicebroker.v1.InventoryService.RemoveNode:input_type -> slicebroker.v1.RemoveNodeRequest
-	46, // 39: slicebroker.v1.InventoryService.Watch:input_type -> slicebroker.v1.WatchRequest
-	8,  // 40: slicebroker.v1.InventoryService.ListSkus:output_type -> slicebroker.v1.ListSkusResponse
-	13, // 41: slicebroker.v1.InventoryService.LoadFacility:output_type -> slicebroker.v1.LoadFacilityResponse
-	11, // 42: slicebroker.v1.InventoryService.RegisterNode:output_type -> slicebroker.v1.Node
-	11, // 43: slicebroker.v1.InventoryService.GetNode:output_type -> slicebroker.v1.Node
-	17, // 44: slicebroker.v1.InventoryService.ListNodes:output_type -> slicebroker.v1.ListNodesResponse
-	20, // 45: slicebroker.v1.InventoryService.GetCapacity:output_type -> slicebroker.v1.GetCapacityResponse
-	27, // 46: slicebroker.v1.InventoryService.Claim:output_type -> slicebroker.v1.ClaimResponse
-	29, // 47: slicebroker.v1.InventoryService.Release:output_type -> slicebroker.v1.ReleaseResponse
-	31, // 48: slicebroker.v1.InventoryService.ListHolders:output_type -> slicebroker.v1.ListHoldersResponse
-	33, // 49: slicebroker.v1.InventoryService.ExportFacility:output_type -> slicebroker.v1.ExportFacilityResponse
-	36, // 50: slicebroker.v1.InventoryService.QueryCapacity:output_type -> slicebroker.v1.QueryCapacityResponse
-	38, // 51: slicebroker.v1.InventoryService.ListLeafNeighbours:output_type -> slicebroker.v1.ListLeafNeighboursResponse
-	11, // 52: slicebroker.v1.InventoryService.Heartbeat:output_type -> slicebroker.v1.Node
-	42, // 53: slicebroker.v1.InventoryService.SetNodeState:output_type -> slicebroker.v1.SetNodeStateResponse
-	11, // 54: slicebroker.v1.InventoryService.SetDeviceHealth:output_type -> slicebroker.v1.Node
-	45, // 55: slicebroker.v1.InventoryService.RemoveNode:output_type -> slicebroker.v1.RemoveNodeResponse
-	47, // 56: slicebroker.v1.InventoryService.Watch:output_type -> slicebroker.v1.WatchEvent
-	40, // [40:57] is the sub-list for method output_type
-	23, // [23:40] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	47, // 23: slicebroker.v1.WatchEvent.events:type_name -> slicebroker.v1.WatchEvent
+	7,  // 24: slicebroker.v1.InventoryService.ListSkus:input_type -> slicebroker.v1.ListSkusRequest
+	12, // 25: slicebroker.v1.InventoryService.LoadFacility:input_type -> slicebroker.v1.LoadFacilityRequest
+	14, // 26: slicebroker.v1.InventoryService.RegisterNode:input_type -> slicebroker.v1.RegisterNodeRequest
+	15, // 27: slicebroker.v1.InventoryService.GetNode:input_type -> slicebroker.v1.GetNodeRequest
+	16, // 28: slicebroker.v1.InventoryService.ListNodes:input_type -> slicebroker.v1.ListNodesRequest
+	18, // 29: slicebroker.v1.InventoryService.GetCapacity:input_type -> slicebroker.v1.GetCapacityRequest
+	24, // 30: slicebroker.v1.InventoryService.Claim:input_type -> slicebroker.v1.ClaimRequest
+	28, // 31: slicebroker.v1.InventoryService.Release:input_type -> slicebroker.v1.ReleaseRequest
+	30, // 32: slicebroker.v1.InventoryService.ListHolders:input_type -> slicebroker.v1.ListHoldersRequest
+	32, // 33: slicebroker.v1.InventoryService.ExportFacility:input_type -> slicebroker.v1.ExportFacilityRequest
+	34, // 34: slicebroker.v1.InventoryService.QueryCapacity:input_type -> slicebroker.v1.QueryCapacityRequest
+	37, // 35: slicebroker.v1.InventoryService.ListLeafNeighbours:input_type -> slicebroker.v1.ListLeafNeighboursRequest
+	40, // 36: slicebroker.v1.InventoryService.Heartbeat:input_type -> slicebroker.v1.HeartbeatRequest
+	41, // 37: slicebroker.v1.InventoryService.SetNodeState:input_type -> slicebroker.v1.SetNodeStateRequest
+	43, // 38: slicebroker.v1.InventoryService.SetDeviceHealth:input_type -> slicebroker.v1.SetDeviceHealthRequest
+	44, // 39: slicebroker.v1.InventoryService.RemoveNode:input_type -> slicebroker.v1.RemoveNodeRequest
+	46, // 40: slicebroker.v1.InventoryService.Watch:input_type -> slicebroker.v1.WatchRequest
+	8,  // 41: slicebroker.v1.InventoryService.ListSkus:output_type -> slicebroker.v1.ListSkusResponse
+	13, // 42: slicebroker.v1.InventoryService.LoadFacility:output_type -> slicebroker.v1.LoadFacilityResponse
+	11, // 43: slicebroker.v1.InventoryService.RegisterNode:output_type -> slicebroker.v1.Node
+	11, // 44: slicebroker.v1.InventoryService.GetNode:output_type -> slicebroker.v1.Node
+	17, // 45: slicebroker.v1.InventoryService.ListNodes:output_type -> slicebroker.v1.ListNodesResponse
+	20, // 46: slicebroker.v1.InventoryService.GetCapacity:output_type -> slicebroker.v1.GetCapacityResponse
+	27, // 47: slicebroker.v1.InventoryService.Claim:output_type -> slicebroker.v1.ClaimResponse
+	29, // 48: slicebroker.v1.InventoryService.Release:output_type -> slicebroker.v1.ReleaseResponse
+	31, // 49: slicebroker.v1.InventoryService.ListHolders:output_type -> slicebroker.v1.ListHoldersResponse
+	33, // 50: slicebroker.v1.InventoryService.ExportFacility:output_type -> slicebroker.v1.ExportFacilityResponse
+	36, // 51: slicebroker.v1.InventoryService.QueryCapacity:output_type -> slicebroker.v1.QueryCapacityResponse
+	38, // 52: slicebroker.v1.InventoryService.ListLeafNeighbours:output_type -> slicebroker.v1.ListLeafNeighboursResponse
+	11, // 53: slicebroker.v1.InventoryService.Heartbeat:output_type -> slicebroker.v1.Node
+	42, // 54: slicebroker.v1.InventoryService.SetNodeState:output_type -> slicebroker.v1.SetNodeStateResponse
+	11, // 55: slicebroker.v1.InventoryService.SetDeviceHealth:output_type -> slicebroker.v1.Node
+	45, // 56: slicebroker.v1.InventoryService.RemoveNode:output_type -> slicebroker.v1.RemoveNodeResponse
+	47, // 57: slicebroker.v1.InventoryService.Watch:output_type -> slicebroker.v1.WatchEvent
+	41, // [41:58] is the sub-list for method output_type
+	24, // [24:41] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_slicebroker_v1_inventory_proto_init() }
