@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from slicebroker.agent.discovery import Discovery, discover, load_nvml
-from slicebroker.client import Client, ClientOptions, SlicebrokerError
+from slicebroker.client import Client, ClientOptions, NodeTopology, SlicebrokerError
 
 EXIT_NO_ACCELERATORS = 3
 EXIT_ERROR = 1
@@ -59,9 +59,8 @@ def run(
         options = replace(options, inventory_addr=args.inventory_addr)
     try:
         with Client(options) as client:
-            node = client.register_node(
-                args.node_id, sku, len(found.accelerators), site=args.site, rack=args.rack, hall=args.hall, pod=args.pod
-            )
+            where = NodeTopology(site=args.site, rack=args.rack, hall=args.hall, pod=args.pod)
+            node = client.register_node(args.node_id, sku, len(found.accelerators), where)
             out(f"agent: registered {node.id} ({node.devices} x {sku}, generation {node.generation})")
             while True:
                 health = [(f"gpu{i}", a.healthy) for i, a in enumerate(found.accelerators)]

@@ -35,6 +35,7 @@ from slicebroker.client._errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from slicebroker.client._inventory import CapacityRow, NodeState, NodeStateChange, NodeTopology
 from slicebroker.client._lease import Lease, parse_lease
 from slicebroker.client._models import (
     Device,
@@ -62,6 +63,7 @@ from slicebroker.client._sync import Client
 __all__ = [
     "AsyncClient",
     "AsyncGrantLease",
+    "CapacityRow",
     "Client",
     "ClientOptions",
     "ConfigurationError",
@@ -82,6 +84,9 @@ __all__ = [
     "LeaseEvent",
     "LeaseLostError",
     "Node",
+    "NodeState",
+    "NodeStateChange",
+    "NodeTopology",
     "NotFoundError",
     "PermissionDeniedError",
     "Placement",

@@ -15,6 +15,8 @@ EXPORT_FACILITY = _rpc(Service.INVENTORY, "ExportFacility", inventory_pb2.Export
 LOAD_FACILITY = _rpc(Service.INVENTORY, "LoadFacility", inventory_pb2.LoadFacilityResponse)
 REGISTER_NODE = _rpc(Service.INVENTORY, "RegisterNode", inventory_pb2.Node)
 HEARTBEAT = _rpc(Service.INVENTORY, "Heartbeat", inventory_pb2.Node)
+GET_NODE = _rpc(Service.INVENTORY, "GetNode", inventory_pb2.Node)
+SET_NODE_STATE = _rpc(Service.INVENTORY, "SetNodeState", inventory_pb2.SetNodeStateResponse)
 
 GROUPS = ("", "site", "hall", "pod", "rack", "leaf")
 
@@ -61,7 +63,7 @@ class FacilityLoad:
 
 @dataclass(frozen=True, slots=True)
 class NodeState:
-    """A node as the inventory answered a registration or heartbeat."""
+    """A node as the inventory has it: its generation is what a conditional change names."""
 
     id: str
     sku: str
@@ -131,13 +133,55 @@ def load_facility(yaml: str) -> Op[FacilityLoad]:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class NodeTopology:
+    """Where a node sits: the facility tree (site → hall → pod → rack) and the network tiers
+    (NVLink domain, InfiniBand leaf and spine). Empty fields are left to inventory's defaults."""
+
+    site: str = ""
+    rack: str = ""
+    hall: str = ""
+    pod: str = ""
+    leaf: str = ""
+    spine: str = ""
+    nvlink_domain: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStateChange:
+    """A node after a cordon, drain or uncordon, and the grants still holding devices on it."""
+
+    node: NodeState
+    grant_ids: tuple[str, ...]
+
+
 def register_node(
-    node_id: str, sku: str, device_count: int, *, site: str, rack: str, hall: str = "", pod: str = "", leaf: str = ""
+    node_id: str, sku: str, device_count: int, topology: NodeTopology, *, cpu_milli: int = 0, memory_mib: int = 0
 ) -> Op[NodeState]:
     request = inventory_pb2.RegisterNodeRequest(
-        id=node_id, site=site, rack=rack, sku=sku, device_count=device_count, hall=hall, pod=pod, leaf=leaf
+        id=node_id,
+        sku=sku,
+        device_count=device_count,
+        site=topology.site,
+        rack=topology.rack,
+        hall=topology.hall,
+        pod=topology.pod,
+        leaf=topology.leaf,
+        spine=topology.spine,
+        nvlink_domain=topology.nvlink_domain,
+        cpu_milli=cpu_milli,
+        memory_mib=memory_mib,
     )
     return Op(REGISTER_NODE, request, _node)
+
+
+def get_node(node_id: str) -> Op[NodeState]:
+    return Op(GET_NODE, inventory_pb2.GetNodeRequest(id=node_id), _node)
+
+
+def set_node_state(node_id: str, state: str, expected_generation: int) -> Op[NodeStateChange]:
+    request = inventory_pb2.SetNodeStateRequest(node_id=node_id, state=state, expected_generation=expected_generation)
+    return Op(SET_NODE_STATE, request, lambda msg: NodeStateChange(_node(msg.node), tuple(msg.grant_ids)))
 
 
 def heartbeat(node_id: str, health: Sequence[tuple[str, bool]] = ()) -> Op[NodeState]:

@@ -220,9 +220,29 @@ class Client(ClientBase):
         return self._run(inventory.load_facility(yaml))
 
     def register_node(
-        self, node_id: str, sku: str, device_count: int, *, site: str, rack: str, hall: str = "", pod: str = ""
+        self,
+        node_id: str,
+        sku: str,
+        device_count: int,
+        topology: inventory.NodeTopology,
+        *,
+        cpu_milli: int = 0,
+        memory_mib: int = 0,
     ) -> inventory.NodeState:
-        return self._run(inventory.register_node(node_id, sku, device_count, site=site, rack=rack, hall=hall, pod=pod))
+        """Registers a node (idempotent: the same description again changes nothing), with where it
+        sits and its host CPU and memory."""
+        op = inventory.register_node(node_id, sku, device_count, topology, cpu_milli=cpu_milli, memory_mib=memory_mib)
+        return self._run(op)
+
+    def get_node(self, node_id: str) -> inventory.NodeState:
+        """One node as inventory has it now, with the generation a conditional change names."""
+        return self._run(inventory.get_node(node_id))
+
+    def set_node_state(self, node_id: str, state: str, *, expected_generation: int) -> inventory.NodeStateChange:
+        """Cordons ("cordoned"), drains ("draining") or uncordons ("active") a node, only if it is
+        still at `expected_generation` (else ABORTED: read it again). The answer lists the grants
+        still holding devices there."""
+        return self._run(inventory.set_node_state(node_id, state, expected_generation))
 
     def heartbeat(self, node_id: str, health: Sequence[tuple[str, bool]] = ()) -> inventory.NodeState:
         """Liveness and device health ("gpu3", healthy) of a node, from its agent."""

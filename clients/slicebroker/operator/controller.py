@@ -32,11 +32,12 @@ from slicebroker.client import (
     GrantChange,
     GrantChangeType,
     GrantState,
+    NodeTopology,
     NotFoundError,
     Slice,
     SlicebrokerError,
 )
-from slicebroker.operator import grants, mapping, nodecalls
+from slicebroker.operator import grants, mapping
 from slicebroker.operator.kube import JSON, MERGE, STRATEGIC, Gone, Kube, KubeError
 from slicebroker.operator.settings import OperatorSettings
 from slicebroker.operator.workqueue import WorkQueue
@@ -965,7 +966,7 @@ class Operator:
         sku, count, topo = shape
         state = "cordoned" if (node or {}).get("spec", {}).get("unschedulable") else "active"
         if known is None or known[:2] != (sku, count):
-            nodecalls.register_node(self.sb, name, sku, count, topo)
+            self.sb.register_node(name, sku, count, NodeTopology(**topo))
             known = (sku, count, "active")
         if known[2] != state:
             self._set_node_state(name, state)
@@ -974,7 +975,13 @@ class Operator:
         return None
 
     def _set_node_state(self, name: str, state: str) -> None:
-        nodecalls.set_node_state(self.sb, name, state)
+        """Conditional on the generation just read: a concurrent change makes it fail with ABORTED
+        and the caller's retry reads again. A node inventory does not know is left alone."""
+        try:
+            node = self.sb.get_node(name)
+            self.sb.set_node_state(name, state, expected_generation=node.generation)
+        except NotFoundError:
+            return
 
     def synced_nodes(self) -> dict[str, tuple[str, int, str]]:
         with self._lock:

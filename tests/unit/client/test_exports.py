@@ -11,6 +11,7 @@ import slicebroker.client
 EXPECTED_EXPORTS = [
     "AsyncClient",
     "AsyncGrantLease",
+    "CapacityRow",
     "Client",
     "ClientOptions",
     "ConfigurationError",
@@ -31,6 +32,9 @@ EXPECTED_EXPORTS = [
     "LeaseEvent",
     "LeaseLostError",
     "Node",
+    "NodeState",
+    "NodeStateChange",
+    "NodeTopology",
     "NotFoundError",
     "PermissionDeniedError",
     "Placement",

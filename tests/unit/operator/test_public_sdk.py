@@ -1,6 +1,5 @@
 """The operator is a client of the public SDK (`slicebroker.client`): no private module of the SDK
-and no private method of its clients, except in `nodecalls.py`, which lists what the public client
-still lacks for node sync."""
+and no private method of its clients."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from pathlib import Path
 import slicebroker.operator
 
 OPERATOR = Path(slicebroker.operator.__file__).parent
-ALLOWED = {"nodecalls.py"}
 
 
 def private_uses(source: str) -> list[str]:
@@ -37,7 +35,7 @@ def test_operator_uses_only_the_public_sdk() -> None:
     offenders = {
         path.name: uses
         for path in sorted(OPERATOR.glob("*.py"))
-        if path.name not in ALLOWED and (uses := private_uses(path.read_text(encoding="utf-8")))
+        if (uses := private_uses(path.read_text(encoding="utf-8")))
     }
     assert offenders == {}
 
