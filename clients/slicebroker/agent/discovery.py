@@ -1,5 +1,6 @@
-"""What accelerators this node has, read from NVML (the `nvidia-ml-py` package, imported as
-`pynvml`) where it is installed and a driver answers. NPUs have no discovery here yet.
+"""What GPUs this node has, read from NVML (the `nvidia-ml-py` package, imported as `pynvml`)
+where it is installed and a driver answers; NPUs are read from their drivers' sysfs and tools in
+npu.py, and `npu.combine` joins the two.
 
 `discover(nvml)` takes the module so that tests can hand in a stand-in; the agent passes the real
 one, or None when it cannot be imported."""
@@ -32,6 +33,9 @@ class Accelerator:
     mig_enabled: bool
     # PCI bus ids of the devices this one has active NVLinks to.
     nvlink_peers: tuple[str, ...] = ()
+    pci_address: str = ""
+    # "gpu" or "npu": the inventory names a node's devices "<kind><i>".
+    kind: str = "gpu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,9 @@ class Discovery:
     accelerators: tuple[Accelerator, ...] = ()
     # Why nothing (or not everything) was found; empty when all is well.
     problems: tuple[str, ...] = field(default_factory=tuple)
+    # The source is simply not on this node (no library, no driver): worth saying only when no
+    # other source found anything.
+    absent: bool = False
 
     @property
     def skus(self) -> set[str]:
@@ -71,7 +78,7 @@ def _nvlink_peers(nvml: Any, handle: Any) -> tuple[str, ...]:
 
 def discover(nvml: ModuleType | Any | None) -> Discovery:
     if nvml is None:
-        return Discovery(problems=("NVML is not available (install nvidia-ml-py on GPU nodes)",))
+        return Discovery(problems=("NVML is not available (install nvidia-ml-py on GPU nodes)",), absent=True)
     try:
         nvml.nvmlInit()
     except Exception as exc:  # NVMLError_LibraryNotFound, NVMLError_DriverNotLoaded, ...

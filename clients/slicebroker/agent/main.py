@@ -1,6 +1,7 @@
 """`slicebroker agent`: discover, register, heartbeat.
 
-1. Discover this node's accelerators (discovery.py). None found: say why on stderr, exit 3.
+1. Discover this node's accelerators: GPUs through NVML (discovery.py), FuriosaAI and Rebellions
+   NPUs through their drivers (npu.py). None found: say why on stderr, exit 3.
 2. Register the node (idempotent) under its site / rack (and hall / pod) with its SKU and device
    count. A node with devices of several SKUs is refused: the inventory models one SKU per node.
 3. Every --interval seconds, re-read device health and send a heartbeat; --once stops after one.
@@ -16,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from slicebroker.agent.discovery import Discovery, discover, load_nvml
+from slicebroker.agent.npu import combine, discover_furiosa, discover_rebellions
 from slicebroker.client import Client, ClientOptions, NodeTopology, SlicebrokerError
 
 EXIT_NO_ACCELERATORS = 3
@@ -40,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 def run(
     argv: Sequence[str],
     *,
-    discover_now: Callable[[], Discovery] = lambda: discover(load_nvml()),
+    discover_now: Callable[[], Discovery] = lambda: discover_everything(),
     out: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> int:
     args = _parser().parse_args(argv)
@@ -63,7 +65,7 @@ def run(
             node = client.register_node(args.node_id, sku, len(found.accelerators), where)
             out(f"agent: registered {node.id} ({node.devices} x {sku}, generation {node.generation})")
             while True:
-                health = [(f"gpu{i}", a.healthy) for i, a in enumerate(found.accelerators)]
+                health = [(f"{a.kind}{i}", a.healthy) for i, a in enumerate(found.accelerators)]
                 node = client.heartbeat(args.node_id, health)
                 if args.once:
                     return 0
@@ -75,6 +77,10 @@ def run(
     except SlicebrokerError as err:
         out(f"agent: {err.message} (reason: {err.reason})")
         return EXIT_ERROR
+
+
+def discover_everything() -> Discovery:
+    return combine(discover(load_nvml()), discover_furiosa(), discover_rebellions())
 
 
 def main() -> None:
