@@ -5,6 +5,7 @@ pages and filters; rate limits and request bounds refuse with RESOURCE_EXHAUSTED
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Awaitable
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from slicebroker.core.errors import InvalidArgument, PermissionDenied, ResourceExhausted, Unauthenticated
 from slicebroker.core.reasons import Reason
@@ -324,3 +326,51 @@ async def test_a_burst_is_answered_with_clear_statuses_and_the_mesh_is_never_hel
     assert len(results) == 3050
     assert set(outcomes) <= {"OK", f"RESOURCE_EXHAUSTED:{Reason.OVERLOADED}"}, outcomes
     assert outcomes["OK"] >= 2 and outcomes[f"RESOURCE_EXHAUSTED:{Reason.OVERLOADED}"] > 0
+
+
+async def test_a_grant_carries_the_user_who_asked_to_quota_and_the_ledger(mesh: SecureMesh) -> None:
+    """A project member's requests count against "<project>/<user>" in quota (its cap binds), and the
+    ledger bills them to that user."""
+    admin = mesh.md("admin")
+    async with mesh.channel("quota") as qch, mesh.channel("broker") as bch, mesh.channel("accounting") as ach:
+        quota = quota_pb2_grpc.QuotaServiceStub(qch)
+        await quota.UpsertTenant(
+            quota_pb2.UpsertTenantRequest(id="uni-a-llm/ana", kind=quota_pb2.TENANT_KIND_USER, parent="uni-a-llm"),
+            metadata=admin,
+        )
+        await quota.SetQuota(
+            quota_pb2.SetQuotaRequest(
+                tenant="uni-a-llm/ana", entries=[quota_pb2.QuotaEntry(resource_class="H100-SXM-80GB", hard_cap="1")]
+            ),
+            metadata=admin,
+        )
+        broker = broker_pb2_grpc.BrokerServiceStub(bch)
+
+        def ask(key: str) -> broker_pb2.RequestGrantRequest:
+            return broker_pb2.RequestGrantRequest(
+                project="uni-a-llm", sku="H100-SXM-80GB", count=1, lease=Duration(seconds=60), idempotency_key=key
+            )
+
+        grant = await broker.RequestGrant(ask("ana-1"), metadata=mesh.md("uni-a-llm"))
+        assert grant.user == "ana"
+        err = await refused(broker.RequestGrant(ask("ana-2"), metadata=mesh.md("uni-a-llm")))
+        assert isinstance(err, ResourceExhausted) and err.metadata["node"] == "uni-a-llm/ana"
+        # The institution admin is not that user: the project still has room for them.
+        other = await broker.RequestGrant(ask("admin-1"), metadata=mesh.md("uni-a"))
+        assert other.user == "uni-a-admin"
+        for g in (grant, other):
+            await broker.ReleaseGrant(broker_pb2.ReleaseGrantRequest(id=g.id), metadata=admin)
+
+        accounting = accounting_pb2_grpc.AccountingServiceStub(ach)
+        start, end = Timestamp(), Timestamp()
+        start.FromSeconds(int(time.time()) - 3600)
+        end.FromSeconds(int(time.time()) + 3600)
+        for _ in range(200):  # the relay delivers the ended grants
+            ledger = await accounting.QueryLedger(
+                accounting_pb2.QueryLedgerRequest(start=start, end=end, project="uni-a-llm", group_by=["user"]),
+                metadata=admin,
+            )
+            if {r.user for r in ledger.rows} == {"ana", "uni-a-admin"}:
+                break
+            await asyncio.sleep(0.05)
+        assert {r.user for r in ledger.rows} == {"ana", "uni-a-admin"}

@@ -27,47 +27,47 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from slicebroker.v1 import common_pb2 as slicebroker_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bslicebroker/v1/broker.proto\x12\x0eslicebroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\xe4\x05\n\x05Grant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x05\x12%\n\x06slices\x18\x06 \x03(\x0b\x32\x15.slicebroker.v1.Slice\x12)\n\x05state\x18\x07 \x01(\x0e\x32\x1a.slicebroker.v1.GrantState\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nend_reason\x18\x0b \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0c \x01(\t\x12*\n\x08topology\x18\r \x01(\x0b\x32\x18.slicebroker.v1.Topology\x12\x16\n\x0epriority_class\x18\x0e \x01(\t\x12\x13\n\x0bpreemptible\x18\x0f \x01(\x08\x12\x10\n\x08warnings\x18\x10 \x03(\t\x12\x16\n\x0equeue_position\x18\x11 \x01(\x05\x12\x16\n\x0ewaiting_reason\x18\x12 \x01(\t\x12)\n\x05shape\x18\x13 \x01(\x0b\x32\x1a.slicebroker.v1.SliceShape\x12/\n\x0bstart_after\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13preemption_deadline\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11preemption_reason\x18\x16 \x01(\t\x12\x35\n\x0ehost_per_slice\x18\x17 \x01(\x0b\x32\x1d.slicebroker.v1.HostResources\"6\n\rHostResources\x12\x11\n\tcpu_milli\x18\x01 \x01(\x03\x12\x12\n\nmemory_mib\x18\x02 \x01(\x03\"T\n\x08Topology\x12\x36\n\nconstraint\x18\x01 \x01(\x0e\x32\".slicebroker.v1.TopologyConstraint\x12\x10\n\x08required\x18\x02 \x01(\x08\")\n\x0b\x41lternative\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\x9e\x03\n\x13RequestGrantRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12(\n\x05lease\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12*\n\x08topology\x18\x06 \x01(\x0b\x32\x18.slicebroker.v1.Topology\x12\x31\n\x0c\x61lternatives\x18\x07 \x03(\x0b\x32\x1b.slicebroker.v1.Alternative\x12\x16\n\x0epriority_class\x18\x08 \x01(\t\x12\r\n\x05queue\x18\t \x01(\x08\x12)\n\x05shape\x18\n \x01(\x0b\x32\x1a.slicebroker.v1.SliceShape\x12/\n\x0bstart_after\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0ehost_per_slice\x18\x0c \x01(\x0b\x32\x1d.slicebroker.v1.HostResources\"X\n\nSliceShape\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12\x15\n\rcompute_milli\x18\x03 \x01(\x05\x12\x14\n\x0cmemory_milli\x18\x04 \x01(\x05\"\x1d\n\x0fGetGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"v\n\x11ListGrantsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.slicebroker.v1.GrantState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x12ListGrantsResponse\x12%\n\x06grants\x18\x01 \x03(\x0b\x32\x15.slicebroker.v1.Grant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"I\n\x11RenewGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x05lease\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"!\n\x13ReleaseGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"N\n\x12WatchGrantsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08grant_id\x18\x02 \x01(\t\x12\x15\n\rfrom_revision\x18\x03 \x01(\t\"\x9c\x01\n\x0bGrantChange\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.slicebroker.v1.GrantChangeType\x12\x10\n\x08revision\x18\x02 \x01(\t\x12$\n\x05grant\x18\x03 \x01(\x0b\x32\x15.slicebroker.v1.Grant\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xec\x02\n\rQuoteResponse\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0c\n\x04\x63ost\x18\x04 \x01(\x01\x12\x15\n\rcost_per_hour\x18\x05 \x01(\x01\x12\x19\n\x11\x61\x63\x63\x65lerator_hours\x18\x06 \x01(\x01\x12\x12\n\nprice_tier\x18\x07 \x01(\t\x12\x1a\n\x12price_book_version\x18\x08 \x01(\x03\x12\x15\n\ravailable_now\x18\t \x01(\x08\x12\x33\n\x0f\x65stimated_start\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0equeue_position\x18\x0b \x01(\x05\x12\x16\n\x0ewaiting_reason\x18\x0c \x01(\t\x12\x16\n\x0erefusal_reason\x18\r \x01(\t\x12\x17\n\x0frefusal_message\x18\x0e \x01(\t\x12\x10\n\x08warnings\x18\x0f \x03(\t*\xa1\x01\n\nGrantState\x12\x1b\n\x17GRANT_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13GRANT_STATE_PENDING\x10\x01\x12\x16\n\x12GRANT_STATE_ACTIVE\x10\x02\x12\x15\n\x11GRANT_STATE_ENDED\x10\x03\x12\x16\n\x12GRANT_STATE_FAILED\x10\x04\x12\x16\n\x12GRANT_STATE_QUEUED\x10\x05*\xcb\x01\n\x12TopologyConstraint\x12#\n\x1fTOPOLOGY_CONSTRAINT_UNSPECIFIED\x10\x00\x12!\n\x1dTOPOLOGY_CONSTRAINT_SAME_NODE\x10\x01\x12*\n&TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN\x10\x02\x12!\n\x1dTOPOLOGY_CONSTRAINT_SAME_LEAF\x10\x03\x12\x1e\n\x1aTOPOLOGY_CONSTRAINT_SPREAD\x10\x04*\xa1\x03\n\x0fGrantChangeType\x12!\n\x1dGRANT_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18GRANT_CHANGE_TYPE_QUEUED\x10\x01\x12\x1d\n\x19GRANT_CHANGE_TYPE_GRANTED\x10\x02\x12\x1d\n\x19GRANT_CHANGE_TYPE_RENEWED\x10\x03\x12\'\n#GRANT_CHANGE_TYPE_PREEMPTION_NOTICE\x10\x04\x12\x1f\n\x1bGRANT_CHANGE_TYPE_PREEMPTED\x10\x05\x12\x1d\n\x19GRANT_CHANGE_TYPE_EXPIRED\x10\x06\x12\x1e\n\x1aGRANT_CHANGE_TYPE_RELEASED\x10\x07\x12\x1c\n\x18GRANT_CHANGE_TYPE_FAILED\x10\x08\x12$\n GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN\x10\t\x12\x1e\n\x1aGRANT_CHANGE_TYPE_SNAPSHOT\x10\n\x12\"\n\x1eGRANT_CHANGE_TYPE_SNAPSHOT_END\x10\x0b\x32\xa7\x04\n\rBrokerService\x12J\n\x0cRequestGrant\x12#.slicebroker.v1.RequestGrantRequest\x1a\x15.slicebroker.v1.Grant\x12\x42\n\x08GetGrant\x12\x1f.slicebroker.v1.GetGrantRequest\x1a\x15.slicebroker.v1.Grant\x12S\n\nListGrants\x12!.slicebroker.v1.ListGrantsRequest\x1a\".slicebroker.v1.ListGrantsResponse\x12\x46\n\nRenewGrant\x12!.slicebroker.v1.RenewGrantRequest\x1a\x15.slicebroker.v1.Grant\x12J\n\x0cReleaseGrant\x12#.slicebroker.v1.ReleaseGrantRequest\x1a\x15.slicebroker.v1.Grant\x12P\n\x0bWatchGrants\x12\".slicebroker.v1.WatchGrantsRequest\x1a\x1b.slicebroker.v1.GrantChange0\x01\x12K\n\x05Quote\x12#.slicebroker.v1.RequestGrantRequest\x1a\x1d.slicebroker.v1.QuoteResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bslicebroker/v1/broker.proto\x12\x0eslicebroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\xf2\x05\n\x05Grant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12\x13\n\x0binstitution\x18\x03 \x01(\t\x12\x0b\n\x03sku\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x05\x12%\n\x06slices\x18\x06 \x03(\x0b\x32\x15.slicebroker.v1.Slice\x12)\n\x05state\x18\x07 \x01(\x0e\x32\x1a.slicebroker.v1.GrantState\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nend_reason\x18\x0b \x01(\t\x12\x17\n\x0fidempotency_key\x18\x0c \x01(\t\x12*\n\x08topology\x18\r \x01(\x0b\x32\x18.slicebroker.v1.Topology\x12\x16\n\x0epriority_class\x18\x0e \x01(\t\x12\x13\n\x0bpreemptible\x18\x0f \x01(\x08\x12\x10\n\x08warnings\x18\x10 \x03(\t\x12\x16\n\x0equeue_position\x18\x11 \x01(\x05\x12\x16\n\x0ewaiting_reason\x18\x12 \x01(\t\x12)\n\x05shape\x18\x13 \x01(\x0b\x32\x1a.slicebroker.v1.SliceShape\x12/\n\x0bstart_after\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x13preemption_deadline\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11preemption_reason\x18\x16 \x01(\t\x12\x35\n\x0ehost_per_slice\x18\x17 \x01(\x0b\x32\x1d.slicebroker.v1.HostResources\x12\x0c\n\x04user\x18\x18 \x01(\t\"6\n\rHostResources\x12\x11\n\tcpu_milli\x18\x01 \x01(\x03\x12\x12\n\nmemory_mib\x18\x02 \x01(\x03\"T\n\x08Topology\x12\x36\n\nconstraint\x18\x01 \x01(\x0e\x32\".slicebroker.v1.TopologyConstraint\x12\x10\n\x08required\x18\x02 \x01(\x08\")\n\x0b\x41lternative\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\x9e\x03\n\x13RequestGrantRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x0b\n\x03sku\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12(\n\x05lease\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12*\n\x08topology\x18\x06 \x01(\x0b\x32\x18.slicebroker.v1.Topology\x12\x31\n\x0c\x61lternatives\x18\x07 \x03(\x0b\x32\x1b.slicebroker.v1.Alternative\x12\x16\n\x0epriority_class\x18\x08 \x01(\t\x12\r\n\x05queue\x18\t \x01(\x08\x12)\n\x05shape\x18\n \x01(\x0b\x32\x1a.slicebroker.v1.SliceShape\x12/\n\x0bstart_after\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x0ehost_per_slice\x18\x0c \x01(\x0b\x32\x1d.slicebroker.v1.HostResources\"X\n\nSliceShape\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12\x15\n\rcompute_milli\x18\x03 \x01(\x05\x12\x14\n\x0cmemory_milli\x18\x04 \x01(\x05\"\x1d\n\x0fGetGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"v\n\x11ListGrantsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.slicebroker.v1.GrantState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"T\n\x12ListGrantsResponse\x12%\n\x06grants\x18\x01 \x03(\x0b\x32\x15.slicebroker.v1.Grant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"I\n\x11RenewGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x05lease\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"!\n\x13ReleaseGrantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"N\n\x12WatchGrantsRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08grant_id\x18\x02 \x01(\t\x12\x15\n\rfrom_revision\x18\x03 \x01(\t\"\x9c\x01\n\x0bGrantChange\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.slicebroker.v1.GrantChangeType\x12\x10\n\x08revision\x18\x02 \x01(\t\x12$\n\x05grant\x18\x03 \x01(\x0b\x32\x15.slicebroker.v1.Grant\x12&\n\x02\x61t\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xec\x02\n\rQuoteResponse\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x0c\n\x04\x63ost\x18\x04 \x01(\x01\x12\x15\n\rcost_per_hour\x18\x05 \x01(\x01\x12\x19\n\x11\x61\x63\x63\x65lerator_hours\x18\x06 \x01(\x01\x12\x12\n\nprice_tier\x18\x07 \x01(\t\x12\x1a\n\x12price_book_version\x18\x08 \x01(\x03\x12\x15\n\ravailable_now\x18\t \x01(\x08\x12\x33\n\x0f\x65stimated_start\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0equeue_position\x18\x0b \x01(\x05\x12\x16\n\x0ewaiting_reason\x18\x0c \x01(\t\x12\x16\n\x0erefusal_reason\x18\r \x01(\t\x12\x17\n\x0frefusal_message\x18\x0e \x01(\t\x12\x10\n\x08warnings\x18\x0f \x03(\t*\xa1\x01\n\nGrantState\x12\x1b\n\x17GRANT_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13GRANT_STATE_PENDING\x10\x01\x12\x16\n\x12GRANT_STATE_ACTIVE\x10\x02\x12\x15\n\x11GRANT_STATE_ENDED\x10\x03\x12\x16\n\x12GRANT_STATE_FAILED\x10\x04\x12\x16\n\x12GRANT_STATE_QUEUED\x10\x05*\xcb\x01\n\x12TopologyConstraint\x12#\n\x1fTOPOLOGY_CONSTRAINT_UNSPECIFIED\x10\x00\x12!\n\x1dTOPOLOGY_CONSTRAINT_SAME_NODE\x10\x01\x12*\n&TOPOLOGY_CONSTRAINT_SAME_NVLINK_DOMAIN\x10\x02\x12!\n\x1dTOPOLOGY_CONSTRAINT_SAME_LEAF\x10\x03\x12\x1e\n\x1aTOPOLOGY_CONSTRAINT_SPREAD\x10\x04*\xa1\x03\n\x0fGrantChangeType\x12!\n\x1dGRANT_CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18GRANT_CHANGE_TYPE_QUEUED\x10\x01\x12\x1d\n\x19GRANT_CHANGE_TYPE_GRANTED\x10\x02\x12\x1d\n\x19GRANT_CHANGE_TYPE_RENEWED\x10\x03\x12\'\n#GRANT_CHANGE_TYPE_PREEMPTION_NOTICE\x10\x04\x12\x1f\n\x1bGRANT_CHANGE_TYPE_PREEMPTED\x10\x05\x12\x1d\n\x19GRANT_CHANGE_TYPE_EXPIRED\x10\x06\x12\x1e\n\x1aGRANT_CHANGE_TYPE_RELEASED\x10\x07\x12\x1c\n\x18GRANT_CHANGE_TYPE_FAILED\x10\x08\x12$\n GRANT_CHANGE_TYPE_SNAPSHOT_BEGIN\x10\t\x12\x1e\n\x1aGRANT_CHANGE_TYPE_SNAPSHOT\x10\n\x12\"\n\x1eGRANT_CHANGE_TYPE_SNAPSHOT_END\x10\x0b\x32\xa7\x04\n\rBrokerService\x12J\n\x0cRequestGrant\x12#.slicebroker.v1.RequestGrantRequest\x1a\x15.slicebroker.v1.Grant\x12\x42\n\x08GetGrant\x12\x1f.slicebroker.v1.GetGrantRequest\x1a\x15.slicebroker.v1.Grant\x12S\n\nListGrants\x12!.slicebroker.v1.ListGrantsRequest\x1a\".slicebroker.v1.ListGrantsResponse\x12\x46\n\nRenewGrant\x12!.slicebroker.v1.RenewGrantRequest\x1a\x15.slicebroker.v1.Grant\x12J\n\x0cReleaseGrant\x12#.slicebroker.v1.ReleaseGrantRequest\x1a\x15.slicebroker.v1.Grant\x12P\n\x0bWatchGrants\x12\".slicebroker.v1.WatchGrantsRequest\x1a\x1b.slicebroker.v1.GrantChange0\x01\x12K\n\x05Quote\x12#.slicebroker.v1.RequestGrantRequest\x1a\x1d.slicebroker.v1.QuoteResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'slicebroker.v1.broker_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GRANTSTATE']._serialized_start=2530
-  _globals['_GRANTSTATE']._serialized_end=2691
-  _globals['_TOPOLOGYCONSTRAINT']._serialized_start=2694
-  _globals['_TOPOLOGYCONSTRAINT']._serialized_end=2897
-  _globals['_GRANTCHANGETYPE']._serialized_start=2900
-  _globals['_GRANTCHANGETYPE']._serialized_end=3317
+  _globals['_GRANTSTATE']._serialized_start=2544
+  _globals['_GRANTSTATE']._serialized_end=2705
+  _globals['_TOPOLOGYCONSTRAINT']._serialized_start=2708
+  _globals['_TOPOLOGYCONSTRAINT']._serialized_end=2911
+  _globals['_GRANTCHANGETYPE']._serialized_start=2914
+  _globals['_GRANTCHANGETYPE']._serialized_end=3331
   _globals['_GRANT']._serialized_start=142
-  _globals['_GRANT']._serialized_end=882
-  _globals['_HOSTRESOURCES']._serialized_start=884
-  _globals['_HOSTRESOURCES']._serialized_end=938
-  _globals['_TOPOLOGY']._serialized_start=940
-  _globals['_TOPOLOGY']._serialized_end=1024
-  _globals['_ALTERNATIVE']._serialized_start=1026
-  _globals['_ALTERNATIVE']._serialized_end=1067
-  _globals['_REQUESTGRANTREQUEST']._serialized_start=1070
-  _globals['_REQUESTGRANTREQUEST']._serialized_end=1484
-  _globals['_SLICESHAPE']._serialized_start=1486
-  _globals['_SLICESHAPE']._serialized_end=1574
-  _globals['_GETGRANTREQUEST']._serialized_start=1576
-  _globals['_GETGRANTREQUEST']._serialized_end=1605
-  _globals['_LISTGRANTSREQUEST']._serialized_start=1607
-  _globals['_LISTGRANTSREQUEST']._serialized_end=1725
-  _globals['_LISTGRANTSRESPONSE']._serialized_start=1727
-  _globals['_LISTGRANTSRESPONSE']._serialized_end=1811
-  _globals['_RENEWGRANTREQUEST']._serialized_start=1813
-  _globals['_RENEWGRANTREQUEST']._serialized_end=1886
-  _globals['_RELEASEGRANTREQUEST']._serialized_start=1888
-  _globals['_RELEASEGRANTREQUEST']._serialized_end=1921
-  _globals['_WATCHGRANTSREQUEST']._serialized_start=1923
-  _globals['_WATCHGRANTSREQUEST']._serialized_end=2001
-  _globals['_GRANTCHANGE']._serialized_start=2004
-  _globals['_GRANTCHANGE']._serialized_end=2160
-  _globals['_QUOTERESPONSE']._serialized_start=2163
-  _globals['_QUOTERESPONSE']._serialized_end=2527
-  _globals['_BROKERSERVICE']._serialized_start=3320
-  _globals['_BROKERSERVICE']._serialized_end=3871
+  _globals['_GRANT']._serialized_end=896
+  _globals['_HOSTRESOURCES']._serialized_start=898
+  _globals['_HOSTRESOURCES']._serialized_end=952
+  _globals['_TOPOLOGY']._serialized_start=954
+  _globals['_TOPOLOGY']._serialized_end=1038
+  _globals['_ALTERNATIVE']._serialized_start=1040
+  _globals['_ALTERNATIVE']._serialized_end=1081
+  _globals['_REQUESTGRANTREQUEST']._serialized_start=1084
+  _globals['_REQUESTGRANTREQUEST']._serialized_end=1498
+  _globals['_SLICESHAPE']._serialized_start=1500
+  _globals['_SLICESHAPE']._serialized_end=1588
+  _globals['_GETGRANTREQUEST']._serialized_start=1590
+  _globals['_GETGRANTREQUEST']._serialized_end=1619
+  _globals['_LISTGRANTSREQUEST']._serialized_start=1621
+  _globals['_LISTGRANTSREQUEST']._serialized_end=1739
+  _globals['_LISTGRANTSRESPONSE']._serialized_start=1741
+  _globals['_LISTGRANTSRESPONSE']._serialized_end=1825
+  _globals['_RENEWGRANTREQUEST']._serialized_start=1827
+  _globals['_RENEWGRANTREQUEST']._serialized_end=1900
+  _globals['_RELEASEGRANTREQUEST']._serialized_start=1902
+  _globals['_RELEASEGRANTREQUEST']._serialized_end=1935
+  _globals['_WATCHGRANTSREQUEST']._serialized_start=1937
+  _globals['_WATCHGRANTSREQUEST']._serialized_end=2015
+  _globals['_GRANTCHANGE']._serialized_start=2018
+  _globals['_GRANTCHANGE']._serialized_end=2174
+  _globals['_QUOTERESPONSE']._serialized_start=2177
+  _globals['_QUOTERESPONSE']._serialized_end=2541
+  _globals['_BROKERSERVICE']._serialized_start=3334
+  _globals['_BROKERSERVICE']._serialized_end=3885
 # @@protoc_insertion_point(module_scope)

@@ -68,7 +68,7 @@ GRANT_CHANGE_TYPE_SNAPSHOT: GrantChangeType
 GRANT_CHANGE_TYPE_SNAPSHOT_END: GrantChangeType
 
 class Grant(_message.Message):
-    __slots__ = ("id", "project", "institution", "sku", "count", "slices", "state", "created_at", "expires_at", "ended_at", "end_reason", "idempotency_key", "topology", "priority_class", "preemptible", "warnings", "queue_position", "waiting_reason", "shape", "start_after", "preemption_deadline", "preemption_reason", "host_per_slice")
+    __slots__ = ("id", "project", "institution", "sku", "count", "slices", "state", "created_at", "expires_at", "ended_at", "end_reason", "idempotency_key", "topology", "priority_class", "preemptible", "warnings", "queue_position", "waiting_reason", "shape", "start_after", "preemption_deadline", "preemption_reason", "host_per_slice", "user")
     ID_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     INSTITUTION_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +92,7 @@ class Grant(_message.Message):
     PREEMPTION_DEADLINE_FIELD_NUMBER: _ClassVar[int]
     PREEMPTION_REASON_FIELD_NUMBER: _ClassVar[int]
     HOST_PER_SLICE_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
     id: str
     project: str
     institution: str
@@ -115,7 +116,8 @@ class Grant(_message.Message):
     preemption_deadline: _timestamp_pb2.Timestamp
     preemption_reason: str
     host_per_slice: HostResources
-    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., institution: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., slices: _Optional[_Iterable[_Union[_common_pb2.Slice, _Mapping]]] = ..., state: _Optional[_Union[GrantState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., priority_class: _Optional[str] = ..., preemptible: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., queue_position: _Optional[int] = ..., waiting_reason: _Optional[str] = ..., shape: _Optional[_Union[SliceShape, _Mapping]] = ..., start_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preemption_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preemption_reason: _Optional[str] = ..., host_per_slice: _Optional[_Union[HostResources, _Mapping]] = ...) -> None: ...
+    user: str
+    def __init__(self, id: _Optional[str] = ..., project: _Optional[str] = ..., institution: _Optional[str] = ..., sku: _Optional[str] = ..., count: _Optional[int] = ..., slices: _Optional[_Iterable[_Union[_common_pb2.Slice, _Mapping]]] = ..., state: _Optional[_Union[GrantState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., topology: _Optional[_Union[Topology, _Mapping]] = ..., priority_class: _Optional[str] = ..., preemptible: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., queue_position: _Optional[int] = ..., waiting_reason: _Optional[str] = ..., shape: _Optional[_Union[SliceShape, _Mapping]] = ..., start_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preemption_deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preemption_reason: _Optional[str] = ..., host_per_slice: _Optional[_Union[HostResources, _Mapping]] = ..., user: _Optional[str] = ...) -> None: ...
 
 class HostResources(_message.Message):
     __slots__ = ("cpu_milli", "memory_mib")

@@ -117,19 +117,26 @@ class GrpcInventory(_Peer):
 
     async def watch(self, from_revision: int) -> AsyncIterator[NodeChange]:
         # No deadline: a watch lives as long as the broker; keepalives notice a dead peer.
+        # Batched: changes that are ready together come as one message, far fewer to decode when
+        # the facility is busy (heartbeats, bursts of claims).
         stream = self._stub.Watch(
-            inventory_pb2.WatchRequest(from_revision=from_revision), metadata=call_metadata(self._token)
+            inventory_pb2.WatchRequest(from_revision=from_revision, max_batch=_WATCH_BATCH),
+            metadata=call_metadata(self._token),
         )
         try:
-            async for event in stream:
-                kind = _CHANGE_KINDS.get(event.type)
-                if kind is None:
-                    continue
-                node = _node_view(event.node, event.node.sku) if kind is ChangeKind.UPSERT else None
-                yield NodeChange(kind, event.revision, node, event.node_id or event.node.id)
+            async for message in stream:
+                batch = message.events if message.type == inventory_pb2.WATCH_EVENT_TYPE_BATCH else (message,)
+                for event in batch:
+                    kind = _CHANGE_KINDS.get(event.type)
+                    if kind is None:
+                        continue
+                    node = _node_view(event.node, event.node.sku) if kind is ChangeKind.UPSERT else None
+                    yield NodeChange(kind, event.revision, node, event.node_id or event.node.id)
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
 
+
+_WATCH_BATCH = 256
 
 _CHANGE_KINDS = {
     inventory_pb2.WATCH_EVENT_TYPE_UPSERT: ChangeKind.UPSERT,
@@ -194,6 +201,7 @@ class GrpcQuota(_Peer):
                     ttl_seconds=i.ttl_s,
                     priority=_PRIORITIES[i.priority],
                     shape=i.shape,
+                    user=i.user,
                 )
                 for i in items
             ]
@@ -332,4 +340,5 @@ def _event_pb(event: GrantEvent) -> common_pb2.GrantEvent:
         ],
         slice_kind=event.slice_kind,
         priority_class=event.priority_class,
+        user=event.user,
     )

@@ -111,6 +111,7 @@ def grant_pb(grant: Grant) -> broker_pb2.Grant:
         preemption_deadline=_ts(grant.preemption_deadline_ms),
         preemption_reason=grant.preemption_reason,
         host_per_slice=host_pb(grant.host),
+        user=grant.user,
         shape=broker_pb2.SliceShape(
             kind=grant.shape.kind.value,
             profile=grant.shape.profile,

@@ -48,6 +48,7 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
             host=(request.host_per_slice.cpu_milli, request.host_per_slice.memory_mib),
             access=caller_access(),
             start_after_ms=timestamp_ms(request.start_after),
+            user=caller_user(),
         )
         return grant_pb(grant)
 
@@ -111,6 +112,15 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
             start_after_ms=timestamp_ms(request.start_after),
         )
         return quote_pb(quote)
+
+
+def caller_user() -> str:
+    """The tenant principal asking, for quota's per-user caps and per-user billing; "" for facility
+    admins and the mesh's services (the operator asks for pods, not as a person)."""
+    principal = principal_var.get()
+    if principal.is_admin or principal.local or principal.is_service:
+        return ""
+    return principal.name
 
 
 def caller_access() -> Access:

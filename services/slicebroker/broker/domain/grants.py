@@ -130,6 +130,7 @@ class GrantService:
         host: tuple[int, int] = (0, 0),
         access: Access = None,
         start_after_ms: int = 0,
+        user: str = "",
     ) -> Grant:
         request = validate_request(
             project=project,
@@ -173,6 +174,7 @@ class GrantService:
                 shape=request.shape,
                 host=request.host,
                 start_after_ms=request.start_after_ms,
+                user=user,
             )
             existing_id = await self._begin.submit(grant)
             if existing_id is None:
@@ -257,6 +259,7 @@ class GrantService:
                 self._limits.reservation_ttl_s,
                 grant.priority,
                 grant.shape.quota_shape,
+                grant.user,
             )
             if not dispatching and self._behind_the_queue(choice.sku, grant.lease_ms):
                 # Capacity is promised to the queue's head; quota still decides whether this

@@ -152,6 +152,9 @@ class Grant:
     preemption_reason: str = ""
     # The change-stream id of the grant's last announced change (see GrantChange); "" if none.
     revision: str = ""
+    # The tenant principal who asked ("" for facility admins and the mesh's services): counted
+    # against "<project>/<user>" in quota, billed to them in accounting.
+    user: str = ""
 
     @property
     def queue_score(self) -> int:
@@ -202,6 +205,7 @@ class GrantEvent:
     slices: tuple[Slice, ...] = field(default=())
     slice_kind: str = ""  # "" for whole devices
     priority_class: str = ""
+    user: str = ""
 
     @staticmethod
     def of(grant: Grant, type_: EventType, at_ms: int, reason: str = "") -> GrantEvent:
@@ -218,6 +222,7 @@ class GrantEvent:
             slices=grant.slices,
             slice_kind="" if grant.shape.whole else grant.shape.kind.value,
             priority_class=grant.priority.value,
+            user=grant.user,
         )
 
 

@@ -48,6 +48,7 @@ class ReserveItem:
     ttl_s: int
     priority: str = "standard"
     shape: str = ""  # "" whole devices, a partition profile, or a share ("0.25")
+    user: str = ""  # counted against "<project>/<user>" too when quota knows that user
 
 
 @dataclass(frozen=True, slots=True)

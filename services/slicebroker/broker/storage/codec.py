@@ -49,6 +49,7 @@ def grant_fields(grant: Grant) -> dict[str, str]:
         "start_after_ms": str(grant.start_after_ms),
         "preemption_deadline_ms": str(grant.preemption_deadline_ms),
         "preemption_reason": grant.preemption_reason,
+        "user": grant.user,
     }
 
 
@@ -100,6 +101,7 @@ def grant_from_fields(fields: dict[str, str]) -> Grant:
         preemption_deadline_ms=int(fields.get("preemption_deadline_ms") or 0),
         preemption_reason=fields.get("preemption_reason", ""),
         revision=fields.get("rev", ""),
+        user=fields.get("user", ""),
     )
 
 
@@ -150,6 +152,7 @@ def event_json(event: GrantEvent) -> str:
             "slices": json.loads(slices_json(event.slices)),
             "slice_kind": event.slice_kind,
             "priority_class": event.priority_class,
+            "user": event.user,
         },
         separators=(",", ":"),
     )
@@ -170,6 +173,7 @@ def event_from_json(text: str) -> GrantEvent:
         slices=tuple(Slice(*item) for item in raw.get("slices", [])),
         slice_kind=raw.get("slice_kind", ""),
         priority_class=raw.get("priority_class", ""),
+        user=raw.get("user", ""),
     )
 
 

@@ -256,7 +256,10 @@ type Grant struct {
 	// Why it is being preempted, e.g. "guaranteed demand of project p2 for 8 H100".
 	PreemptionReason string `protobuf:"bytes,22,opt,name=preemption_reason,json=preemptionReason,proto3" json:"preemption_reason,omitempty"`
 	// Host CPU and memory held on the node per slice.
-	HostPerSlice  *HostResources `protobuf:"bytes,23,opt,name=host_per_slice,json=hostPerSlice,proto3" json:"host_per_slice,omitempty"`
+	HostPerSlice *HostResources `protobuf:"bytes,23,opt,name=host_per_slice,json=hostPerSlice,proto3" json:"host_per_slice,omitempty"`
+	// The tenant principal who asked (empty for facility admins and the mesh's services): counted
+	// against that user's cap in quota and shown per user in accounting.
+	User          string `protobuf:"bytes,24,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -450,6 +453,13 @@ func (x *Grant) GetHostPerSlice() *HostResources {
 		return x.HostPerSlice
 	}
 	return nil
+}
+
+func (x *Grant) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
 }
 
 // Host resources that go with each slice of a grant, on the slice's node.
@@ -1388,7 +1398,7 @@ var File_slicebroker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_slicebroker_v1_broker_proto_rawDesc = "" +
 	"\n" +
-	"\x1bslicebroker/v1/broker.proto\x12\x0eslicebroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\xe8\a\n" +
+	"\x1bslicebroker/v1/broker.proto\x12\x0eslicebroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1bslicebroker/v1/common.proto\"\xfc\a\n" +
 	"\x05Grant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aproject\x18\x02 \x01(\tR\aproject\x12 \n" +
@@ -1417,7 +1427,8 @@ const file_slicebroker_v1_broker_proto_rawDesc = "" +
 	"startAfter\x12K\n" +
 	"\x13preemption_deadline\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x12preemptionDeadline\x12+\n" +
 	"\x11preemption_reason\x18\x16 \x01(\tR\x10preemptionReason\x12C\n" +
-	"\x0ehost_per_slice\x18\x17 \x01(\v2\x1d.slicebroker.v1.HostResourcesR\fhostPerSlice\"K\n" +
+	"\x0ehost_per_slice\x18\x17 \x01(\v2\x1d.slicebroker.v1.HostResourcesR\fhostPerSlice\x12\x12\n" +
+	"\x04user\x18\x18 \x01(\tR\x04user\"K\n" +
 	"\rHostResources\x12\x1b\n" +
 	"\tcpu_milli\x18\x01 \x01(\x03R\bcpuMilli\x12\x1d\n" +
 	"\n" +
