@@ -164,3 +164,18 @@ def test_chart_installs(control_plane: ControlPlane, kube: Kube) -> None:
         assert can("create", "pods", "--subresource=eviction", "-n", "default")
     finally:
         tool("helm", "uninstall", release, "-n", namespace, "--kubeconfig", kubeconfig)
+
+
+def test_each_service_is_given_the_peers_it_calls() -> None:
+    docs = [d for d in yaml.safe_load_all(tool("helm", "template", "sb", str(CHART), "-n", "sb")) if d]
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+
+    def env(service: str) -> set[str]:
+        container = deployments[f"sb-slicebroker-{service}"]["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"] for e in container["env"]}
+
+    assert {"SLICEBROKER_BROKER_INVENTORY_ADDR", "SLICEBROKER_BROKER_QUOTA_ADDR"} <= env("broker")
+    assert "SLICEBROKER_BROKER_ACCOUNTING_ADDR" in env("broker")
+    assert "SLICEBROKER_ACCOUNTING_QUOTA_ADDR" in env("accounting")
+    # Quota checks guarantees against the capacity inventory reports.
+    assert "SLICEBROKER_QUOTA_INVENTORY_ADDR" in env("quota")
