@@ -23,7 +23,11 @@ async def build(settings: InventorySettings) -> ServiceSpec:
         remembered_grants=settings.remembered_grants,
         change_log_length=settings.change_log_length,
     )
-    servicer = InventoryServicer(InventoryService(store, watch_block_ms=settings.watch_block_ms))
+    servicer = InventoryServicer(
+        InventoryService(
+            store, watch_block_ms=settings.watch_block_ms, watch_buffer_events=settings.watch_buffer_events
+        )
+    )
 
     def register(server: grpc.aio.Server) -> None:
         add_inventory_service(servicer, server)

@@ -44,4 +44,11 @@ class InventorySettings(ServiceSettings):
         ge=1,
         description="How long one Watch read waits for changes before it checks the stream again (ms).",
     )
+    watch_buffer_events: int = Field(
+        4096,
+        ge=16,
+        description="Recent node changes (whole nodes, a few KB each) kept in memory for Watch streams "
+        "to catch up from; a stream further behind reads the change log in Redis instead. Bounds the "
+        "watch buffer's memory at about twice this many nodes.",
+    )
     redis_max_connections: int = Field(64, ge=1, description="Size of the Redis connection pool.")

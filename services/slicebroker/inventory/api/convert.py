@@ -196,4 +196,3 @@ def claim_result_to_pb(result: ClaimResult) -> Any:
         status=status.OK if result.error is None else status.to_status(result.error),
         generations=generations_to_pb(result.generations),
     )
-

@@ -68,14 +68,19 @@ MAX_PAGE_SIZE = 1000
 
 class InventoryService:
     def __init__(
-        self, store: InventoryStore, catalogue: Catalogue | None = None, *, watch_block_ms: int = 1000
+        self,
+        store: InventoryStore,
+        catalogue: Catalogue | None = None,
+        *,
+        watch_block_ms: int = 1000,
+        watch_buffer_events: int = 4096,
     ) -> None:
         self._store = store
         self.catalogue = catalogue or load_catalogue()
         self._watch_block_ms = watch_block_ms
         self._watch_batch = 1000
         # One reader of the change log for every Watch stream of this process.
-        self._tail = ChangeTail(store, watch_block_ms, self._watch_batch)
+        self._tail = ChangeTail(store, watch_block_ms, self._watch_batch, keep=watch_buffer_events)
 
     def list_skus(self, names: Sequence[str] = ()) -> tuple[Sku, ...]:
         """The SKUs named (canonical or Kubernetes resource names), all for none."""
@@ -334,6 +339,7 @@ class InventoryService:
                     last = chunk[-1].revision
         finally:
             tail.unfollow()
+
 
 def _check_generation(expected: int) -> None:
     if expected < 1:

@@ -53,7 +53,7 @@ class ChangeTail:
     (the head is dropped in bulk, so trimming costs amortised O(1) per event); `floor` is -1 until
     the task has read where the log stands."""
 
-    def __init__(self, store: InventoryStore, block_ms: int, batch: int, keep: int = 20_000) -> None:
+    def __init__(self, store: InventoryStore, block_ms: int, batch: int, keep: int = 4096) -> None:
         self._store = store
         self._block_ms = block_ms
         self._batch = batch
