@@ -14,6 +14,7 @@ from bench import (
     mesh_throughput,
     placement_speed,
     placement_trace,
+    placement_trace_e2e,
     quota,
     report,
     soak,
@@ -27,6 +28,8 @@ BENCHMARKS = {
     "placement_speed": placement_speed.run,
     # About 80 arrival-only runs of the packing engine (8 variants x 10 seeds) on all cores.
     "placement_trace": placement_trace.run,
+    # One seed of the trace through the real services, compared grant by grant with the in-process run.
+    "placement_trace_e2e": placement_trace_e2e.run,
     # A real control plane (make k8s-bins), 1,000 Nodes and 1,000 gated pods through the operator.
     "k8s_binding": k8s_binding.run,
     # `make soak`: faults, fuzzing, isolation probes, SLICEBROKER_SOAK_MINUTES of load and a burst.
@@ -34,6 +37,8 @@ BENCHMARKS = {
     # grant + release cycles with Redis appendfsync always vs everysec.
     "durability": durability.run,
 }
+# Benchmarks whose figures go into a results file that other runs fill in too (kept, not replaced).
+MERGED_INTO = {"placement_trace": "placement_trace", "placement_trace_e2e": "placement_trace"}
 
 
 def main() -> None:
@@ -46,7 +51,9 @@ def main() -> None:
         console.rule(name)
         metrics, details = BENCHMARKS[name](args.seconds, console)
         report.print_table(name, metrics, console)
-        console.print(f"written: {report.write(name, metrics, details)}")
+        into = MERGED_INTO.get(name)
+        path = report.merge(into, metrics, details) if into else report.write(name, metrics, details)
+        console.print(f"written: {path}")
 
 
 if __name__ == "__main__":

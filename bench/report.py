@@ -40,6 +40,14 @@ def write(name: str, metrics: dict[str, float], details: dict[str, object] | Non
     return path
 
 
+def merge(name: str, metrics: dict[str, float], details: dict[str, object] | None = None) -> Path:
+    """Like `write`, but keeps the metrics and details already in the file that these do not replace
+    (for results that several runs fill in, e.g. the trace's variants and its end-to-end seed)."""
+    path = RESULTS / f"{name}.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    return write(name, {**old.get("metrics", {}), **metrics}, {**old.get("details", {}), **(details or {})})
+
+
 def print_table(name: str, metrics: dict[str, float], console: Console | None = None) -> None:
     table = Table(title=name)
     table.add_column("metric")

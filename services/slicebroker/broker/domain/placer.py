@@ -155,17 +155,19 @@ class Placer:
             if not todo:
                 break
             self._apply_changes()
-            todo = await self._place_and_claim(jobs, todo, results, last=attempt == self._claim_attempts - 1)
+            todo = await self._place_and_claim(
+                jobs, todo, results, first=attempt == 0, last=attempt == self._claim_attempts - 1
+            )
         return results
 
     async def _place_and_claim(
-        self, jobs: list[Job], todo: list[int], results: list[Placed | BaseException | None], last: bool
+        self, jobs: list[Job], todo: list[int], results: list[Placed | BaseException | None], first: bool, last: bool
     ) -> list[int]:
         placed: list[tuple[int, PlaceJob, list[NodeClaim]]] = []
         for i in todo:
             job = jobs[i]
             assert isinstance(job, PlaceJob)
-            claims = await self._place_one(job)
+            claims = await self._place_one(job, first)
             if isinstance(claims, SlicebrokerError):
                 results[i] = claims
                 continue
@@ -195,13 +197,15 @@ class Placer:
     def _choose(self, job: PlaceJob) -> list[NodeClaim] | None:
         return choose(self.snapshot, job)
 
-    async def _place_one(self, job: PlaceJob) -> list[NodeClaim] | SlicebrokerError:
+    async def _place_one(self, job: PlaceJob, first: bool = True) -> list[NodeClaim] | SlicebrokerError:
         now = self._clock()
         loaded = self.snapshot.loaded_skus.get(job.sku)
         if loaded is None:
             # First request for a SKU the watch has not shown yet (or no watch): read it once.
             await self.refresh(job.sku)
-        claims = self._choose(job)
+        # A request counts once into the workload mix, right before its first decision, so that
+        # decisions follow the order requests arrive in, exactly as the trace benchmark's do.
+        claims = place(self.snapshot, job) if first else self._choose(job)
         stale = not self.synced and loaded is not None and now - loaded >= self._refresh_after_ms
         if claims is None and stale:
             # Another replica may have freed devices since our picture was taken.
@@ -232,13 +236,32 @@ class Placer:
         return claims
 
 
+def observe(snapshot: Snapshot, job: PlaceJob) -> None:
+    """Counts `job` into its SKU's workload mix (what the packing engine learns from)."""
+    snapshot.observe(job.sku, job.count, None if job.shape.whole else slice_spec(job.shape), job.host)
+
+
+def slice_spec(shape: Shape) -> SliceSpec:
+    return SliceSpec("", shape.kind.value, shape.profile, shape.compute, shape.memory)
+
+
+def place(snapshot: Snapshot, job: PlaceJob) -> list[NodeClaim] | None:
+    """The live decision for one request: counted into the workload mix, then chosen. The broker's
+    placer and the trace benchmark both place through here."""
+    observe(snapshot, job)
+    return choose(snapshot, job)
+
+
 def choose(snapshot: Snapshot, job: PlaceJob) -> list[NodeClaim] | None:
     """Where `job` would go on `snapshot`, read-only: the live placer's choice, and what
     preemption asks of a hypothetical snapshot."""
     if job.shape.whole:
         return snapshot.place(job.sku, job.count, job.topology, job.host)
     # Slices honour "same node"; looser network constraints do not apply to slices of devices.
-    spec = SliceSpec("", job.shape.kind.value, job.shape.profile, job.shape.compute, job.shape.memory)
     return snapshot.place_slices(
-        job.sku, spec, job.count, same_node=job.topology.constraint is Constraint.SAME_NODE, host=job.host
+        job.sku,
+        slice_spec(job.shape),
+        job.count,
+        same_node=job.topology.constraint is Constraint.SAME_NODE,
+        host=job.host,
     )

@@ -9,9 +9,11 @@ and only other replicas' writes cause conflicts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from slicebroker.broker.domain.packing import FREE, HOST_ONLY, WHOLE, Demand, Dev, NodeState, PackingEngine
 
 
 class Constraint(StrEnum):
@@ -179,6 +181,26 @@ class Snapshot:
         self._group_nodes: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         # (SKU, slice kind) -> a device's (compute, memory) capacity in that kind's units.
         self.slice_capacity: dict[tuple[str, str], tuple[int, int]] = {}
+        # Per SKU: the packing engine that places single-node requests, mirroring the nodes here.
+        self._engines: dict[str, PackingEngine] = {}
+
+    def engine(self, sku: str) -> PackingEngine:
+        engine = self._engines.get(sku)
+        if engine is None:
+            engine = self._engines[sku] = PackingEngine(lambda kind: self.capacity_of(sku, kind))
+        return engine
+
+    def _sync(self, node_id: str) -> None:
+        """Shows the engine the node's free devices, slices and host resources as they are now."""
+        node = self._nodes[node_id]
+        devices: dict[str, Dev] = dict.fromkeys(node.free, FREE)
+        for device_id, state in node.sliced.items():
+            devices[device_id] = (
+                state.kind,
+                state.cap_compute - state.used_compute,
+                state.cap_memory - state.used_memory,
+            )
+        self.engine(node.sku).set_node(node_id, node.cpu_free, node.memory_free, devices)
 
     # -- loading -------------------------------------------------------------------------------
     def replace_sku(self, sku: str, nodes: Iterable[NodeView], now_ms: int) -> None:
@@ -240,9 +262,11 @@ class Snapshot:
             for holder in state.by_grant:
                 self._nodes_of_grant[holder].add(node_id)
         self._buckets[node.sku][len(node.free)].add(node_id)
+        self._sync(node_id)
 
     def _drop(self, node_id: str) -> None:
         node = self._nodes.pop(node_id)
+        self.engine(node.sku).drop_node(node_id)
         for group in self._groups_of(node):
             self._group_free[group] -= len(node.free)
             self._group_nodes[group].discard(node_id)
@@ -283,7 +307,14 @@ class Snapshot:
         switch — and among subtrees of one level the one it fills best, so larger free subtrees
         stay whole for larger gangs. A preferred constraint that cannot be met falls back to none.
         With `host`, each device also needs that much host CPU and memory left on its node.
+
+        A request that may go on one node (no constraint, or same node) goes where the SKU's
+        packing engine puts it when one node can take it all; only the rest is placed as above.
         """
+        if topology.constraint in (Constraint.NONE, Constraint.SAME_NODE):
+            one = self._pack_whole(sku, count, host)
+            if one is not None or (topology.constraint is Constraint.SAME_NODE and topology.required):
+                return one
         if host:
             return self._place_with_host(sku, count, topology, host)
         if topology.constraint is Constraint.NONE:
@@ -434,89 +465,72 @@ class Snapshot:
         cpu, memory = host.times(count)
         return NodeClaim(node_id, node.generation, tuple(node.free[:count]), cpu_milli=cpu, memory_mib=memory)
 
+    def _pack_whole(self, sku: str, count: int, host: HostResources) -> list[NodeClaim] | None:
+        cpu, memory = host.times(count)
+        placed = self.engine(sku).decide(Demand(cpu, memory, WHOLE, count))
+        if placed is None:
+            return None
+        node = self._nodes[placed.node]
+        return [NodeClaim(placed.node, node.generation, placed.devices, cpu_milli=cpu, memory_mib=memory)]
+
+    def place_host(self, sku: str, host: HostResources) -> list[NodeClaim] | None:
+        """Host CPU and memory alone on one node of `sku` (no device), where the packing engine
+        strands the fewest devices. The broker never asks this (a grant holds devices); the trace
+        benchmark does, for its CPU-only tasks."""
+        placed = self.engine(sku).decide(Demand(host.cpu_milli, host.memory_mib, HOST_ONLY, 0))
+        if placed is None:
+            return None
+        node = self._nodes[placed.node]
+        return [NodeClaim(placed.node, node.generation, (), cpu_milli=host.cpu_milli, memory_mib=host.memory_mib)]
+
     def place_slices(
         self, sku: str, spec: SliceSpec, count: int, same_node: bool = False, host: HostResources = NO_HOST
     ) -> list[NodeClaim] | None:
         """Chooses `count` slices shaped like `spec` (its device id is ignored), all or none.
 
-        Each slice goes where it fits tightest among devices already sliced the same way (best fit
-        on what is left, so partly used devices fill up before fresh ones are cut), and only then
-        onto a free whole device, taken from the node with the fewest free whole devices so that
-        whole nodes stay whole for whole-device work. Ties break on node and device id. With
-        `host`, a slice only goes to a node with that much host CPU and memory left for it.
+        Each slice goes where the SKU's packing engine puts it: a device already cut the same way
+        with room, or a free whole device, on a node with `host` CPU and memory left for it, where
+        it raises the expected fragmentation least (ties: the fullest node, then the lowest ids).
+        The slices are decided one after another, each seeing the ones before; with `same_node`
+        all go on the node of the first. Nothing here changes: the engine's what-if state is put
+        back before returning.
         """
-        per_node: dict[str, int] = defaultdict(int)  # slices this placement put on each node
-
-        def room(node_id: str) -> bool:
-            node = self._nodes[node_id]
-            return not host or host.fits(node.cpu_free, node.memory_free) > per_node[node_id]
-
-        used: dict[tuple[str, str], tuple[int, int]] = {}  # this placement's additions
-        opened: set[tuple[str, str]] = set()  # whole devices this placement starts slicing
-        chosen: list[tuple[str, SliceSpec]] = []
-        pinned: str | None = None
-        for _ in range(count):
-            best: tuple[int, int, str, str] | None = None
-            for node_id, node in self._nodes.items():
-                if node.sku != sku or (pinned is not None and node_id != pinned) or not room(node_id):
-                    continue
-                for device_id, state in node.sliced.items():
-                    add_c, add_m = used.get((node_id, device_id), (0, 0))
-                    left_c = state.cap_compute - state.used_compute - add_c - spec.compute
-                    left_m = state.cap_memory - state.used_memory - add_m - spec.memory
-                    if state.kind == spec.kind and left_c >= 0 and left_m >= 0:
-                        key = (left_c, left_m, node_id, device_id)
-                        best = key if best is None or key < best else best
-            if best is None:
-                fresh = self._fresh_device(sku, self.capacity_of(sku, spec.kind), spec, opened, used, pinned, room)
-                if fresh is None:
-                    return None
-                node_id, device_id = fresh
-                opened.add(fresh)
-            else:
-                node_id, device_id = best[2], best[3]
-            c, m = used.get((node_id, device_id), (0, 0))
-            used[(node_id, device_id)] = (c + spec.compute, m + spec.memory)
-            per_node[node_id] += 1
-            chosen.append((node_id, SliceSpec(device_id, spec.kind, spec.profile, spec.compute, spec.memory)))
-            if same_node:
-                pinned = node_id
+        engine = self.engine(sku)
+        demand = Demand(host.cpu_milli, host.memory_mib, spec.kind, 1, spec.compute, spec.memory)
+        saved: dict[str, NodeState] = {}
         by_node: dict[str, list[SliceSpec]] = defaultdict(list)
-        for node_id, slice_spec in chosen:
-            by_node[node_id].append(slice_spec)
+        pinned: str | None = None
+        try:
+            for _ in range(count):
+                placed = engine.decide(demand, only=pinned)
+                if placed is None:
+                    return None
+                before = engine.apply(placed, demand)
+                saved.setdefault(placed.node, before)
+                for device_id in placed.devices:
+                    by_node[placed.node].append(
+                        SliceSpec(device_id, spec.kind, spec.profile, spec.compute, spec.memory)
+                    )
+                if same_node:
+                    pinned = placed.node
+        finally:
+            for node_id, state in saved.items():
+                engine.set_node(node_id, state.cpu, state.memory, state.devices)
         return [
             NodeClaim(node_id, self._nodes[node_id].generation, (), tuple(specs), *host.times(len(specs)))
             for node_id, specs in sorted(by_node.items())
         ]
 
-    def _fresh_device(
-        self,
-        sku: str,
-        capacity: tuple[int, int],
-        spec: SliceSpec,
-        opened: set[tuple[str, str]],
-        used: dict[tuple[str, str], tuple[int, int]],
-        pinned: str | None,
-        room: Callable[[str], bool] = lambda _: True,
-    ) -> tuple[str, str] | None:
-        """A free whole device to cut a new slice from: first one this placement already opened
-        that still has room, else one from the node with the fewest free whole devices."""
-        for node_id, device_id in sorted(opened):
-            c, m = used[(node_id, device_id)]
-            fits = c + spec.compute <= capacity[0] and m + spec.memory <= capacity[1]
-            if fits and (pinned is None or node_id == pinned) and room(node_id):
-                return node_id, device_id
-        if spec.compute > capacity[0] or spec.memory > capacity[1]:
-            return None
-        buckets = self._buckets[sku]
-        for size in sorted(k for k, ids in buckets.items() if ids and k > 0):
-            for node_id in sorted(buckets[size]):
-                if (pinned is not None and node_id != pinned) or not room(node_id):
-                    continue
-                for device_id in self._nodes[node_id].free:
-                    if (node_id, device_id) not in opened:
-                        return node_id, device_id
-        return None
+    def observe(self, sku: str, count: int, spec: SliceSpec | None, host: HostResources) -> None:
+        """Counts a request into the SKU's workload mix, once per request and before placing it:
+        `count` whole devices (`spec` None) or `count` slices shaped like `spec`."""
+        if spec is None and not count:
+            demand = Demand(host.cpu_milli, host.memory_mib, HOST_ONLY, 0)
+        elif spec is None:
+            demand = Demand(*host.times(count), WHOLE, count)
+        else:
+            demand = Demand(host.cpu_milli, host.memory_mib, spec.kind, 1, spec.compute, spec.memory)
+        self.engine(sku).observe(demand)
 
     def _claim_on(self, node_id: str, count: int) -> NodeClaim:
         node = self._nodes[node_id]
@@ -545,6 +559,7 @@ class Snapshot:
                 node.host_of[grant_id] = (cpu + claim.cpu_milli, memory + claim.memory_mib)
             node.generation += 1
             self._nodes_of_grant[grant_id].add(claim.node_id)
+            self._sync(claim.node_id)
 
     def untake(self, grant_id: str, claims: Iterable[NodeClaim]) -> None:
         """Undoes `take` for a claim inventory refused (the generation is refreshed separately)."""
@@ -563,6 +578,7 @@ class Snapshot:
                 cpu, memory = node.host_of.pop(grant_id, (0, 0))
                 if (cpu, memory) != (claim.cpu_milli, claim.memory_mib):
                     node.host_of[grant_id] = (cpu - claim.cpu_milli, memory - claim.memory_mib)
+            self._sync(claim.node_id)
 
     def set_generation(self, node_id: str, generation: int) -> None:
         node = self._nodes.get(node_id)
@@ -585,6 +601,7 @@ class Snapshot:
                 cpu, memory = node.host_of.pop(grant_id, (0, 0))
                 node.cpu_free += cpu
                 node.memory_free += memory
+                self._sync(node_id)
                 touched.add(node_id)
         return touched
 
