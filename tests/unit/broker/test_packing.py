@@ -4,6 +4,7 @@ snapshot after any sequence of placements and releases."""
 
 from __future__ import annotations
 
+import copy
 from collections import Counter, defaultdict
 
 import pytest
@@ -274,3 +275,16 @@ def test_no_sequence_over_commits_anything_and_replays_identically(ops: list[tup
         for d, sl in node.sliced.items():
             expected[d] = (sl.kind, sl.cap_compute - sl.used_compute, sl.cap_memory - sl.used_memory)
         assert (state.cpu, state.memory, dict(state.devices)) == (node.cpu_free, node.memory_free, expected)
+
+
+def test_a_copy_for_planning_decides_alike_and_leaves_the_original_alone() -> None:
+    run = Script(facility((4, 64, 512), (4, 64, 512)))
+    for milli in (300, 500, 700, 250):
+        run.ask(shape=share(milli))
+    hypo = copy.deepcopy(run.s)
+    job = PlaceJob("x", SKU, 2, ANYWHERE, share(400))
+    assert choose(hypo, job) == choose(run.s, job)
+    hypo.take("x", choose(hypo, job) or [])
+    hypo.engine(SKU).observe(Demand(0, 0, "share", 1, 900, 900))
+    assert run.s.engine(SKU).nodes != hypo.engine(SKU).nodes
+    assert len(run.s.engine(SKU).workload.kinds) == 4

@@ -32,6 +32,7 @@ pass over the distinct signatures, not over the nodes.
 from __future__ import annotations
 
 import bisect
+import copy
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -159,6 +160,22 @@ class PackingEngine:
         self._codes: dict[str, int] = {}
         self._frag_vectors: dict[Signature, FloatArray] = {}
         self._expected: dict[Signature, float] = {}
+
+    def __deepcopy__(self, memo: dict[int, object]) -> PackingEngine:
+        """A copy for what-if planning (preemption copies the snapshot): the same nodes and
+        workload, without the memo caches, which can be large and are rebuilt on demand. Node
+        states are shared: they are never changed in place, only replaced."""
+        other = copy.copy(self)
+        other.nodes = dict(self.nodes)
+        other._signature = dict(self._signature)
+        other._groups = {sig: list(ids) for sig, ids in self._groups.items()}
+        other.workload = copy.deepcopy(self.workload, memo)
+        other._weights = self._weights.copy()
+        other._kinds = None
+        other._codes = dict(self._codes)
+        other._frag_vectors = {}
+        other._expected = {}
+        return other
 
     # -- state -----------------------------------------------------------------------------------
     def set_node(self, node_id: str, cpu: int, memory: int, devices: Mapping[str, Dev]) -> None:
