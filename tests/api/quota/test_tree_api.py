@@ -145,3 +145,32 @@ async def test_fair_share_serves_the_less_served_institution_first(stub: Any) ->
     ]
     answer = await stub.FairShareOrder(pb.FairShareOrderRequest(requests=pending))
     assert list(answer.ids) == ["c", "a", "b"]
+
+
+async def test_a_refusal_within_own_quota_lent_to_a_borrower_is_reclaimable(stub: Any) -> None:
+    """uni: p1 (nominal 8, may borrow 8) borrows all that p2 (nominal 8, lends 8) lends; p2's own
+    8 are refused as reclaimable from pool uni, 9 are not; p1's borrowing grant is preemptible."""
+    await stub.UpsertTenant(pb.UpsertTenantRequest(id="uni", kind=INSTITUTION))
+    for project, entry in (
+        ("p1", pb.QuotaEntry(resource_class=H100, nominal="8", borrowing_limit="8")),
+        ("p2", pb.QuotaEntry(resource_class=H100, nominal="8", lending_limit="8")),
+    ):
+        await stub.UpsertTenant(pb.UpsertTenantRequest(id=project, kind=PROJECT, parent="uni"))
+        await stub.SetQuota(pb.SetQuotaRequest(tenant=project, entries=[entry]))
+    (held,) = (await stub.Reserve(pb.ReserveRequest(reservations=[reservation("p1", 16)]))).results
+    assert held.status.code == 0 and held.preemptible
+    answer = await stub.Reserve(
+        pb.ReserveRequest(
+            reservations=[
+                reservation("p2", 8, priority=pb.PRIORITY_CLASS_GUARANTEED),
+                reservation("p2", 9, priority=pb.PRIORITY_CLASS_GUARANTEED),
+                reservation("p2", 2, priority=pb.PRIORITY_CLASS_PREEMPTIBLE),
+            ]
+        )
+    )
+    within, beyond, preemptible = (from_status(r.status) for r in answer.results)
+    assert within is not None and within.metadata["limit_kind"] == "nominal"
+    assert (within.metadata["reclaimable"], within.metadata["pool"], within.metadata["short_by"]) == ("1", "uni", "8")
+    assert "lent to borrowers in uni" in within.message
+    assert beyond is not None and beyond.metadata["limit_kind"] == "nominal" and "reclaimable" not in beyond.metadata
+    assert preemptible is not None and "reclaimable" not in preemptible.metadata

@@ -19,10 +19,12 @@ from slicebroker.quota.domain.tree import (
     Snapshot,
     available,
     borrowed,
+    borrowing,
     check,
     device_cap_entry,
     fits_all,
     guaranteed,
+    pool_usage,
     subtree_quota,
 )
 
@@ -215,3 +217,89 @@ def test_lending_limit_is_honoured(nominal: int, lend: int, steps: list[tuple[st
 def test_zero_is_not_unlimited() -> None:
     assert ZERO != UNLIMITED
     assert ZERO <= UNLIMITED and not UNLIMITED <= ZERO
+
+
+# -- reclaiming lent quota --------------------------------------------------------------------
+
+
+def lent_to_a_borrower() -> Snapshot:
+    """p1 borrows all that p2 lends: 16 held against nominal 8 + 8."""
+    s = tree(uni=("", {}), p1=("uni", {R: entry(8, borrow=8)}), p2=("uni", {R: entry(8, lend=8)}))
+    return s.charged("p1", {R: 16 * D})
+
+
+def test_guaranteed_demand_within_nominal_is_reclaimable() -> None:
+    s = lent_to_a_borrower()
+    refused = check(s, "p2", {R: 8 * D}, Priority.GUARANTEED.may_borrow, Priority.GUARANTEED.may_reclaim)
+    assert refused is not None and refused.limit is Limit.NOMINAL and refused.node == "uni"
+    assert refused.reclaimable and refused.short_by == 8 * D
+
+
+def test_standard_demand_within_nominal_reclaims_too_preemptible_never() -> None:
+    s = lent_to_a_borrower()
+    standard = check(s, "p2", {R: 3 * D}, True, Priority.STANDARD.may_reclaim)
+    assert standard is not None and standard.reclaimable
+    preemptible = check(s, "p2", {R: 3 * D}, True, Priority.PREEMPTIBLE.may_reclaim)
+    assert preemptible is not None and preemptible.limit is Limit.NOMINAL and not preemptible.reclaimable
+
+
+def test_demand_beyond_own_nominal_is_not_reclaimable() -> None:
+    s = lent_to_a_borrower()
+    refused = check(s, "p2", {R: 9 * D}, True, True)
+    assert refused is not None and refused.limit is Limit.NOMINAL and not refused.reclaimable
+
+
+def test_borrower_asking_more_is_not_reclaimable() -> None:
+    s = lent_to_a_borrower()
+    refused = check(s, "p1", {R: 1 * D}, True, True)
+    assert refused is not None and not refused.reclaimable
+
+
+def test_reclaim_needs_every_node_on_the_path_within_quota() -> None:
+    """Project p2 is within its nominal, but its institution i2 already uses more than its subtree
+    quota (p3 borrows from the cohort): reclaiming for p2 would still leave i2 borrowing."""
+    s = tree(
+        c=("", {}),
+        i1=("c", {}),
+        i2=("c", {}),
+        p1=("i1", {R: entry(8)}),
+        p2=("i2", {R: entry(2)}),
+        p3=("i2", {R: entry(0)}),
+    )
+    s = s.charged("p3", {R: 8 * D}).charged("p1", {R: 2 * D})
+    refused = check(s, "p2", {R: 1 * D}, True, True)
+    assert refused is not None and refused.limit is Limit.NOMINAL and not refused.reclaimable
+
+
+def test_usage_within_a_private_guarantee_is_not_borrowing() -> None:
+    """p2 keeps its whole nominal (lending limit 0): holding it borrows nothing up the tree, though
+    its institution brings no quota of its own to the cohort."""
+    s = tree(c=("", {}), i=("c", {}), p1=("i", {R: entry(4)}), p2=("i", {R: entry(4, lend=0)}))
+    assert take(s, "p2", 4) is not Limit.NOMINAL
+    after = s.charged("p2", {R: 4 * D})
+    assert not borrowing(after, "p2", R)
+
+
+@settings(max_examples=300, deadline=None)
+@given(trees(), ops, st.sampled_from(LEAVES), st.integers(1, 4))
+def test_reclaimable_iff_within_own_quota_along_the_path(
+    s: Snapshot, steps: list[tuple[str, str, int, bool]], node: str, devices: int
+) -> None:
+    """After any admitted sequence, a pool refusal is reclaimable exactly when no node below the
+    root would borrow with the request added; and then someone under the root does borrow now
+    (the pool is short only because of them)."""
+    for op, n, d, may_borrow in steps:
+        if op == "reserve" and check(s, n, {R: d * D}, may_borrow) is None:
+            s = s.charged(n, {R: d * D})
+    refused = check(s, node, {R: devices * D}, True, True)
+    if refused is None or refused.limit is not Limit.NOMINAL:
+        assert refused is None or not refused.reclaimable
+        return
+    after = s.charged(node, {R: devices * D})
+    within = all(
+        pool_usage(after, n, R) <= subtree_quota(after, n, R) for n in after.path(node) if after.nodes[n].parent
+    )
+    assert refused.reclaimable == within
+    if refused.reclaimable:
+        root = s.path(node)[-1]
+        assert any(borrowed(s, n, R) > 0 for n in s.nodes if s.path(n)[-1] == root and s.nodes[n].parent)

@@ -62,14 +62,18 @@ def refusal(item: ReservationRequest, outcome: ReserveOutcome) -> ReserveResult:
             )
         case ReserveStatus.QUOTA_EXCEEDED:
             short = outcome.requested - outcome.available
+            # Within its own quota: what is missing is lent to borrowers, who may be preempted.
+            reclaim = {"reclaimable": "1", "pool": outcome.node} if outcome.reclaimable else {}
             error = ResourceExhausted(
                 f"{item.count} {item.sku}{' ' + item.shape if item.shape else ''} for project {item.project}: "
                 f"the {_LIMIT_WORDS.get(outcome.limit, outcome.limit)} of {outcome.node} on {outcome.resource} "
-                f"leaves {format_units(outcome.available)}, {format_units(short)} short",
+                f"leaves {format_units(outcome.available)}, {format_units(short)} short"
+                + (f"; within its own quota, lent to borrowers in {outcome.node}" if reclaim else ""),
                 reason=Reason.QUOTA_EXCEEDED,
                 # "limit" is the most the node may hold now (in use + available), in devices, as
                 # before limits had kinds; "limit_kind" says which limit it is.
-                metadata={
+                metadata=reclaim
+                | {
                     "project": item.project,
                     "sku": item.sku,
                     "limit": format_units(outcome.in_use + outcome.available),

@@ -42,6 +42,9 @@ class ReserveOutcome:
     requested: int = 0
     available: int = 0
     in_use: int = 0
+    # QUOTA_EXCEEDED by the root's pool ("nominal") while within the project's own quota along its
+    # path: what others borrow may be reclaimed for it (`node` is that pool).
+    reclaimable: bool = False
     # NOT_ACTIVE: the node's state. BUDGET_EXHAUSTED: `node` and the mh left.
     state: str = ""
     left_mh: int = 0

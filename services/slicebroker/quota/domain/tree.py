@@ -19,6 +19,13 @@ and per node and resource, the usage seen by the parent's pool:
     pool_usage   K(n) = direct(n) + Σ_children max(0, K(c) − G(c))
     available    A(root) = Q − K;  A(n) = max(0, G − K) + min(A(parent), Q − G − max(0, K − G) + borrowing_limit)
 
+A reservation refused because the root's pool is used up (`Limit.NOMINAL`) is *reclaimable* when
+it is within the requester's own quota all along its path: with it added, no node below the root
+would use more than its subtree quota (K ≤ Q, so none would borrow). Then the pool is short only
+because others borrow what this subtree lends, and that is taken back by preempting borrowers
+(Kueue's reclaimWithinCohort with its default `Any`: guaranteed and standard requests reclaim;
+preemptible ones never do, since what they could reclaim from may be their equals).
+
 A class is enforced in a tree once any node of that tree (the root and all under it) has an entry
 for it; a reservation must then fit A(project) and every hard cap on its path. A SKU class nobody
 has an entry for is not allowed at all (a SKU nobody was given is a quota of 0); a family or the
@@ -56,6 +63,11 @@ class Priority(StrEnum):
     def may_borrow(self) -> bool:
         return self is not Priority.GUARANTEED
 
+    @property
+    def may_reclaim(self) -> bool:
+        """Whether a request of this class, within its own quota, may take back what borrowers hold."""
+        return self is not Priority.PREEMPTIBLE
+
     def preemptible(self, borrowing: bool) -> bool:
         return self is Priority.PREEMPTIBLE or (self is Priority.STANDARD and borrowing)
 
@@ -88,6 +100,9 @@ class Refusal:
     resource: str
     requested: int
     available: int
+    # NOMINAL only: the request is within its own quota along its path (see the module docstring);
+    # `node` (the root) is the pool whose borrowers may be preempted for it.
+    reclaimable: bool = False
 
     @property
     def short_by(self) -> int:
@@ -174,9 +189,12 @@ def available(s: Snapshot, node: str, resource: str, may_borrow: bool = True) ->
     return max(0, g - k) + from_parent, binding
 
 
-def check(s: Snapshot, node: str, charges: Mapping[str, int], may_borrow: bool = True) -> Refusal | None:
+def check(
+    s: Snapshot, node: str, charges: Mapping[str, int], may_borrow: bool = True, may_reclaim: bool = False
+) -> Refusal | None:
     """Why `charges` may not be added to `node`, or None when they fit. Hard caps first, then the
-    borrowing rules, resources in the order given."""
+    borrowing rules, resources in the order given. `may_reclaim`: a pool refusal says whether the
+    request is within its own quota (`Refusal.reclaimable`)."""
     path = s.path(node)
     root = path[-1]
     for resource, units in charges.items():
@@ -193,8 +211,10 @@ def check(s: Snapshot, node: str, charges: Mapping[str, int], may_borrow: bool =
                     return Refusal(Limit.HARD_CAP, n, resource, units, max(0, left))
         left, binding = available(s, node, resource, may_borrow)
         if units > left:
-            limit = Limit.BORROWING_LIMIT if binding else Limit.NOMINAL
-            return Refusal(limit, binding or root, resource, units, max(0, left))
+            if binding:
+                return Refusal(Limit.BORROWING_LIMIT, binding, resource, units, max(0, left))
+            reclaim = may_reclaim and within_own_quota(s, node, resource, units)
+            return Refusal(Limit.NOMINAL, root, resource, units, max(0, left), reclaim)
     return None
 
 
@@ -203,6 +223,12 @@ def borrowing(s: Snapshot, node: str, resource: str) -> bool:
     of what it holds is lent by others, and may be reclaimed."""
     cls = class_of(resource)
     return any(pool_usage(s, n, resource) > subtree_quota(s, n, cls) for n in s.path(node) if s.nodes[n].parent)
+
+
+def within_own_quota(s: Snapshot, node: str, resource: str, units: int) -> bool:
+    """True when `units` more of `resource` at `node` leave every node below the root on its path
+    within its subtree quota: nobody on the path would borrow."""
+    return not borrowing(s.charged(node, {resource: units}), node, resource)
 
 
 def borrowed(s: Snapshot, node: str, resource: str) -> int:

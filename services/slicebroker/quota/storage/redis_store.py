@@ -369,6 +369,7 @@ def _reserve_outcome(row: list[Any]) -> ReserveOutcome:
                 requested=int(row[4]),
                 available=int(row[5]),
                 in_use=int(row[6]),
+                reclaimable=len(row) > 7 and bool(int(row[7])),
             )
         case ReserveStatus.NOT_ACTIVE:
             return ReserveOutcome(status, node=row[1], state=row[2])

@@ -142,6 +142,21 @@ local function available(path, res, may_borrow)
   return a, binding
 end
 
+-- Whether `units` more of `res` at the first node of `path` leave any node below the root using
+-- more than its subtree quota (k > q: it borrows). Exact: a node passes to its parent only what
+-- exceeds its guaranteed part, so the change carried up is recomputed at each step.
+local function borrows(path, res, units)
+  local cls = class_of(res)
+  local d = units
+  for i = 1, #path - 1 do
+    local node = path[i]
+    local k, g = num(f3('k', node, res)), num(f3('g', node, cls))
+    if k + d > num(f3('q', node, cls)) then return true end
+    d = pos(k + d - g) - pos(k - g)
+  end
+  return false
+end
+
 -- Budget left (milli accelerator-hours) and mode of a node's budget, or nil when it has none.
 local function budget_left(node)
   local b = get(f2('budget', node))
@@ -198,7 +213,7 @@ user node ('' none), n, then n pairs resource, units. When the user node exists 
 project) the charges start there: its state and hard caps bind too. Returns per item one of
   {"OK", institution, preemptible 0|1, soft budget warnings "node:left,…"} | {"PROJECT_NOT_FOUND"}
   | {"NOT_ACTIVE", node, state} | {"MISMATCH", project, sku, count, shape}
-  | {"QUOTA_EXCEEDED", limit, node, resource, requested, available, node's subtree usage}
+  | {"QUOTA_EXCEEDED", limit, node, resource, requested, available, node's subtree usage, reclaimable 0|1}
   | {"BUDGET_EXHAUSTED", node, left}
 A grant id already holding the same request is OK again and changes nothing. ]]
 local function reserve()
@@ -273,16 +288,17 @@ local function reserve()
               if result then break end
               local left, binding = available(qpath, res, may_borrow)
               if units > left then
-                local limit, node = 'borrowing_limit', binding
-                if binding == '' then limit, node = 'nominal', root end
-                result = {'QUOTA_EXCEEDED', limit, node, res, units, pos(left), num(f3('u', node, res))}
+                local limit, node, reclaim = 'borrowing_limit', binding, 0
+                if binding == '' then
+                  limit, node = 'nominal', root
+                  -- Within its own quota all along its path: the pool is short only because others
+                  -- borrow; they may be preempted for it (preemptible requests never reclaim).
+                  if priority ~= 'preemptible' and not borrows(qpath, res, units) then reclaim = 1 end
+                end
+                result = {'QUOTA_EXCEEDED', limit, node, res, units, pos(left), num(f3('u', node, res)), reclaim}
                 break
               end
-              for _, node in ipairs(qpath) do
-                if get(f2('parent', node)) ~= '' and num(f3('k', node, res)) + units > num(f3('q', node, cls)) then
-                  borrowing = true
-                end
-              end
+              if borrows(qpath, res, units) then borrowing = true end
             end
           end
         end
