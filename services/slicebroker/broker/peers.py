@@ -230,6 +230,15 @@ class GrpcQuota(_Peer):
         response = await self.call(self._stub.GetProject, quota_pb2.GetProjectRequest(id=project))
         return str(response.institution)
 
+    async def ancestors(self, tenant: str) -> list[str]:
+        out: list[str] = []
+        while True:
+            response = await self.call(self._stub.GetTenant, quota_pb2.GetTenantRequest(id=tenant))
+            tenant = str(response.parent)
+            if not tenant or tenant in out:
+                return out
+            out.append(tenant)
+
     async def reservations(self) -> list[str]:
         response = await self.call(self._stub.ListReservations, quota_pb2.ListReservationsRequest())
         return [r.grant_id for r in response.reservations]

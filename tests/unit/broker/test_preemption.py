@@ -1,18 +1,21 @@
 """Preemption planning on a real snapshot: victim order, the smallest set that makes room, notices
 already given count, claimants planned together never over-preempt, and a grant that is not
-preemptible is never a victim (property test)."""
+preemptible is never a victim (property test); the same for reclaiming lent quota."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from slicebroker.broker.domain.model import Choice, Grant, GrantState, PriorityClass
-from slicebroker.broker.domain.preemption import deadline, plan, victim_order
+from slicebroker.broker.domain.preemption import Reclaim, deadline, plan, plan_reclaims, victim_order
 from slicebroker.broker.domain.snapshot import NodeView, Snapshot
+from slicebroker.core.errors import ResourceExhausted
+from slicebroker.core.reasons import Reason
 
 SKU = "H100-SXM-80GB"
 
@@ -155,3 +158,85 @@ def test_place_is_read_only(count: int) -> None:
     result = plan(snap, [claimant("g1", count)], [grant("a", 1)], noticed=[])
     assert snap.free_count(SKU) == 7
     assert victims_of(result) == ({"g1": ["a"]} if count == 8 else {})
+
+
+# -- reclaiming lent quota ------------------------------------------------------------------------
+
+TREE = {"uni": "c", "lab": "c", "other": ""}  # institution -> its cohort ("" none)
+
+
+def under(g: Grant, pool: str) -> bool:
+    return pool in (g.institution, TREE.get(g.institution, ""))
+
+
+def member(gid: str, count: int, institution: str = "uni", **kw: Any) -> Grant:
+    g: Grant = grant(gid, count, institution=institution, **kw)
+    return g
+
+
+def reclaim(short_by: float, pool: str = "uni") -> Reclaim:
+    return Reclaim(pool, SKU, short_by, f"{short_by:g}")
+
+
+def test_reclaim_takes_the_fewest_borrowers_under_the_pool_in_victim_order() -> None:
+    cands = [member("new", 2, started=30), member("mid", 8, started=20), member("old", 4, started=10)]
+    (v,) = plan_reclaims([(claimant("q", 8), reclaim(8))], victim_order(cands, []), [], under)
+    # Greedy takes new (2) then mid (8); new is then not needed and is spared.
+    assert [g.id for g in v.grants] == ["mid"]
+    assert v.reason == f"guaranteed quota of project p reclaimed: 8 x {SKU}"
+
+
+def test_reclaim_looks_only_under_its_pool_and_at_preemptible_active_grants() -> None:
+    cands = [
+        member("elsewhere", 8, institution="other", started=50),
+        member("kept", 8, preemptible=False, started=40),
+        member("ending", 8, started=30).with_(state=GrantState.ENDED),
+        member("cohort-mate", 4, institution="lab", started=20),
+        member("mine", 4, started=10),
+    ]
+    (v,) = plan_reclaims([(claimant("q", 8), reclaim(8, "c"))], cands, [], under)
+    assert [g.id for g in v.grants] == ["cohort-mate", "mine"]
+    assert plan_reclaims([(claimant("q", 8), reclaim(8, "uni"))], cands, [], under) == []  # 4 < 8: no one
+
+
+def test_notices_already_given_count_and_reclaimers_share_nothing() -> None:
+    noticed = [member("n1", 4)]
+    cands = [member("a", 4, started=3), member("b", 4, started=2), member("c", 4, started=1)]
+    out = plan_reclaims([(claimant("q1", 8), reclaim(8)), (claimant("q2", 4), reclaim(4))], cands, noticed, under)
+    assert [(v.claimant.id, [g.id for g in v.grants]) for v in out] == [("q1", ["a"]), ("q2", ["b"])]
+    # Enough already under notice: nothing new.
+    assert plan_reclaims([(claimant("q", 4), reclaim(4))], cands, noticed, under) == []
+
+
+def test_reclaim_is_read_only_from_a_reclaimable_refusal() -> None:
+    md = {"reclaimable": "1", "pool": "uni", "sku": SKU, "short_by": "2.5"}
+    assert Reclaim.of(ResourceExhausted("short", reason=Reason.QUOTA_EXCEEDED, metadata=md)) == Reclaim(
+        "uni", SKU, 2.5, "2.5"
+    )
+    assert (
+        Reclaim.of(ResourceExhausted("short", reason=Reason.QUOTA_EXCEEDED, metadata={**md, "reclaimable": ""})) is None
+    )
+    assert Reclaim.of(ResourceExhausted("short", reason=Reason.INSUFFICIENT_CAPACITY, metadata=md)) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 8), st.booleans(), st.sampled_from(["uni", "lab", "other"])), max_size=12),
+    st.lists(st.tuples(st.integers(1, 16), st.sampled_from(["uni", "c"])), min_size=1, max_size=4),
+)
+def test_reclaim_never_notices_a_grant_that_is_not_preemptible_and_covers_minimally(
+    grants: list[tuple[int, bool, str]], asks: list[tuple[int, str]]
+) -> None:
+    cands = [member(f"g{i}", n, institution=inst, preemptible=p, started=i) for i, (n, p, inst) in enumerate(grants)]
+    reclaimers = [(claimant(f"q{i}", n), reclaim(n, pool)) for i, (n, pool) in enumerate(asks)]
+    out = plan_reclaims(reclaimers, victim_order(cands, []), [], under)
+    seen: set[str] = set()
+    for v in out:
+        r = next(r for c, r in reclaimers if c.id == v.claimant.id)
+        ids = {g.id for g in v.grants}
+        assert not ids & seen  # no grant noticed twice
+        seen |= ids
+        assert all(g.preemptible and under(g, r.pool) for g in v.grants)
+        total = sum(g.count for g in v.grants)
+        assert total >= r.short_by  # covers
+        assert all(total - g.count < r.short_by for g in v.grants)  # no victim can be spared

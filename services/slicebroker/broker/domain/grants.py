@@ -28,6 +28,7 @@ from slicebroker.broker.domain.model import (
 )
 from slicebroker.broker.domain.placer import Placed, Placer
 from slicebroker.broker.domain.ports import GrantStore, QuotaPort, Reserved, ReserveItem
+from slicebroker.broker.domain.preemption import Reclaim
 from slicebroker.broker.domain.snapshot import ANYWHERE, Topology
 from slicebroker.broker.domain.validation import check_lease, validate_request
 from slicebroker.core.batching import Batcher
@@ -90,6 +91,9 @@ class GrantService:
         # SKU -> estimated start (ms, or None if unknown) of the queue's blocked head, as the
         # dispatcher last saw it. Fresh requests must not take what the head is waiting for.
         self.blocked_heads: dict[str, int | None] = {}
+        # Queued requests that wait for quota lent to borrowers (quota said `reclaimable` when this
+        # replica last tried them): the dispatcher reclaims it for them (see `preemption.py`).
+        self.reclaims: dict[str, Reclaim] = {}
         self._institutions: dict[str, str] = {}
         self._reserve: Batcher[ReserveItem, Reserved | SlicebrokerError] = Batcher(quota.reserve, max_in_flight=1)
         self._commit: Batcher[str, SlicebrokerError | None] = Batcher(quota.commit, max_in_flight=1)
@@ -240,6 +244,7 @@ class GrantService:
 
     async def _grant(self, grant: Grant, *, dispatching: bool = False) -> Grant:
         # 0. Asked to start later: it waits aside, and quota is asked when it is due.
+        self.reclaims.pop(grant.id, None)  # what quota says this time stands
         now = self._clock()
         if grant.start_after_ms > now:
             reason = f"waiting to start after {_instant(grant.start_after_ms)}"
@@ -293,9 +298,17 @@ class GrantService:
                 if isinstance(outcome, BaseException):
                     raise outcome
         refusal = _explain(refusals, grant)
-        # 2a. Within quota but no room now, and the caller will wait: into the queue.
-        if grant.queue and all(r.reason is Reason.INSUFFICIENT_CAPACITY for r in refusals):
+        # 2a. Within quota but no room now, or within its own quota but that is lent to borrowers
+        #     (who may be preempted for it), and the caller will wait: into the queue.
+        reclaims = [r for r in map(Reclaim.of, refusals) if r is not None]
+        if grant.queue and all(r.reason is Reason.INSUFFICIENT_CAPACITY or Reclaim.of(r) for r in refusals):
             reason = f"waiting: {refusal.message}"
+            if reclaims:
+                reclaim = self.reclaims[grant.id] = reclaims[0]
+                reason = (
+                    f"waiting for {reclaim.short_by_text} {reclaim.sku} of its guaranteed quota lent to other "
+                    f"projects of {reclaim.pool}"
+                )
             # A guaranteed request may preempt: the dispatcher's next pass (within its interval)
             # plans that, against everything queued at once.
             if await self._store.enqueue(grant, reason, announce=not dispatching, now_ms=self._clock()):
@@ -434,6 +447,7 @@ class GrantService:
         now = self._clock()
         if grant.state is GrantState.QUEUED:
             await self._store.cancel_queued(grant_id, now)
+            self.reclaims.pop(grant_id, None)
         elif grant.state is GrantState.ACTIVE and await self.end_grants([grant], EndReason.RELEASED, now_ms=now):
             return grant.with_(state=GrantState.ENDED, ended_ms=now, end_reason=EndReason.RELEASED.value)
         return await self.get_grant(grant_id)

@@ -87,6 +87,10 @@ class QuotaPort(Protocol):
         """Grant ids in the order quota's fair share would serve them."""
         ...
 
+    async def ancestors(self, tenant: str) -> list[str]:
+        """The tenants above `tenant`, its parent first, up to its root (NotFound if unknown)."""
+        ...
+
 
 class AccountingPort(Protocol):
     async def ingest(self, events: Sequence[GrantEvent]) -> None: ...

@@ -18,6 +18,15 @@ capacity soon; noticing them again is never needed), then each claimant in turn 
 Grants that are not preemptible are never candidates. Because claimants are planned in order
 against capacity already promised, concurrent guaranteed requests never preempt more than they
 need together.
+
+Reclaiming lent quota (`plan_reclaims`) is the other half: a queued request that quota refused
+although it is within its own quota along its path (the pool above it is lent out to borrowers;
+quota says `reclaimable` and names the `pool`) takes back `short_by` devices from preemptible
+grants of projects under that pool, in the same victim order. Grants already under notice in
+that pool count first (they free quota soon), victims one reclaimer takes are not counted again
+for the next, and no victims are chosen when all candidates together cannot cover the shortfall.
+A victim frees its devices' worth of quota (shares by their fraction; partitions count as whole
+devices, so a pass may fall short and the next pass reclaims the rest).
 """
 
 from __future__ import annotations
@@ -26,9 +35,11 @@ import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from slicebroker.broker.domain.model import Choice, Grant, GrantState, PriorityClass
+from slicebroker.broker.domain.model import Choice, Grant, GrantState, PriorityClass, SliceKind
 from slicebroker.broker.domain.placer import PlaceJob, choose
 from slicebroker.broker.domain.snapshot import NodeClaim, Snapshot
+from slicebroker.core.errors import SlicebrokerError
+from slicebroker.core.reasons import Reason
 
 Fits = Callable[[Snapshot, PlaceJob], list[NodeClaim] | None]
 
@@ -40,12 +51,95 @@ class Victims:
     claimant: Grant
     choice: Choice
     grants: tuple[Grant, ...]
+    # Set when the victims give back lent quota (devices' worth, as quota words it), not devices.
+    reclaimed: str = ""
 
     @property
     def reason(self) -> str:
         """What the victims' owners are told, in plain words."""
         c = self.claimant
+        if self.reclaimed:
+            return f"guaranteed quota of project {c.project} reclaimed: {self.reclaimed} x {self.choice.sku}"
         return f"guaranteed demand of project {c.project} for {self.choice.count} x {self.choice.sku}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaim:
+    """Quota's refusal of a request within its own quota: `short_by` devices' worth of `sku`
+    (`short_by_text` as quota wrote it) are lent to borrowers under the `pool` tenant."""
+
+    pool: str
+    sku: str
+    short_by: float
+    short_by_text: str
+
+    @staticmethod
+    def of(err: SlicebrokerError) -> Reclaim | None:
+        """The reclaim a refusal allows, or None when it is no reclaimable quota refusal."""
+        md = err.metadata
+        if err.reason is not Reason.QUOTA_EXCEEDED or md.get("reclaimable") != "1" or not md.get("pool"):
+            return None
+        try:
+            short = float(md.get("short_by", ""))
+        except ValueError:
+            return None
+        return Reclaim(md["pool"], md.get("sku", ""), short, md.get("short_by", ""))
+
+
+def quota_size(grant: Grant) -> float:
+    """Devices' worth of quota a grant holds: shares by their fraction, anything else whole."""
+    if grant.shape.kind is SliceKind.SHARE and grant.shape.compute:
+        return grant.count * grant.shape.compute / 1000
+    return float(grant.count)
+
+
+def plan_reclaims(
+    reclaimers: Sequence[tuple[Grant, Reclaim]],
+    candidates: Sequence[Grant],
+    noticed: Sequence[Grant],
+    under: Callable[[Grant, str], bool],
+) -> list[Victims]:
+    """New victims per reclaimer (in queue order) that give back the quota it is short of.
+    `candidates` in victim order, none under notice; `noticed`: grants already under notice;
+    `under(grant, pool)`: whether the grant's project lies under that tenant."""
+    used: set[str] = set()
+    free = [g for g in candidates if g.preemptible and g.state is GrantState.ACTIVE]
+    out: list[Victims] = []
+    for claimant, reclaim in reclaimers:
+
+        def counts(g: Grant, r: Reclaim = reclaim) -> bool:
+            return g.sku == r.sku and g.id not in used and under(g, r.pool)
+
+        need = reclaim.short_by
+        # 1. What is already under notice in this pool frees quota soon: count it first.
+        for g in noticed:
+            if need <= 0:
+                break
+            if counts(g):
+                used.add(g.id)
+                need -= quota_size(g)
+        if need <= 0:
+            continue
+        # 2. Greedy in victim order until the shortfall is covered (none if it cannot be).
+        chosen: list[Grant] = []
+        covered = 0.0
+        for g in free:
+            if counts(g):
+                chosen.append(g)
+                covered += quota_size(g)
+                if covered >= need:
+                    break
+        if covered < need:
+            continue
+        # 3. Spare whoever is not needed, the last chosen (the least preferred victim) first.
+        for g in list(reversed(chosen)):
+            if covered - quota_size(g) >= need:
+                chosen.remove(g)
+                covered -= quota_size(g)
+        used.update(g.id for g in chosen)
+        free = [g for g in free if g.id not in used]
+        out.append(Victims(claimant, Choice(reclaim.sku, claimant.count), tuple(chosen), reclaim.short_by_text))
+    return out
 
 
 def victim_order(candidates: Sequence[Grant], fair_share_order: Sequence[str]) -> list[Grant]:

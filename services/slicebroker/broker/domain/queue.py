@@ -9,6 +9,8 @@ reason says what it waits for and when that is expected.
 Requests that asked to start later wait aside and join the queue when due. Guaranteed requests
 that still wait after a pass may preempt (see `preemption.py`): their victims get a notice now and
 are ended by the reaper at the notice's deadline, which frees the room they are then served from.
+Requests that quota refused although they are within their own quota (it is lent to borrowers)
+wait too, and reclaim it the same way: borrowing grants under the lending pool get a notice.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from slicebroker.broker.domain.grants import GrantService
 from slicebroker.broker.domain.model import Grant, GrantState, PriorityClass
 from slicebroker.broker.domain.placer import Placer
 from slicebroker.broker.domain.ports import GrantStore, QuotaPort
-from slicebroker.broker.domain.preemption import deadline, plan, victim_order
+from slicebroker.broker.domain.preemption import Reclaim, deadline, plan, plan_reclaims, victim_order
 from slicebroker.core.errors import SlicebrokerError
 
 log = logging.getLogger("slicebroker.broker.queue")
@@ -84,9 +87,13 @@ class Dispatcher:
         now = self._clock()
         # Guaranteed requests still waiting after this pass, in queue order: they may preempt.
         claimants: list[Grant] = []
+        # Requests waiting for their own quota, lent to borrowers: they may reclaim it.
+        reclaimers: list[tuple[Grant, Reclaim]] = []
         for grant in await self._order(waiting):
             if head is not None and not self._may_backfill(grant, head, head_eta_ms, now):
-                if grant.priority is PriorityClass.GUARANTEED:
+                if (reclaim := self._grants.reclaims.get(grant.id)) is not None:
+                    reclaimers.append((grant, reclaim))
+                elif grant.priority is PriorityClass.GUARANTEED:
                     claimants.append(grant)
                 continue
             if not await self._store.dequeue(grant.id, now):
@@ -98,6 +105,10 @@ class Dispatcher:
                 continue
             if result.state is GrantState.ACTIVE:
                 served += 1
+                continue
+            if (reclaim := self._grants.reclaims.get(result.id)) is not None:
+                # Held back by quota, not devices: it blocks nobody's placement as a head would.
+                reclaimers.append((result, reclaim))
                 continue
             if result.priority is PriorityClass.GUARANTEED:
                 claimants.append(result)
@@ -113,7 +124,62 @@ class Dispatcher:
         self._grants.blocked_heads = blocked
         if claimants and self._preemption.enabled:
             await self._preempt(claimants, now)
+        if reclaimers and self._preemption.enabled:
+            await self._reclaim(reclaimers, now)
         return served
+
+    async def _reclaim(self, reclaimers: Sequence[tuple[Grant, Reclaim]], now: int) -> int:
+        """Gives notice to the fewest preemptible grants under each reclaimer's pool that give back
+        the quota it is short of, counting those already under notice; tells each reclaimer what
+        it waits for. Returns how many notices were given."""
+        deadlines = dict(await self._store.under_notice(self._max_active))
+        noticed = [g for g in await self._store.get_many(list(deadlines)) if g is not None]
+        active = [gid for gid, _ in await self._store.expiring(self._max_active)]
+        skus = {r.sku for _, r in reclaimers}
+        candidates = [
+            g
+            for g in await self._store.get_many(active)
+            if g is not None
+            and g.preemptible
+            and g.state is GrantState.ACTIVE
+            and g.id not in deadlines
+            and g.sku in skus
+        ]
+        # The tenants each institution lies under (a pool may be a cohort above it), once a pass.
+        above: dict[str, set[str]] = {}
+        for institution in {g.institution for g in (*candidates, *noticed)}:
+            try:
+                above[institution] = {institution, *await self._quota.ancestors(institution)}
+            except SlicebrokerError as err:
+                log.warning("tenants above %s unknown (%s); reclaiming only within it", institution, err.message)
+                above[institution] = {institution}
+
+        def under(grant: Grant, pool: str) -> bool:
+            return pool in above.get(grant.institution, {grant.institution})
+
+        fair: list[str] = []
+        if candidates:
+            try:
+                fair = await self._quota.fair_share_order(candidates)
+            except SlicebrokerError as err:
+                log.warning("fair-share order unavailable (%s); reclaiming by class and age", err.message)
+        given = 0
+        for victims in plan_reclaims(reclaimers, victim_order(candidates, fair), noticed, under):
+            for victim in victims.grants:
+                at = deadline(victim, now, self._preemption.notice_ms, self._preemption.min_runtime_ms)
+                if await self._store.notice(victim.id, now, at, victims.reason):
+                    given += 1
+                    deadlines[victim.id] = at
+                    noticed.append(victim)
+                    log.info("grant %s preempted to reclaim quota for %s by %d ms", victim.id, victims.claimant.id, at)
+        for grant, reclaim in reclaimers:
+            ends = [deadlines[g.id] for g in noticed if g.sku == reclaim.sku and under(g, reclaim.pool)]
+            if ends:
+                base = grant.waiting_reason.partition("; ")[0]
+                grants = "1 borrowing grant has" if len(ends) == 1 else f"{len(ends)} borrowing grants have"
+                until = datetime.fromtimestamp(max(ends) / 1000, UTC).strftime("%H:%M UTC")
+                await self._store.note_waiting(grant.id, f"{base}; {grants} notice until {until}")
+        return given
 
     async def _preempt(self, claimants: Sequence[Grant], now: int) -> int:
         """Gives notice to the fewest preemptible grants that make room for the waiting guaranteed
