@@ -73,6 +73,7 @@ def grant(msg: broker_pb2.Grant) -> Grant:
         start_after=timestamp(msg.start_after),
         preemption_deadline=timestamp(msg.preemption_deadline),
         preemption_reason=msg.preemption_reason,
+        user=msg.user,
     )
 
 

@@ -139,6 +139,8 @@ class Grant:
     """Set once the grant has a preemption notice: its slices are taken back at this instant."""
     preemption_reason: str = ""
     """Why it is being preempted, in plain words."""
+    user: str = ""
+    """The tenant principal who asked ("" when a facility admin or the operator did)."""
 
     @property
     def live(self) -> bool:
