@@ -11,13 +11,21 @@ from slicebroker.client import Client, ClientOptions, ConflictError, NodeTopolog
 
 def test_register_read_cordon_and_uncordon_a_node(options: ClientOptions) -> None:
     where = NodeTopology(
-        site="sdk-site", hall="h1", pod="p1", rack="sdk-r1", leaf="sdk-leaf-1", spine="sdk-spine", nvlink_domain="sdk-r1"
+        site="sdk-site",
+        hall="h1",
+        pod="p1",
+        rack="sdk-r1",
+        leaf="sdk-leaf-1",
+        spine="sdk-spine",
+        nvlink_domain="sdk-r1",
     )
     with Client(options) as sb:
         node = sb.register_node("sdk-node-1", "H100-SXM-80GB", 8, where, cpu_milli=64_000, memory_mib=512 * 1024)
         assert (node.id, node.devices, node.state) == ("sdk-node-1", 8, "active")
         # Idempotent: the same description again changes nothing.
-        assert sb.register_node("sdk-node-1", "H100-SXM-80GB", 8, where, cpu_milli=64_000, memory_mib=512 * 1024) == node
+        assert (
+            sb.register_node("sdk-node-1", "H100-SXM-80GB", 8, where, cpu_milli=64_000, memory_mib=512 * 1024) == node
+        )
         # The topology reached inventory: the node counts under its leaf.
         [row] = sb.capacity_by(leaf="sdk-leaf-1")
         assert (row.sku, row.nodes, row.devices) == ("H100-SXM-80GB", 1, 8)
