@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -34,22 +35,7 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
     async def RequestGrant(
         self, request: broker_pb2.RequestGrantRequest, context: grpc.aio.ServicerContext
     ) -> broker_pb2.Grant:
-        grant = await self._grants.request_grant(
-            project=request.project,
-            sku=request.sku,
-            count=request.count,
-            lease_ms=duration_ms(request.lease),
-            idempotency_key=request.idempotency_key,
-            alternatives=[(a.sku, a.count) for a in request.alternatives],
-            topology=topology_of(request.topology),
-            priority=request.priority_class,
-            queue=request.queue,
-            shape=(request.shape.kind, request.shape.profile, request.shape.compute_milli, request.shape.memory_milli),
-            host=(request.host_per_slice.cpu_milli, request.host_per_slice.memory_mib),
-            access=caller_access(),
-            start_after_ms=timestamp_ms(request.start_after),
-            user=caller_user(),
-        )
+        grant = await self._grants.request_grant(**request_args(request), access=caller_access(), user=caller_user())
         return grant_pb(grant)
 
     async def GetGrant(
@@ -96,22 +82,27 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
         self, request: broker_pb2.RequestGrantRequest, context: grpc.aio.ServicerContext
     ) -> broker_pb2.QuoteResponse:
         assert self._quotes is not None, "Quote needs the broker's QuoteService"
-        quote = await self._quotes.quote(
-            caller_access(),
-            project=request.project,
-            sku=request.sku,
-            count=request.count,
-            lease_ms=duration_ms(request.lease),
-            idempotency_key=request.idempotency_key,
-            alternatives=[(a.sku, a.count) for a in request.alternatives],
-            topology=topology_of(request.topology),
-            priority=request.priority_class,
-            queue=request.queue,
-            shape=(request.shape.kind, request.shape.profile, request.shape.compute_milli, request.shape.memory_milli),
-            host=(request.host_per_slice.cpu_milli, request.host_per_slice.memory_mib),
-            start_after_ms=timestamp_ms(request.start_after),
-        )
+        quote = await self._quotes.quote(caller_access(), **request_args(request))
         return quote_pb(quote)
+
+
+def request_args(request: broker_pb2.RequestGrantRequest) -> dict[str, Any]:
+    """A request's fields as the domain takes them (RequestGrant and Quote read the same message)."""
+    shape = request.shape
+    return {
+        "project": request.project,
+        "sku": request.sku,
+        "count": request.count,
+        "lease_ms": duration_ms(request.lease),
+        "idempotency_key": request.idempotency_key,
+        "alternatives": [(a.sku, a.count) for a in request.alternatives],
+        "topology": topology_of(request.topology),
+        "priority": request.priority_class,
+        "queue": request.queue,
+        "shape": (shape.kind, shape.profile, shape.compute_milli, shape.memory_milli),
+        "host": (request.host_per_slice.cpu_milli, request.host_per_slice.memory_mib),
+        "start_after_ms": timestamp_ms(request.start_after),
+    }
 
 
 def caller_user() -> str:
