@@ -5,8 +5,9 @@ The broker's own decision runs in-process, through the very call the live placer
 mix, then the packing engine), each grant taken on the snapshot as the live broker takes a claim:
 for each variant and seed 42–51, tasks arrive one at a time until 130 % of the cluster's GPU
 capacity has been asked for; refused tasks are dropped. CPU-only tasks, which the broker never
-grants, go through the same engine as host-only demands (Snapshot.place_host). The headline is the GPU allocation ratio averaged over the tasks at
-which 100 % of capacity had arrived, next to the published FGD column.
+grants, go through the same engine as host-only demands (Snapshot.place_host). The headline is the
+GPU allocation ratio averaged over the tasks at which 100 % of capacity had arrived, next to the
+published FGD column.
 """
 
 from __future__ import annotations
