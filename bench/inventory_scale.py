@@ -27,6 +27,7 @@ from rich.console import Console
 
 from slicebroker.broker.domain.snapshot import NodeView, Snapshot
 from slicebroker.core.facility_generator import generate_yaml
+from slicebroker.core.ids import new_grant_id
 from slicebroker.runtime.redis_server import RedisServer, free_port
 from slicebroker.v1 import inventory_pb2 as pb
 from slicebroker.v1 import inventory_pb2_grpc as pb_grpc
@@ -43,6 +44,8 @@ WATCHERS = 10
 CHANGES_PER_S = 1_000
 # Events per Watch message the readers ask for (WatchRequest.max_batch); 1 is one event a message.
 WATCH_MAX_BATCH = 256
+# Nodes one batched Claim (or Release) changes, as the broker's claim writer sends them.
+CLAIM_BATCH = 50
 BIG = 64 * 1024 * 1024
 OPTIONS = [("grpc.max_receive_message_length", BIG), ("grpc.max_send_message_length", BIG)]
 
@@ -129,11 +132,13 @@ async def _broker_cache_mb(stub: Any) -> tuple[float, dict[str, Any]]:
 
 
 async def _watch_lag(
-    stub: Any, target: str, seconds: float, max_batch: int = WATCH_MAX_BATCH
+    stub: Any, target: str, seconds: float, max_batch: int = WATCH_MAX_BATCH, writer: str = "heartbeats"
 ) -> tuple[float, dict[str, Any]]:
-    """10 readers follow Watch while one writer sends heartbeats that flip a device's health on
-    node after node at ~1,000/s; lag = a reader's receipt minus the write's start. Readers ask for
-    up to `max_batch` events per message, as a cache that must keep up does."""
+    """10 readers follow Watch while a writer changes node after node at ~1,000 changes/s; lag = a
+    reader's receipt minus the write's start. Readers ask for up to `max_batch` events per message,
+    as a cache that must keep up does. The writer sends either one heartbeat per change (flipping a
+    device's health: a node agent's traffic, one RPC per change) or, as the broker does, claims in
+    batches (one RPC changes CLAIM_BATCH nodes)."""
     listed = await _list_nodes(stub)
     nodes = [n.id for n in listed]
     sent: dict[tuple[str, int], float] = {}
@@ -189,13 +194,41 @@ async def _watch_lag(
             pb.HeartbeatRequest(node_id=node_id, devices=[pb.DeviceHealth(device="gpu0", healthy=flip)]), timeout=10
         )
 
-    interval = 1 / CHANGES_PER_S
+    devices = {n.id: sorted(d.id for d in n.devices) for n in listed}
+
+    async def claim(first: int) -> None:
+        """Claims one device on each of the next CLAIM_BATCH nodes, one grant each: device k of every
+        node on the k-th pass over the facility, so a node changes again only a pass later (a
+        reader that gets there sees every change, none coalesced with the next)."""
+        async with in_flight:
+            start = time.perf_counter()
+            claims = []
+            for i in range(first, first + CLAIM_BATCH):
+                node_id = nodes[i % len(nodes)]
+                # From the last device down: the heartbeat runs flip gpu0's health.
+                device = devices[node_id][-1 - (i // len(nodes)) % len(devices[node_id])]
+                node_claim = pb.NodeClaim(
+                    node_id=node_id, expected_generation=generations[node_id], device_ids=[device]
+                )
+                claims.append(pb.DeviceClaim(grant_id=new_grant_id(), nodes=[node_claim]))
+                generations[node_id] += 1
+                sent[(node_id, generations[node_id])] = start
+            await stub.Claim(pb.ClaimRequest(claims=claims), timeout=10)
+
     begin = time.perf_counter()
     count = 0
-    while time.perf_counter() - begin < seconds:
-        writes.append(asyncio.create_task(write(nodes[count % len(nodes)])))
-        count += 1
-        await asyncio.sleep(max(0.0, begin + count * interval - time.perf_counter()))
+    if writer == "heartbeats":
+        interval = 1 / CHANGES_PER_S
+        while time.perf_counter() - begin < seconds:
+            writes.append(asyncio.create_task(write(nodes[count % len(nodes)])))
+            count += 1
+            await asyncio.sleep(max(0.0, begin + count * interval - time.perf_counter()))
+    else:
+        interval = CLAIM_BATCH / CHANGES_PER_S
+        while time.perf_counter() - begin < seconds:
+            writes.append(asyncio.create_task(claim(count)))
+            count += CLAIM_BATCH
+            await asyncio.sleep(max(0.0, begin + count / CLAIM_BATCH * interval - time.perf_counter()))
     await asyncio.gather(*writes)
     rate = count / (time.perf_counter() - begin)
     deadline = time.perf_counter() + 10
@@ -213,6 +246,7 @@ async def _watch_lag(
         "changes_per_s": round(rate, 1),
         "watchers": WATCHERS,
         "max_batch": max_batch,
+        "writer": writer,
         "delivered_min_fraction": round(min(seen) / count, 4) if count else 0,
         "lag_p50_ms": round(p(0.5), 2),
         "lag_max_ms": round(lags[-1] * 1000, 2) if lags else None,
@@ -247,6 +281,12 @@ async def _run(seconds: float, console: Console) -> tuple[dict[str, float], dict
                 metrics["watch_lag_p99_ms"], watch = await _watch_lag(stub, f"127.0.0.1:{port}", seconds)
                 details["watch"] = watch
                 metrics["watch_changes_per_s"] = watch["changes_per_s"]
+                console.print("watch fan-out, changes from batched claims ...")
+                metrics["watch_lag_p99_ms_claims"], claims = await _watch_lag(
+                    stub, f"127.0.0.1:{port}", seconds, writer="claims"
+                )
+                details["watch_claims"] = claims
+                metrics["watch_changes_per_s_claims"] = claims["changes_per_s"]
                 console.print("watch fan-out, one event per message ...")
                 metrics["watch_lag_p99_ms_unbatched"], details["watch_unbatched"] = await _watch_lag(
                     stub, f"127.0.0.1:{port}", seconds, max_batch=1
