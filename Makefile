@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## create .venv and install slicebroker with its dev tools
 
 run: $(STAMP) ## start Redis, the four services and a demo facility; Ctrl-C stops all
-	$(VENV)/bin/slicebroker-mesh --facility examples/facility.yaml --tenants examples/tenants.yaml
+	$(VENV)/bin/slicebroker-mesh --facility examples/facility.yaml --tenants examples/tenants.yaml \
+	  --price-book examples/pricebook.yaml
 
 test: $(STAMP) ## run the whole test suite (starts its own Redis servers)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -6,12 +6,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+import yaml
+from google.protobuf import json_format
+
 from slicebroker.mesh.launcher import Mesh
 from slicebroker.quota.api.convert import budget_pb, quota_entry_pb
 from slicebroker.quota.domain import budget as budgets
 from slicebroker.quota.domain.model import NodeKind
 from slicebroker.quota.domain.tenants import parse_tenants_file
-from slicebroker.v1 import inventory_pb2, inventory_pb2_grpc, quota_pb2, quota_pb2_grpc
+from slicebroker.v1 import (
+    accounting_pb2,
+    accounting_pb2_grpc,
+    inventory_pb2,
+    inventory_pb2_grpc,
+    quota_pb2,
+    quota_pb2_grpc,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +31,25 @@ class Loaded:
     devices: int
     institutions: int
     projects: int
+
+
+def publish_price_book(mesh: Mesh, path: Path) -> int:
+    """Publishes the price book in `path` (YAML with PriceBook's fields) unless one is published
+    already (a restarted demo keeps its book and the versions it billed with). Its version."""
+    with mesh.channel("accounting") as channel:
+        stub = accounting_pb2_grpc.AccountingServiceStub(channel)
+        try:
+            return int(
+                stub.GetPriceBook(accounting_pb2.GetPriceBookRequest(), timeout=10, metadata=mesh.metadata).version
+            )
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+        book = json_format.ParseDict(yaml.safe_load(path.read_text()), accounting_pb2.PriceBook())
+        published = stub.PublishPriceBook(
+            accounting_pb2.PublishPriceBookRequest(book=book), timeout=10, metadata=mesh.metadata
+        )
+        return int(published.version)
 
 
 def load_demo(mesh: Mesh, facility: Path, tenants: Path) -> Loaded:

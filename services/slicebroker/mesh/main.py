@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from slicebroker.mesh.demo import Loaded, load_demo
+from slicebroker.mesh.demo import Loaded, load_demo, publish_price_book
 from slicebroker.mesh.launcher import SERVICES, Mesh
 
 
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-url", default="", help="use this Redis instead of starting one")
     parser.add_argument("--facility", type=Path, help="facility YAML to load")
     parser.add_argument("--tenants", type=Path, help="tenants YAML to load")
+    parser.add_argument("--price-book", type=Path, help="price book YAML to publish (unless one is published)")
     parser.add_argument(
         "--plaintext", action="store_true", help="run without TLS (default: mTLS with a local CA in RUN_DIR/pki)"
     )
@@ -43,6 +44,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.facility and args.tenants:
             with console.status(f"loading {args.facility} and {args.tenants}…"):
                 loaded = load_demo(mesh, args.facility, args.tenants)
+        if args.price_book:
+            with console.status(f"publishing {args.price_book}…"):
+                version = publish_price_book(mesh, args.price_book)
+            console.print(f"price book: version {version} (`slicectl quote …` prices requests with it)")
         env_path = args.run_dir / "env"
         env_path.write_text(mesh.env_file())
         env_path.chmod(0o600)

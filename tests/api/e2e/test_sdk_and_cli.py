@@ -19,9 +19,10 @@ from slicebroker.client import (
     ClientOptions,
     InvalidArgumentError,
     ResourceExhaustedError,
+    Shape,
     UnauthenticatedError,
 )
-from slicebroker.mesh.demo import load_demo
+from slicebroker.mesh.demo import load_demo, publish_price_book
 from slicebroker.mesh.launcher import Mesh
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -35,6 +36,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     try:
         m.wait_serving()
         load_demo(m, ROOT / "examples" / "facility.yaml", ROOT / "examples" / "tenants.yaml")
+        assert publish_price_book(m, ROOT / "examples" / "pricebook.yaml") == 1
+        # Published once: a restarted demo keeps its book.
+        assert publish_price_book(m, ROOT / "examples" / "pricebook.yaml") == 1
         yield m
     finally:
         m.stop()
@@ -57,6 +61,17 @@ def options(env: dict[str, str]) -> ClientOptions:
         tls_cert_file=env["SLICEBROKER_TLS_CERT_FILE"],
         tls_key_file=env["SLICEBROKER_TLS_KEY_FILE"],
     )
+
+
+def test_the_demo_price_book_prices_quotes_by_tier(env: dict[str, str]) -> None:
+    with Client(options(env)) as sb:
+        academic = sb.quote("snu-llm", "H100-SXM-80GB", 2, lease="1h")
+        industry = sb.quote("hanbit-chat", "H200-SXM-141GB", 2, lease="1h")
+        mig = sb.quote("snu-llm", "H100-SXM-80GB", 1, lease="1h", shape=Shape.mig("1g.10gb"))
+    assert (academic.currency, academic.price_tier, academic.cost) == ("KRW", "academic", 6400)
+    assert academic.accelerator_hours == 2 and academic.available_now
+    assert (industry.price_tier, industry.cost) == ("industry", 14400)
+    assert mig.cost == 457
 
 
 def test_sdk_request_list_release_and_usage(env: dict[str, str]) -> None:
