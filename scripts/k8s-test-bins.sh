@@ -88,8 +88,8 @@ start=$(date +%s)
 [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-scheduler" ] || (build_kubernetes)
 log "ready in $(( $(date +%s) - start ))s:"
 "$BIN/kube-apiserver" --version >&2
-"$BIN/etcd" --version | head -1 >&2
+"$BIN/etcd" --version | sed -n 1p >&2  # sed reads it all: no SIGPIPE under pipefail
 "$BIN/helm" version --short >&2
-"$BIN/kubectl" version --client 2>/dev/null | head -1 >&2
+"$BIN/kubectl" version --client 2>/dev/null | sed -n 1p >&2
 "$BIN/kwok" --version >&2 2>/dev/null || true
 echo "$BIN"
