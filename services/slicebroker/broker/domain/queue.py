@@ -132,19 +132,8 @@ class Dispatcher:
         """Gives notice to the fewest preemptible grants under each reclaimer's pool that give back
         the quota it is short of, counting those already under notice; tells each reclaimer what
         it waits for. Returns how many notices were given."""
-        deadlines = dict(await self._store.under_notice(self._max_active))
+        deadlines, candidates = await self._victim_pool({r.sku for _, r in reclaimers}, "reclaiming")
         noticed = [g for g in await self._store.get_many(list(deadlines)) if g is not None]
-        active = [gid for gid, _ in await self._store.expiring(self._max_active)]
-        skus = {r.sku for _, r in reclaimers}
-        candidates = [
-            g
-            for g in await self._store.get_many(active)
-            if g is not None
-            and g.preemptible
-            and g.state is GrantState.ACTIVE
-            and g.id not in deadlines
-            and g.sku in skus
-        ]
         # The tenants each institution lies under (a pool may be a cohort above it), once a pass.
         above: dict[str, set[str]] = {}
         for institution in {g.institution for g in (*candidates, *noticed)}:
@@ -157,14 +146,8 @@ class Dispatcher:
         def under(grant: Grant, pool: str) -> bool:
             return pool in above.get(grant.institution, {grant.institution})
 
-        fair: list[str] = []
-        if candidates:
-            try:
-                fair = await self._quota.fair_share_order(candidates)
-            except SlicebrokerError as err:
-                log.warning("fair-share order unavailable (%s); reclaiming by class and age", err.message)
         given = 0
-        for victims in plan_reclaims(reclaimers, victim_order(candidates, fair), noticed, under):
+        for victims in plan_reclaims(reclaimers, candidates, noticed, under):
             for victim in victims.grants:
                 at = deadline(victim, now, self._preemption.notice_ms, self._preemption.min_runtime_ms)
                 if await self._store.notice(victim.id, now, at, victims.reason):
@@ -184,30 +167,40 @@ class Dispatcher:
     async def _preempt(self, claimants: Sequence[Grant], now: int) -> int:
         """Gives notice to the fewest preemptible grants that make room for the waiting guaranteed
         requests, counting those already under notice; returns how many notices were given."""
-        noticed = [gid for gid, _ in await self._store.under_notice(self._max_active)]
-        active = [gid for gid, _ in await self._store.expiring(self._max_active)]
         skus = {c.sku for g in claimants for c in (g.choices or ())} | {g.sku for g in claimants}
-        taken = set(noticed)
-        candidates = [
-            g
-            for g in await self._store.get_many(active)
-            if g is not None and g.preemptible and g.state is GrantState.ACTIVE and g.id not in taken and g.sku in skus
-        ]
+        deadlines, candidates = await self._victim_pool(skus, "preempting")
         if not candidates:
             return 0
-        try:
-            fair = await self._quota.fair_share_order(candidates)
-        except SlicebrokerError as err:
-            log.warning("fair-share order unavailable (%s); preempting by class and age", err.message)
-            fair = []
         given = 0
-        for victims in plan(self._placer.snapshot, claimants, victim_order(candidates, fair), noticed):
+        for victims in plan(self._placer.snapshot, claimants, candidates, list(deadlines)):
             for victim in victims.grants:
                 at = deadline(victim, now, self._preemption.notice_ms, self._preemption.min_runtime_ms)
                 if await self._store.notice(victim.id, now, at, victims.reason):
                     given += 1
                     log.info("grant %s preempted for %s by %d ms", victim.id, victims.claimant.id, at)
         return given
+
+    async def _victim_pool(self, skus: set[str], doing: str) -> tuple[dict[str, int], list[Grant]]:
+        """The grants under notice (id -> deadline), and the active preemptible grants of `skus`
+        not under notice, in victim order (quota's fair-share order when it answers)."""
+        deadlines = dict(await self._store.under_notice(self._max_active))
+        active = [gid for gid, _ in await self._store.expiring(self._max_active)]
+        candidates = [
+            g
+            for g in await self._store.get_many(active)
+            if g is not None
+            and g.preemptible
+            and g.state is GrantState.ACTIVE
+            and g.id not in deadlines
+            and g.sku in skus
+        ]
+        fair: list[str] = []
+        if candidates:
+            try:
+                fair = await self._quota.fair_share_order(candidates)
+            except SlicebrokerError as err:
+                log.warning("fair-share order unavailable (%s); %s by class and age", err.message, doing)
+        return deadlines, victim_order(candidates, fair)
 
     async def _order(self, waiting: Sequence[Grant]) -> list[Grant]:
         """Priority class first; within a class quota's fair-share order; age breaks what is left."""
