@@ -48,6 +48,16 @@ PlacementFlag = Annotated[
 Preferred = Annotated[
     bool, typer.Option("--preferred", help="Treat --placement as a preference rather than a requirement.")
 ]
+PerMember = Annotated[
+    int,
+    typer.Option(
+        "--per-member",
+        metavar="N",
+        min=0,
+        help="Devices per gang member, each member's on one node (--count must be a multiple; "
+        "--placement then applies to members).",
+    ),
+]
 Alternatives = Annotated[
     list[str] | None,
     typer.Option(
@@ -189,6 +199,7 @@ def quote(
     lease: LeaseFlag = timedelta(hours=1),
     placement: PlacementFlag = Placement.ANYWHERE,
     preferred: Preferred = False,
+    per_member: PerMember = 0,
     alternatives: Alternatives = None,
     priority: Priority = "",
     mig: Mig = None,
@@ -215,6 +226,7 @@ def quote(
             priority=priority,
             shape=shape,
             host=host,
+            devices_per_member=per_member,
         )
         out.result(result, quote_details(result, datetime.now(UTC)))
 

@@ -277,6 +277,7 @@ def request(
     preferred: Annotated[
         bool, typer.Option("--preferred", help="Treat --placement as a preference rather than a requirement.")
     ] = False,
+    per_member: grant_commands.PerMember = 0,
     alternative: Annotated[
         list[str] | None,
         typer.Option(
@@ -321,6 +322,7 @@ def request(
             shape=shape,
             host=host,
             start_after=after,
+            devices_per_member=per_member,
         )
         out.result(grant, render.grant_details(grant, _now()))
 

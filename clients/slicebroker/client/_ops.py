@@ -144,6 +144,7 @@ class RequestExtras:
     shape: Shape | None = None
     host: HostResources | None = None
     start_after: datetime | None = None
+    devices_per_member: int = 0
 
 
 def request_grant(
@@ -180,7 +181,11 @@ def grant_request(
     shape = extras.shape or Shape()
     host = extras.host or HostResources()
     request = broker_pb2.RequestGrantRequest(
-        topology=broker_pb2.Topology(constraint=_PLACEMENTS[Placement(extras.placement)], required=extras.required),
+        topology=broker_pb2.Topology(
+            constraint=_PLACEMENTS[Placement(extras.placement)],
+            required=extras.required,
+            devices_per_member=extras.devices_per_member,
+        ),
         alternatives=[broker_pb2.Alternative(sku=s, count=n) for s, n in extras.alternatives],
         priority_class=extras.priority,
         shape=broker_pb2.SliceShape(

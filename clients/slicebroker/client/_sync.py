@@ -89,6 +89,7 @@ class Client(ClientBase):
         shape: Shape | None = None,
         host: HostResources | None = None,
         start_after: datetime | None = None,
+        devices_per_member: int = 0,
     ) -> Grant:
         """Grants `count` whole devices of `sku` to `project` for `lease` (a timedelta, seconds, or
         text like "2h"). Without `idempotency_key` a fresh one is chosen; either way every retry
@@ -105,8 +106,13 @@ class Client(ClientBase):
         "preemptible". `shape` asks for slices instead of whole devices: `Shape.mig("1g.10gb")`,
         `Shape.share(0.25)`, `Shape.npu("2core.12gb")`. `host` asks for host CPU and memory on the node
         with each slice (`HostResources.of(cpu=4, memory="32Gi")`); `start_after` (an aware datetime)
-        asks it to be served no earlier (it waits in the queue until then)."""
-        extras = ops.RequestExtras(placement, required, alternatives, priority, shape, host, start_after)
+        asks it to be served no earlier (it waits in the queue until then). `devices_per_member`
+        splits the devices into members of that many, each member's devices on one node (a gang of
+        pods that each need several devices); `count` must be a multiple of it, and `placement`
+        then applies to the members (spread: one member per node)."""
+        extras = ops.RequestExtras(
+            placement, required, alternatives, priority, shape, host, start_after, devices_per_member
+        )
         return self._run(ops.request_grant(project, sku, count, lease, idempotency_key, queue, extras))
 
     def quote(
@@ -122,11 +128,14 @@ class Client(ClientBase):
         priority: str = "",
         shape: Shape | None = None,
         host: HostResources | None = None,
+        devices_per_member: int = 0,
     ) -> Quote:
         """What `request_grant` with the same arguments would cost and when it would likely start;
         nothing is submitted. Over quota or budget is not an error: see `refused` and
         `refusal_message` of the answer."""
-        extras = ops.RequestExtras(placement, required, alternatives, priority, shape, host)
+        extras = ops.RequestExtras(
+            placement, required, alternatives, priority, shape, host, devices_per_member=devices_per_member
+        )
         return self._run(ops.quote(project, sku, count, lease, extras))
 
     def watch(

@@ -128,12 +128,14 @@ class HostResources(_message.Message):
     def __init__(self, cpu_milli: _Optional[int] = ..., memory_mib: _Optional[int] = ...) -> None: ...
 
 class Topology(_message.Message):
-    __slots__ = ("constraint", "required")
+    __slots__ = ("constraint", "required", "devices_per_member")
     CONSTRAINT_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_PER_MEMBER_FIELD_NUMBER: _ClassVar[int]
     constraint: TopologyConstraint
     required: bool
-    def __init__(self, constraint: _Optional[_Union[TopologyConstraint, str]] = ..., required: _Optional[bool] = ...) -> None: ...
+    devices_per_member: int
+    def __init__(self, constraint: _Optional[_Union[TopologyConstraint, str]] = ..., required: _Optional[bool] = ..., devices_per_member: _Optional[int] = ...) -> None: ...
 
 class Alternative(_message.Message):
     __slots__ = ("sku", "count")

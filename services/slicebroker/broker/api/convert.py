@@ -52,11 +52,16 @@ def topology_of(message: broker_pb2.Topology) -> Topology:
     constraint = _CONSTRAINTS.get(message.constraint)
     if constraint is None:
         raise InvalidArgument("topology.constraint", f"unknown constraint {message.constraint}")
-    return Topology(constraint, message.required or constraint is Constraint.NONE)
+    # devices_per_member is checked against the counts in validation, with the rest of the request.
+    return Topology(constraint, message.required or constraint is Constraint.NONE, message.devices_per_member)
 
 
 def topology_pb(topology: Topology) -> broker_pb2.Topology:
-    return broker_pb2.Topology(constraint=_CONSTRAINTS_BACK[topology.constraint], required=topology.required)
+    return broker_pb2.Topology(
+        constraint=_CONSTRAINTS_BACK[topology.constraint],
+        required=topology.required,
+        devices_per_member=topology.devices_per_member,
+    )
 
 
 def quote_pb(quote: Quote) -> broker_pb2.QuoteResponse:

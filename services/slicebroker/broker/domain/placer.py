@@ -215,12 +215,16 @@ class Placer:
             free = self.snapshot.free_count(job.sku)
             what = job.sku if job.shape.whole else f"{job.sku} {job.shape.quota_shape or job.shape.profile} slices"
             where = "" if job.topology.constraint == "none" else f" {job.topology.constraint.replace('_', ' ')}"
+            if job.topology.unit > 1:
+                where += f" in members of {job.topology.unit} on one node each"
             host = (
                 f" with {job.host.cpu_milli / 1000:g} CPU and {job.host.memory_mib} MiB host memory each"
                 if job.host
                 else ""
             )
             short = ", but not within the topology asked for" if free >= job.count and not job.host else ""
+            if short and job.topology.unit > 1 and job.topology.constraint is Constraint.NONE:
+                short = ", but not in whole members on single nodes"
             if free >= job.count and job.host:
                 short = ", but not on nodes with that much host CPU and memory left"
             return ResourceExhausted(
@@ -231,6 +235,7 @@ class Placer:
                     "requested": job.count,
                     "free": free,
                     "topology": str(job.topology.constraint),
+                    **({"devices_per_member": job.topology.unit} if job.topology.unit > 1 else {}),
                 },
             )
         return claims
@@ -264,4 +269,5 @@ def choose(snapshot: Snapshot, job: PlaceJob) -> list[NodeClaim] | None:
         job.count,
         same_node=job.topology.constraint is Constraint.SAME_NODE,
         host=job.host,
+        unit=job.topology.unit,
     )

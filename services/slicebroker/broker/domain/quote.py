@@ -27,9 +27,8 @@ from typing import Any, Protocol
 
 from slicebroker.broker.domain.grants import Access, GrantService
 from slicebroker.broker.domain.model import Choice, Grant, GrantRequest, GrantState, PriorityClass, Shape, SkuShapes
-from slicebroker.broker.domain.placer import Placer
+from slicebroker.broker.domain.placer import PlaceJob, Placer, choose
 from slicebroker.broker.domain.ports import GrantStore
-from slicebroker.broker.domain.snapshot import Constraint, SliceSpec
 from slicebroker.core.errors import SlicebrokerError
 from slicebroker.core.reasons import Reason
 
@@ -308,12 +307,6 @@ class QuoteService:
         return 0
 
     def _fits_now(self, request: GrantRequest, choice: Choice) -> bool:
-        """Whether the snapshot has room now; reads only (nothing is taken)."""
-        snapshot = self._placer.snapshot
-        if request.shape.whole:
-            return snapshot.place(choice.sku, choice.count, request.topology, request.host) is not None
-        spec = SliceSpec(
-            "", request.shape.kind.value, request.shape.profile, request.shape.compute, request.shape.memory
-        )
-        same_node = request.topology.constraint is Constraint.SAME_NODE
-        return snapshot.place_slices(choice.sku, spec, choice.count, same_node=same_node, host=request.host) is not None
+        """Whether the snapshot has room now, decided as the placer would; reads only."""
+        job = PlaceJob("", choice.sku, choice.count, request.topology, request.shape, request.host)
+        return choose(self._placer.snapshot, job) is not None

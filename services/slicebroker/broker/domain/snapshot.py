@@ -32,6 +32,15 @@ class Topology:
     constraint: Constraint = Constraint.NONE
     # Required: refuse rather than place elsewhere. Preferred: fall back to no constraint.
     required: bool = True
+    # The devices come in members of this many, each member's devices on one node (a pod that
+    # wants several devices cannot span nodes). 0 or 1: no grouping. The constraint then applies
+    # to members: spread puts one member on each node.
+    devices_per_member: int = 0
+
+    @property
+    def unit(self) -> int:
+        """How many devices must go on one node together: a member's, or one."""
+        return max(1, self.devices_per_member)
 
 
 ANYWHERE = Topology()
@@ -310,7 +319,12 @@ class Snapshot:
 
         A request that may go on one node (no constraint, or same node) goes where the SKU's
         packing engine puts it when one node can take it all; only the rest is placed as above.
+
+        With `topology.devices_per_member` (the unit) above one, every node's share is a multiple
+        of the unit: a node counts only the whole members its free devices hold, and spread puts
+        one member on each node. A single node taking all of it satisfies any unit.
         """
+        unit = topology.unit
         if topology.constraint in (Constraint.NONE, Constraint.SAME_NODE):
             one = self._pack_whole(sku, count, host)
             if one is not None or (topology.constraint is Constraint.SAME_NODE and topology.required):
@@ -318,36 +332,44 @@ class Snapshot:
         if host:
             return self._place_with_host(sku, count, topology, host)
         if topology.constraint is Constraint.NONE:
-            return self._place_anywhere(sku, count)
+            return self._place_anywhere(sku, count, unit)
         if topology.constraint is Constraint.SPREAD:
-            claims = self._place_spread(sku, count)
+            claims = self._place_spread(sku, count, unit)
         else:
             claims = None
             for level in _LEVELS[topology.constraint]:
-                claims = self._place_within(sku, count, level)
+                claims = self._place_within(sku, count, level, unit)
                 if claims is not None:
                     break
         if claims is None and not topology.required:
-            return self._place_anywhere(sku, count)
+            return self._place_anywhere(sku, count, unit)
         return claims
 
-    def _place_within(self, sku: str, count: int, level: str) -> list[NodeClaim] | None:
+    def _place_within(self, sku: str, count: int, level: str, unit: int = 1) -> list[NodeClaim] | None:
         if level == "node":
             return self._place_on_one_node(sku, count)
         # Free devices per subtree are kept up to date as devices come and go, so choosing the
-        # subtree costs one pass over the subtrees, not over the nodes.
+        # subtree costs one pass over the subtrees, not over the nodes. With a unit, what a
+        # subtree can hold in whole members is counted over its nodes, only for the subtrees whose
+        # free devices would be enough (it never exceeds them).
         best: tuple[int, str] | None = None
         for (group_sku, group_level, key), free in self._group_free.items():
-            if group_sku == sku and group_level == level and free >= count and (best is None or (free, key) < best):
+            if group_sku != sku or group_level != level or free < count:
+                continue
+            if unit > 1:
+                free = sum(_whole(len(self._nodes[n].free), unit) for n in self._group_nodes[(sku, level, key)])
+            if free >= count and (best is None or (free, key) < best):
                 best = (free, key)
         if best is None:
             return None
         # Inside the chosen subtree: fewest nodes, fullest first among equals.
-        members = sorted(self._group_nodes[(sku, level, best[1])], key=lambda n: (-len(self._nodes[n].free), n))
+        usable = {n: _whole(len(self._nodes[n].free), unit) for n in self._group_nodes[(sku, level, best[1])]}
         chosen: list[NodeClaim] = []
         remaining = count
-        for node_id in members:
-            take = min(len(self._nodes[node_id].free), remaining)
+        for node_id in sorted(usable, key=lambda n: (-usable[n], n)):
+            take = min(usable[node_id], remaining)
+            if take == 0:
+                break
             chosen.append(self._claim_on(node_id, take))
             remaining -= take
             if remaining == 0:
@@ -360,38 +382,44 @@ class Snapshot:
             return [self._claim_on(min(buckets[size]), count)]
         return None
 
-    def _place_spread(self, sku: str, count: int) -> list[NodeClaim] | None:
-        """One device on each of `count` nodes, taking from the emptiest-but-not-empty nodes last."""
+    def _place_spread(self, sku: str, count: int, unit: int = 1) -> list[NodeClaim] | None:
+        """One member (`unit` devices, one by default) on each of `count // unit` nodes, taking
+        from the nodes with the fewest free devices that still hold a member first, so nodes with
+        the most free stay whole longest."""
         buckets = self._buckets[sku]
-        nodes = [n for size in sorted(k for k, ids in buckets.items() if ids and k > 0) for n in sorted(buckets[size])]
-        if len(nodes) < count:
+        sizes = sorted(k for k, ids in buckets.items() if ids and k >= unit)
+        nodes = [n for size in sizes for n in sorted(buckets[size])]
+        if len(nodes) < count // unit:
             return None
-        return [self._claim_on(node_id, 1) for node_id in nodes[:count]]
+        return [self._claim_on(node_id, unit) for node_id in nodes[: count // unit]]
 
-    def _place_anywhere(self, sku: str, count: int) -> list[NodeClaim] | None:
+    def _place_anywhere(self, sku: str, count: int, unit: int = 1) -> list[NodeClaim] | None:
         """Chooses `count` free devices of `sku`, or None if there are not that many.
 
         Best fit first: the fullest node that still has `count` free, so whole nodes stay whole
         for large requests. Failing that, the request spans the nodes with the most free devices
-        (fewest nodes). Ties break on node id, so the choice is deterministic.
+        (fewest nodes), each taking whole members of `unit` devices. Ties break on node id, so the
+        choice is deterministic.
         """
         buckets = self._buckets[sku]
-        sizes = sorted(k for k, ids in buckets.items() if ids and k > 0)
+        sizes = sorted(k for k, ids in buckets.items() if ids and k >= unit)
         for size in sizes:
             if size >= count:
                 node_id = min(buckets[size])
                 return [self._claim_on(node_id, count)]
-        if sum(k * len(buckets[k]) for k in sizes) < count:
+        if sum(_whole(k, unit) * len(buckets[k]) for k in sizes) < count:
             return None
         chosen: list[NodeClaim] = []
         remaining = count
-        for size in reversed(sizes):
-            for node_id in sorted(buckets[size]):
-                if remaining == 0:
-                    return chosen
-                take = min(size, remaining)
-                chosen.append(self._claim_on(node_id, take))
-                remaining -= take
+        # Sizes with the same whole members (5 and 4 free, in twos) are one rank: node id decides.
+        for node_id, usable in sorted(
+            ((n, _whole(k, unit)) for k in sizes for n in buckets[k]), key=lambda item: (-item[1], item[0])
+        ):
+            if remaining == 0:
+                break
+            take = min(usable, remaining)
+            chosen.append(self._claim_on(node_id, take))
+            remaining -= take
         return chosen
 
     # -- placement with host resources ----------------------------------------------------------
@@ -399,24 +427,27 @@ class Snapshot:
     # many slices' host resources it has left. It costs one pass over the SKU's nodes (the
     # free-count buckets above know nothing of CPU or memory), which only requests that ask for
     # host resources pay.
-    def _usable(self, sku: str, host: HostResources) -> dict[str, int]:
+    def _usable(self, sku: str, host: HostResources, unit: int = 1) -> dict[str, int]:
+        """Per node, the devices a request may take there: free, with host resources for each,
+        rounded down to whole members of `unit`; nodes with none are left out."""
         usable = {}
         for node_id, node in self._nodes.items():
             if node.sku == sku and node.free:
-                n = min(len(node.free), host.fits(node.cpu_free, node.memory_free))
+                n = _whole(min(len(node.free), host.fits(node.cpu_free, node.memory_free)), unit)
                 if n > 0:
                     usable[node_id] = n
         return usable
 
     def _place_with_host(self, sku: str, count: int, topology: Topology, host: HostResources) -> list[NodeClaim] | None:
-        usable = self._usable(sku, host)
+        unit = topology.unit
+        usable = self._usable(sku, host, unit)
         claims: list[NodeClaim] | None = None
         if topology.constraint is Constraint.NONE:
             return self._host_anywhere(usable, count, host)
         if topology.constraint is Constraint.SPREAD:
             nodes = sorted(usable, key=lambda n: (len(self._nodes[n].free), n))
-            if len(nodes) >= count:
-                claims = [self._host_claim(n, 1, host) for n in nodes[:count]]
+            if len(nodes) >= count // unit:
+                claims = [self._host_claim(n, unit, host) for n in nodes[: count // unit]]
         else:
             for level in _LEVELS[topology.constraint]:
                 claims = self._host_within(usable, count, level, host)
@@ -484,7 +515,13 @@ class Snapshot:
         return [NodeClaim(placed.node, node.generation, (), cpu_milli=host.cpu_milli, memory_mib=host.memory_mib)]
 
     def place_slices(
-        self, sku: str, spec: SliceSpec, count: int, same_node: bool = False, host: HostResources = NO_HOST
+        self,
+        sku: str,
+        spec: SliceSpec,
+        count: int,
+        same_node: bool = False,
+        host: HostResources = NO_HOST,
+        unit: int = 1,
     ) -> list[NodeClaim] | None:
         """Chooses `count` slices shaped like `spec` (its device id is ignored), all or none.
 
@@ -492,8 +529,9 @@ class Snapshot:
         with room, or a free whole device, on a node with `host` CPU and memory left for it, where
         it raises the expected fragmentation least (ties: the fullest node, then the lowest ids).
         The slices are decided one after another, each seeing the ones before; with `same_node`
-        all go on the node of the first. Nothing here changes: the engine's what-if state is put
-        back before returning.
+        all go on the node of the first, and with a `unit` above one each run of `unit` slices (a
+        member's) goes on the node of its first. Nothing here changes: the engine's what-if state
+        is put back before returning.
         """
         engine = self.engine(sku)
         demand = Demand(host.cpu_milli, host.memory_mib, spec.kind, 1, spec.compute, spec.memory)
@@ -501,7 +539,9 @@ class Snapshot:
         by_node: dict[str, list[SliceSpec]] = defaultdict(list)
         pinned: str | None = None
         try:
-            for _ in range(count):
+            for i in range(count):
+                if not same_node and i % unit == 0:
+                    pinned = None  # a new member may go anywhere
                 placed = engine.decide(demand, only=pinned)
                 if placed is None:
                     return None
@@ -511,7 +551,7 @@ class Snapshot:
                     by_node[placed.node].append(
                         SliceSpec(device_id, spec.kind, spec.profile, spec.compute, spec.memory)
                     )
-                if same_node:
+                if same_node or unit > 1:
                     pinned = placed.node
         finally:
             for node_id, state in saved.items():
@@ -625,3 +665,8 @@ class Snapshot:
         if kind == "share":
             return (1000, 1000)
         return self.slice_capacity.get((sku, kind), (0, 0))
+
+
+def _whole(free: int, unit: int) -> int:
+    """The devices of `free` that make whole members of `unit` devices."""
+    return free - free % unit

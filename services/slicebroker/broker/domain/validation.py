@@ -80,6 +80,7 @@ def validate_request(
         raise InvalidArgument(
             "priority_class", f"{priority!r} is not one of {', '.join(p.value for p in PriorityClass)}"
         ) from None
+    check_members(topology, choices)
     slice_shape = check_shape(shape, [c.sku for c in choices], catalogue or {})
     start_after = check_start_after(start_after_ms, now_ms, max_start_after_ms, clock_skew_ms)
     host_per_slice = check_host(*host)
@@ -95,6 +96,31 @@ def validate_request(
         priority=priority_class,
         queue=queue,
     )
+
+
+def check_members(topology: Topology, choices: Sequence[Choice]) -> None:
+    """Devices per member (0 or 1: no grouping) must divide every count asked for, so that each
+    member's devices can go on one node."""
+    per_member = topology.devices_per_member
+    if per_member < 0:
+        raise InvalidArgument(FIELD_PER_MEMBER, f"must be 0 (no grouping) or more, not {per_member}")
+    if per_member <= 1:
+        return
+    for i, choice in enumerate(choices):
+        field = "count" if i == 0 else f"alternatives[{i - 1}].count"
+        if choice.count < per_member:
+            raise InvalidArgument(
+                FIELD_PER_MEMBER, f"{per_member} devices per member is more than the {choice.count} asked for ({field})"
+            )
+        if choice.count % per_member:
+            raise InvalidArgument(
+                FIELD_PER_MEMBER,
+                f"{choice.count} devices ({field}) do not divide into members of {per_member}; "
+                "ask for a multiple of it",
+            )
+
+
+FIELD_PER_MEMBER = "topology.devices_per_member"
 
 
 def check_start_after(start_after_ms: int, now_ms: int, max_ahead_ms: int, skew_ms: int) -> int:

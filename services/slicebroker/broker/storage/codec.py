@@ -36,7 +36,7 @@ def grant_fields(grant: Grant) -> dict[str, str]:
         "expires_ms": str(grant.expires_ms),
         "ended_ms": str(grant.ended_ms),
         "end_reason": grant.end_reason,
-        "topology": f"{grant.topology.constraint.value}:{int(grant.topology.required)}",
+        "topology": _topology_text(grant.topology),
         "priority": grant.priority.value,
         "preemptible": "1" if grant.preemptible else "0",
         "warnings": json.dumps(list(grant.warnings)),
@@ -118,11 +118,18 @@ def _host(text: str) -> HostResources:
     return HostResources(int(cpu), int(memory))
 
 
+def _topology_text(topology: Topology) -> str:
+    """constraint:required, and :devices_per_member when there is one (records written before it
+    existed have two fields, and read back with none)."""
+    text = f"{topology.constraint.value}:{int(topology.required)}"
+    return f"{text}:{topology.devices_per_member}" if topology.devices_per_member else text
+
+
 def _topology(text: str) -> Topology:
     if not text:
         return ANYWHERE
-    constraint, required = text.split(":")
-    return Topology(Constraint(constraint), required == "1")
+    constraint, required, *per_member = text.split(":")
+    return Topology(Constraint(constraint), required == "1", int(per_member[0]) if per_member else 0)
 
 
 def slices_json(slices: tuple[Slice, ...]) -> str:

@@ -520,9 +520,14 @@ type Topology struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Constraint TopologyConstraint     `protobuf:"varint,1,opt,name=constraint,proto3,enum=slicebroker.v1.TopologyConstraint" json:"constraint,omitempty"`
 	// Required: refuse rather than place elsewhere. Otherwise preferred: placed without it if need be.
-	Required      bool `protobuf:"varint,2,opt,name=required,proto3" json:"required,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Required bool `protobuf:"varint,2,opt,name=required,proto3" json:"required,omitempty"`
+	// The devices come in members of this many, each member's devices on one node (a gang of pods
+	// that each need several devices). The count must be a multiple of it; 0 or 1: no grouping.
+	// The constraint applies to the members: same node puts all on one node, spread one member per
+	// node, same NVLink domain / leaf keeps the members' nodes under one.
+	DevicesPerMember int32 `protobuf:"varint,3,opt,name=devices_per_member,json=devicesPerMember,proto3" json:"devices_per_member,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Topology) Reset() {
@@ -567,6 +572,13 @@ func (x *Topology) GetRequired() bool {
 		return x.Required
 	}
 	return false
+}
+
+func (x *Topology) GetDevicesPerMember() int32 {
+	if x != nil {
+		return x.DevicesPerMember
+	}
+	return 0
 }
 
 // One acceptable accelerator: `count` devices of `sku`.
@@ -1432,12 +1444,13 @@ const file_slicebroker_v1_broker_proto_rawDesc = "" +
 	"\rHostResources\x12\x1b\n" +
 	"\tcpu_milli\x18\x01 \x01(\x03R\bcpuMilli\x12\x1d\n" +
 	"\n" +
-	"memory_mib\x18\x02 \x01(\x03R\tmemoryMib\"j\n" +
+	"memory_mib\x18\x02 \x01(\x03R\tmemoryMib\"\x98\x01\n" +
 	"\bTopology\x12B\n" +
 	"\n" +
 	"constraint\x18\x01 \x01(\x0e2\".slicebroker.v1.TopologyConstraintR\n" +
 	"constraint\x12\x1a\n" +
-	"\brequired\x18\x02 \x01(\bR\brequired\"5\n" +
+	"\brequired\x18\x02 \x01(\bR\brequired\x12,\n" +
+	"\x12devices_per_member\x18\x03 \x01(\x05R\x10devicesPerMember\"5\n" +
 	"\vAlternative\x12\x10\n" +
 	"\x03sku\x18\x01 \x01(\tR\x03sku\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\"\x99\x04\n" +
