@@ -41,6 +41,8 @@ PROJECTS = {
     "uni-a-llm": ("uni-a", {"H100-SXM-80GB": 64, "RNGD": 32}),
     "tiny": ("uni-a", {"H100-SXM-80GB": 2}),
     "gangs": ("uni-a", {"B200-SXM-180GB": 16}),
+    # A100s exist only on the MIG-only node of test_gangs_and_slices.
+    "migs": ("uni-a", {"A100-SXM-80GB": 8}),
 }
 GPU_NODES = ("gpu-n1", "gpu-n2")
 PREEMPTION_NOTICE_S = 3.0

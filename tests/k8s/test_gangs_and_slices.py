@@ -5,6 +5,7 @@ real services behind it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from typing import Any
 
@@ -239,3 +240,114 @@ async def _leaf_nodes_synced_by(kube: Kube, operator: Operator) -> None:
         labels = {"slicebroker.io/sku": B200, "slicebroker.io/leaf": leaf, "slicebroker.io/rack": f"rack-{name}"}
         ensure_node(kube, name, {"nvidia.com/gpu": str(gpus)}, labels)
     await eventually(lambda: set(LEAVES) <= set(operator.synced_nodes()))
+
+
+# Two more leaves of B200s for gangs of pairs: leaf-c has 9 free but only 6 in pairs (3 + 3 + 3);
+# leaf-d has 9 with 8 in pairs (4 + 2 + 3). Removed again at the end, so other tests never see them.
+PAIR_LEAVES = {
+    "pair-c1": ("leaf-c", 3),
+    "pair-c2": ("leaf-c", 3),
+    "pair-c3": ("leaf-c", 3),
+    "pair-d1": ("leaf-d", 4),
+    "pair-d2": ("leaf-d", 2),
+    "pair-d3": ("leaf-d", 3),
+}
+
+
+async def test_gang_of_two_gpu_pods_gets_each_pod_s_pair_on_one_node(
+    kube: Kube, new_namespace: Any, operator: OperatorHandle
+) -> None:
+    try:
+        for name, (leaf, gpus) in PAIR_LEAVES.items():
+            labels = {"slicebroker.io/sku": B200, "slicebroker.io/leaf": leaf, "slicebroker.io/rack": f"rack-{name}"}
+            ensure_node(kube, name, {"nvidia.com/gpu": str(gpus)}, labels)
+        await eventually(lambda: set(PAIR_LEAVES) <= set(operator.current.synced_nodes() if operator.current else {}))
+        ns = new_namespace({mapping.LABEL_INSTITUTION: "uni-a", mapping.LABEL_PROJECT: "gangs"})
+        names = [f"duo-{i}" for i in range(4)]
+        for name in names:
+            ns.create_pod(
+                name,
+                {"nvidia.com/gpu": "2"},
+                {mapping.ANN_SKU: B200, mapping.ANN_GANG_SIZE: "4", mapping.ANN_TOPOLOGY: "same-leaf"},
+                {mapping.LABEL_GANG: "pairs"},
+            )
+        pods = await eventually(lambda: _all_granted(ns, names))
+        grant_ids = {p["metadata"]["annotations"][mapping.ANN_GRANT] for p in pods}
+        assert len(grant_ids) == 1, "one grant for the whole gang"
+        grant = await call(operator.sb.get_grant, grant_ids.pop())
+        assert grant.state is GrantState.ACTIVE and grant.count == 8 and grant.sku == B200
+        node_of_device = {s.device_id: s.node_id for s in grant.slices}
+        # leaf-d, although leaf-c has as many free devices: there a pod's pair would span nodes.
+        assert {PAIR_LEAVES[s.node_id][0] for s in grant.slices} == {"leaf-d"}
+        seen: list[str] = []
+        for pod in pods:
+            annotations = pod["metadata"]["annotations"]
+            node = annotations[mapping.ANN_NODE]
+            devices = annotations[mapping.ANN_SLICES].split(",")
+            assert len(devices) == 2 and {node_of_device[d] for d in devices} == {node}, "both devices on its node"
+            terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            assert terms["nodeSelectorTerms"] == [
+                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+            ]
+            seen += devices
+        assert sorted(seen) == sorted(node_of_device), "every device of the grant to exactly one pod"
+        for name in names:
+            ns.delete_pod(name)
+        await eventually(lambda: all(ns.pod(n) is None for n in names))
+        assert (await call(operator.sb.get_grant, grant.id)).state is GrantState.ENDED
+    finally:
+        for name in PAIR_LEAVES:
+            with contextlib.suppress(KubeError):
+                kube.request("DELETE", f"/api/v1/nodes/{name}")
+
+
+async def test_gang_members_asking_for_different_counts_are_told_so(
+    new_namespace: Any, operator: OperatorHandle
+) -> None:
+    ns = new_namespace({mapping.LABEL_INSTITUTION: "uni-a", mapping.LABEL_PROJECT: "gangs"})
+    for name, gpus in (("odd-0", "2"), ("odd-1", "1")):
+        ns.create_pod(
+            name,
+            {"nvidia.com/gpu": gpus},
+            {mapping.ANN_SKU: B200, mapping.ANN_GANG_SIZE: "2"},
+            {mapping.LABEL_GANG: "odd"},
+        )
+    await eventually(lambda: all("GangMismatch" in _reasons(ns, n) for n in ("odd-0", "odd-1")))
+    assert "different numbers of devices per pod (1, 2)" in _reasons(ns, "odd-0")["GangMismatch"]
+    assert all(_gates(ns.pod(n)) == [mapping.GATE] for n in ("odd-0", "odd-1"))
+
+
+async def test_a_node_with_only_mig_capacity_syncs_and_takes_mig_pods(
+    kube: Kube, new_namespace: Any, operator: OperatorHandle
+) -> None:
+    # What the NVIDIA device plugin (MIG strategy "mixed") and GPU feature discovery publish for
+    # one A100 cut into seven 1g.10gb instances: no nvidia.com/gpu at all.
+    labels = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu.count": "1"}
+    try:
+        ensure_node(kube, "mig-only", {"nvidia.com/mig-1g.10gb": "7"}, labels)
+        synced = await eventually(lambda: (operator.current.synced_nodes() if operator.current else {}).get("mig-only"))
+        assert synced == ("A100-SXM-80GB", 1, "active")
+        registered = await call(operator.sb.get_node, "mig-only")
+        assert (registered.sku, registered.devices) == ("A100-SXM-80GB", 1)
+
+        ns = new_namespace({mapping.LABEL_INSTITUTION: "uni-a", mapping.LABEL_PROJECT: "migs"})
+        ns.create_pod("mig-pod", {"nvidia.com/mig-1g.10gb": "2"}, {mapping.ANN_SKU: "A100-SXM-80GB"})
+
+        def granted() -> dict[str, Any] | None:
+            pod = ns.pod("mig-pod")
+            return pod if pod and not _gates(pod) and mapping.ANN_GRANT in pod["metadata"]["annotations"] else None
+
+        pod = await eventually(granted)
+        annotations = pod["metadata"]["annotations"]
+        assert annotations[mapping.ANN_NODE] == "mig-only"
+        assert annotations[mapping.ANN_SLICE_KIND] == "mig"
+        assert annotations[mapping.ANN_SLICE_PROFILE] == "1g.10gb,1g.10gb"
+        grant = await call(operator.sb.get_grant, annotations[mapping.ANN_GRANT])
+        assert grant.state is GrantState.ACTIVE and grant.sku == "A100-SXM-80GB"
+        assert {(s.kind, s.profile, s.node_id) for s in grant.slices} == {("mig", "1g.10gb", "mig-only")}
+        ns.delete_pod("mig-pod")
+        await eventually(lambda: ns.pod("mig-pod") is None)
+        assert (await call(operator.sb.get_grant, grant.id)).state is GrantState.ENDED
+    finally:
+        with contextlib.suppress(KubeError):
+            kube.request("DELETE", "/api/v1/nodes/mig-only")

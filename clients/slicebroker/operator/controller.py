@@ -349,8 +349,9 @@ class Operator:
     def reconcile_gang(self, ns: str, gang: str) -> float | None:
         """Grants a gang (pods labelled slicebroker.io/gang=<gang>) as one request, all or nothing.
 
-        Once every member exists, one grant of members x per-member devices is requested with the
-        members' topology (same leaf, NVLink domain, node, spread; required or preferred) and an
+        Once every member exists, one grant of members x per-member devices is requested, each
+        member's devices on one node (the broker's `devices_per_member`), with the members'
+        topology (same leaf, NVLink domain, node, spread; required or preferred) and an
         idempotency key made from the members' uids. The slices are split among the members
         deterministically (`mapping.assign_members`). Then, in two passes, every member is first
         narrowed to its node and annotated while still gated, and only then are the gates removed:
@@ -376,6 +377,14 @@ class Operator:
                     "GangMismatch", f"members of gang {gang} disagree on {mapping.ANN_GANG_SIZE}: {sorted(sizes)}"
                 )
             requests = {mapping.read_request(p) for p in members}
+            counts = sorted({r.count for r in requests})
+            if len(counts) > 1:
+                # Each member's devices go on one node, so every member must need the same number.
+                raise mapping.PodRequestError(
+                    "GangMismatch",
+                    f"members of gang {gang} ask for different numbers of devices per pod "
+                    f"({', '.join(map(str, counts))}); every member must ask for the same",
+                )
             if len(requests) != 1:
                 raise mapping.PodRequestError(
                     "GangMismatch",
@@ -416,6 +425,8 @@ class Operator:
                 required=request.required,
                 shape=request.shape,
                 priority=request.priority,
+                # Each member's devices on one node: the broker never splits a pod across nodes.
+                devices_per_member=request.count if request.count > 1 else 0,
             )
         except SlicebrokerError as err:
             for pod in gated:
@@ -999,38 +1010,76 @@ TOPOLOGY_LABELS = {
 }
 
 
+LABEL_SKU = "slicebroker.io/sku"
+# What NVIDIA's GPU feature discovery labels a node with: the physical GPUs (MIG or not) and their model.
+LABEL_GPU_COUNT = "nvidia.com/gpu.count"
+LABEL_GPU_PRODUCT = "nvidia.com/gpu.product"
+
+
 def node_shape(node: JSON, settings: OperatorSettings) -> tuple[str, int, dict[str, str]] | None:
     """(SKU, devices, topology fields) of a Node with accelerator capacity, or None if it has none.
-    The SKU is the node's slicebroker.io/sku label, else the one SKU its resource name stands for."""
+
+    Whole devices (e.g. nvidia.com/gpu) are counted as the node advertises them. A node that
+    advertises only MIG instances (nvidia.com/mig-1g.10gb: 7, no nvidia.com/gpu) is registered
+    with its physical GPUs: the nvidia.com/gpu.count label, else the fewest devices the instances
+    fit on by the catalogue's partition geometry. The SKU is the node's slicebroker.io/sku label,
+    else the one SKU its resource names stand for, else the one of those that the
+    nvidia.com/gpu.product label names (e.g. NVIDIA-A100-SXM4-80GB).
+
+    Inventory knows the GPUs, not how the node's MIG manager has cut them: the broker may cut a
+    registered GPU into other profiles than the node advertises, and a pod pinned there would then
+    wait for the kubelet (inventory has no per-node list of profiles yet)."""
+    name = str(node["metadata"]["name"])
     labels = (node.get("metadata") or {}).get("labels") or {}
     capacity = (node.get("status") or {}).get("capacity") or {}
     names = mapping.resource_names()
-    for resource, amount in sorted(capacity.items()):
-        entry = names.get(resource)
-        if entry is None or entry.slice != "whole":
+    amounts = {r: n for r, n in ((r, _amount(a)) for r, a in sorted(capacity.items())) if n > 0 and r in names}
+    for resource, count in amounts.items():
+        entry = names[resource]
+        if entry.slice != "whole":
             continue
-        try:
-            count = int(str(amount))
-        except ValueError:
-            continue
-        if count <= 0:
-            continue
-        sku = labels.get("slicebroker.io/sku", "")
-        if not sku and len(entry.skus) == 1:
-            sku = entry.skus[0]
-        if sku not in entry.skus:
-            log.warning(
-                "node %s: %s needs a slicebroker.io/sku label (one of %s)",
-                node["metadata"]["name"],
-                resource,
-                entry.skus,
-            )
-            return None
-        topo = {field: labels.get(label, "") for field, label in TOPOLOGY_LABELS.items()}
-        topo["site"] = topo["site"] or settings.default_site
-        topo["rack"] = topo["rack"] or settings.default_rack
-        return sku, count, {k: v for k, v in topo.items() if v}
-    return None
+        sku = _node_sku(name, labels, entry.skus, resource)
+        return None if sku is None else (sku, count, _node_topology(labels, settings))
+    mig = {r: n for r, n in amounts.items() if names[r].slice == "mig" and names[r].profile}
+    if not mig:
+        return None
+    skus = [s for s in names[next(iter(mig))].skus if all(s in names[r].skus for r in mig)]
+    sku = _node_sku(name, labels, tuple(skus), ", ".join(mig))
+    geometry = mapping.partitions().get(sku or "")
+    if sku is None or geometry is None:
+        return None
+    profiles = {names[r].profile: n for r, n in mig.items()}
+    count = _amount(labels.get(LABEL_GPU_COUNT, "")) or geometry.devices_for(profiles)
+    return sku, count, _node_topology(labels, settings)
+
+
+def _amount(value: Any) -> int:
+    text = str(value).strip()
+    return int(text) if text.isdigit() else 0
+
+
+def _node_sku(node: str, labels: dict[str, str], skus: tuple[str, ...], resource: str) -> str | None:
+    """The node's SKU among `skus` (those its resource names stand for), or None with a warning."""
+    sku = labels.get(LABEL_SKU, "")
+    if not sku and len(skus) == 1:
+        sku = skus[0]
+    if not sku:
+        # GPU feature discovery's product, e.g. NVIDIA-H100-80GB-HBM3: the SKU whose model (the
+        # first part of its name, H100) is one of the product's words.
+        words = set(labels.get(LABEL_GPU_PRODUCT, "").upper().replace("_", "-").split("-"))
+        named = [s for s in skus if s.split("-")[0].upper() in words]
+        sku = named[0] if len(named) == 1 else ""
+    if sku not in skus:
+        log.warning("node %s: %s needs a %s label (one of %s)", node, resource, LABEL_SKU, skus)
+        return None
+    return sku
+
+
+def _node_topology(labels: dict[str, str], settings: OperatorSettings) -> dict[str, str]:
+    topo = {field: labels.get(label, "") for field, label in TOPOLOGY_LABELS.items()}
+    topo["site"] = topo["site"] or settings.default_site
+    topo["rack"] = topo["rack"] or settings.default_rack
+    return {k: v for k, v in topo.items() if v}
 
 
 def dumps(obj: Iterable[Any]) -> str:

@@ -76,6 +76,36 @@ def resource_names() -> Mapping[str, ResourceName]:
     return {n: ResourceName(n, tuple(s), *kinds[n]) for n, s in skus.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class Partitions:
+    """A SKU's hardware partition geometry: the compute and memory counters of one device and what
+    each profile takes of them (catalogue `partition_geometry` and `partitions`)."""
+
+    compute: int
+    memory: int
+    profiles: Mapping[str, tuple[int, int]]
+
+    def devices_for(self, amounts: Mapping[str, int]) -> int:
+        """The fewest devices that can carry `amounts` (profile → instances): the counters the
+        instances use, over one device's counters, rounded up."""
+        compute = sum(self.profiles[p][0] * n for p, n in amounts.items())
+        memory = sum(self.profiles[p][1] * n for p, n in amounts.items())
+        return max(-(-compute // max(self.compute, 1)), -(-memory // max(self.memory, 1)))
+
+
+@cache
+def partitions() -> Mapping[str, Partitions]:
+    """SKU → its partition geometry, for the SKUs that have one."""
+    out: dict[str, Partitions] = {}
+    for sku in yaml.safe_load(catalogue_text())["skus"]:
+        geometry = sku.get("partition_geometry")
+        if not geometry:
+            continue
+        profiles = {str(p["profile"]): (int(p["compute"]), int(p["memory"])) for p in sku.get("partitions") or ()}
+        out[str(sku["name"])] = Partitions(int(geometry["compute_slices"]), int(geometry["memory_slices"]), profiles)
+    return out
+
+
 @cache
 def sku_names() -> tuple[str, ...]:
     return tuple(str(s["name"]) for s in yaml.safe_load(catalogue_text())["skus"])
