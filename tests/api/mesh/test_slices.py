@@ -41,6 +41,20 @@ async def test_seven_smallest_mig_slices_fill_one_gpu(stubs: Stubs) -> None:
     assert project.devices_in_use.get(H100, 0) <= 2
 
 
+async def test_npu_partitions_are_granted_and_counted_by_their_size(stubs: Stubs) -> None:
+    request = ask(4, "npu_partition", "2core.12gb")
+    request.sku = "RNGD"
+    grant = await stubs.broker.RequestGrant(request)
+    assert {(s.kind, s.profile) for s in grant.slices} == {("npu_partition", "2core.12gb")}
+    assert len({s.device_id for s in grant.slices}) == 1, "four quarter partitions fill one RNGD"
+    # Quota charges each partition a quarter of a device (2 of its 8 cores), not a whole one.
+    project = await stubs.quota.GetProject(quota_pb2.GetProjectRequest(id="uni-a-llm"))
+    assert project.devices_in_use["RNGD"] == 1
+    await stubs.broker.ReleaseGrant(broker_pb2.ReleaseGrantRequest(id=grant.id))
+    project = await stubs.quota.GetProject(quota_pb2.GetProjectRequest(id="uni-a-llm"))
+    assert project.devices_in_use.get("RNGD", 0) == 0
+
+
 async def test_partitions_that_cannot_coexist_go_to_another_device(stubs: Stubs) -> None:
     # (Two 3g.40gb may go to two devices: the packing engine keeps room for a third rather than
     # strand a compute slice without memory; the unit table tests cover the ninth memory slice.)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slicebroker.broker.domain.model import Choice, Grant, GrantState, PriorityClass
+from slicebroker.broker.domain.model import Choice, Grant, GrantState, PriorityClass, Shape, SliceKind
 from slicebroker.broker.domain.preemption import Reclaim, deadline, plan, plan_reclaims, victim_order
 from slicebroker.broker.domain.snapshot import NodeView, Snapshot
 from slicebroker.core.errors import ResourceExhausted
@@ -206,6 +206,26 @@ def test_notices_already_given_count_and_reclaimers_share_nothing() -> None:
     assert [(v.claimant.id, [g.id for g in v.grants]) for v in out] == [("q1", ["a"]), ("q2", ["b"])]
     # Enough already under notice: nothing new.
     assert plan_reclaims([(claimant("q", 4), reclaim(4))], cands, noticed, under) == []
+
+
+def test_partition_victims_free_quota_by_their_size() -> None:
+    # Seven 1g.10gb slices are one device's worth of quota, as quota charged them; counting each
+    # as a whole device would notice one grant and leave the claimant short for another pass.
+    mig = Shape(SliceKind.MIG, "1g.10gb", 1, 1)
+    cands = [
+        member("small", 4, shape=mig, started=3),
+        member("more", 3, shape=mig, started=2),
+        member("w", 1, started=1),
+    ]
+    (v,) = plan_reclaims([(claimant("q", 1), reclaim(1))], victim_order(cands, []), [], under)
+    assert [g.id for g in v.grants] == ["small", "more"]
+    share = Shape(SliceKind.SHARE, "", 250, 250)
+    (v,) = plan_reclaims([(claimant("q", 1), reclaim(0.5))], [member("s", 2, shape=share)], [], under)
+    assert [g.id for g in v.grants] == ["s"]
+    # Quota rounds 5/7 up to "0.714286": five sevenths still cover it, and no more is taken.
+    five_sevenths = Reclaim("uni", SKU, 5 / 7, "0.714286")
+    (v,) = plan_reclaims([(claimant("q", 1), five_sevenths)], [member("five", 5, shape=mig), *cands], [], under)
+    assert [g.id for g in v.grants] == ["five"]
 
 
 def test_reclaim_is_read_only_from_a_reclaimable_refusal() -> None:

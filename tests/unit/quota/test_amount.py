@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from slicebroker.core.catalogue import partition_sizes
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.quota.domain.amount import SCALE, UNLIMITED, ZERO, Amount, format_units, parse_amount
 from slicebroker.quota.domain.resources import ACCEL, charges, slice_size
@@ -76,11 +77,45 @@ def test_bad_shapes_name_the_field(shape: str) -> None:
     assert err.value.field == "reservations[0].shape"
 
 
-@given(st.integers(1, 7), st.integers(1, 1000))
-def test_n_slices_charge_n_times_one(compute: int, n: int) -> None:
-    one = charges(H100, f"{compute}g.{10 * compute}gb", 1)
-    many = charges(H100, f"{compute}g.{10 * compute}gb", n)
+_PROFILES = [(sku, profile) for sku, profiles in partition_sizes().items() for profile in profiles]
+
+
+@given(st.sampled_from(_PROFILES), st.integers(1, 1000))
+def test_n_slices_charge_n_times_one(partition: tuple[str, str], n: int) -> None:
+    sku, profile = partition
+    one = charges(sku, profile, 1)
+    many = charges(sku, profile, n)
     assert all(many[r] == n * one[r] for r in one)
+
+
+@pytest.mark.parametrize(
+    ("sku", "shape", "compute", "memory"),
+    [
+        ("RNGD", "2core.12gb", Fraction(1, 4), Fraction(1, 4)),
+        ("RNGD", "1core.6gb", Fraction(1, 8), Fraction(1, 8)),
+        # By the card's memory slices, not GB over the card's GB (71/141 twice would overfill it).
+        ("H200-SXM-141GB", "4g.71gb", Fraction(4, 7), Fraction(1, 2)),
+        ("H200-SXM-141GB", "3g.71gb", Fraction(3, 7), Fraction(1, 2)),
+    ],
+)
+def test_partitions_are_sized_by_the_catalogue_counters(
+    sku: str, shape: str, compute: Fraction, memory: Fraction
+) -> None:
+    size = slice_size(sku, shape)
+    assert (size.compute, size.memory) == (compute, memory)
+
+
+def test_an_npu_partition_and_a_mig_pair_fill_exactly_one_device() -> None:
+    assert charges("RNGD", "2core.12gb", 4)["RNGD"] == SCALE
+    a, b = charges("H200-SXM-141GB", "4g.71gb", 1), charges("H200-SXM-141GB", "3g.71gb", 1)
+    assert a["H200-SXM-141GB#mem"] + b["H200-SXM-141GB#mem"] == SCALE
+
+
+def test_an_unknown_profile_names_the_ones_the_sku_has() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        charges("RNGD", "3core.18gb", 1, field="reservations[0].shape")
+    assert err.value.field == "reservations[0].shape"
+    assert "1core.6gb, 2core.12gb, 4core.24gb" in str(err.value)
 
 
 def test_format_units() -> None:

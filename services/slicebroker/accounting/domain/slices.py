@@ -20,30 +20,16 @@ sevenths, eighths, thousandths of a share and their combinations exactly.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from fractions import Fraction
 from functools import cache
 
-import yaml
-
-from slicebroker.core.catalogue import catalogue_text
+from slicebroker.core.catalogue import partition_sizes
 
 SIZE_DEN = 2**3 * 3**2 * 5**3 * 7  # 63,000: lcm(1..10) x 25
 _MIG = re.compile(r"^mig-(\d+)g\.\d+gb$")
 _SHARE = re.compile(r"^(?:fraction|share)-(\d*\.?\d+)$")
 _BROKER_KINDS = {"mig": "mig", "share": "fraction", "npu_partition": "npu"}
 WHOLE = "whole"
-
-
-@cache
-def _geometry() -> Mapping[str, tuple[int, dict[str, int]]]:
-    """SKU -> (compute slices of a device, partition profile -> compute counters)."""
-    out: dict[str, tuple[int, dict[str, int]]] = {}
-    for sku in yaml.safe_load(catalogue_text())["skus"]:
-        geometry = sku.get("partition_geometry") or {}
-        profiles = {str(p["profile"]): int(p["compute"]) for p in sku.get("partitions") or []}
-        out[str(sku["name"])] = (int(geometry.get("compute_slices", 1)), profiles)
-    return out
 
 
 def canonical_kind(kind: str, profile: str) -> str:
@@ -63,16 +49,16 @@ def slice_size(sku: str, kind: str) -> Fraction:
     does not know) counts as a whole device: an overcount that shows, rather than a silent zero."""
     if kind == WHOLE:
         return Fraction(1)
-    compute_slices, profiles = _geometry().get(sku, (7, {}))
+    partitions = partition_sizes().get(sku, {})
     if m := _MIG.match(kind):
-        c = profiles.get(kind.removeprefix("mig-"), int(m[1]))
-        return _clamp(Fraction(c, compute_slices if compute_slices > 1 else 7))
+        known = partitions.get(kind.removeprefix("mig-"))
+        return _clamp(known.compute if known is not None else Fraction(int(m[1]), 7))
     if m := _SHARE.match(kind):
         return _clamp(Fraction(m[1]))
-    if kind.startswith("npu-") and compute_slices > 1:
-        npu = profiles.get(kind.removeprefix("npu-"))
+    if kind.startswith("npu-"):
+        npu = partitions.get(kind.removeprefix("npu-"))
         if npu is not None:
-            return _clamp(Fraction(npu, compute_slices))
+            return _clamp(npu.compute)
     return Fraction(1)
 
 

@@ -25,8 +25,8 @@ quota says `reclaimable` and names the `pool`) takes back `short_by` devices fro
 grants of projects under that pool, in the same victim order. Grants already under notice in
 that pool count first (they free quota soon), victims one reclaimer takes are not counted again
 for the next, and no victims are chosen when all candidates together cannot cover the shortfall.
-A victim frees its devices' worth of quota (shares by their fraction; partitions count as whole
-devices, so a pass may fall short and the next pass reclaims the rest).
+A victim frees its devices' worth of quota as quota charged it: shares by their fraction, MIG and
+NPU partitions by their compute counters over the device's (the catalogue's partition table).
 """
 
 from __future__ import annotations
@@ -34,10 +34,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from slicebroker.broker.domain.model import Choice, Grant, GrantState, PriorityClass, SliceKind
 from slicebroker.broker.domain.placer import PlaceJob, choose
 from slicebroker.broker.domain.snapshot import NodeClaim, Snapshot
+from slicebroker.core.catalogue import partition_sizes
 from slicebroker.core.errors import SlicebrokerError
 from slicebroker.core.reasons import Reason
 
@@ -86,11 +88,28 @@ class Reclaim:
         return Reclaim(md["pool"], md.get("sku", ""), short, md.get("short_by", ""))
 
 
-def quota_size(grant: Grant) -> float:
-    """Devices' worth of quota a grant holds: shares by their fraction, anything else whole."""
-    if grant.shape.kind is SliceKind.SHARE and grant.shape.compute:
-        return grant.count * grant.shape.compute / 1000
-    return float(grant.count)
+def quota_size(grant: Grant) -> Fraction:
+    """Devices' worth of quota a grant holds, as quota charges it: shares by their fraction,
+    partitions by their compute counters (a 1g.10gb MIG slice is 1/7), whole devices whole."""
+    shape = grant.shape
+    if shape.kind is SliceKind.SHARE and shape.compute:
+        return grant.count * Fraction(shape.compute, 1000)
+    if shape.profile:
+        partition = partition_sizes().get(grant.sku, {}).get(shape.profile)
+        if partition is not None:
+            return grant.count * partition.compute
+    return Fraction(grant.count)
+
+
+# Quota writes a shortfall to six decimals ("0.714286" for 5/7): sizes within that of it cover it.
+_ROUNDING = Fraction(1, 1_000_000)
+
+
+def _shortfall(reclaim: Reclaim) -> Fraction:
+    try:
+        return Fraction(reclaim.short_by_text) - _ROUNDING
+    except (ValueError, ZeroDivisionError):
+        return Fraction(reclaim.short_by) - _ROUNDING
 
 
 def plan_reclaims(
@@ -110,7 +129,7 @@ def plan_reclaims(
         def counts(g: Grant, r: Reclaim = reclaim) -> bool:
             return g.sku == r.sku and g.id not in used and under(g, r.pool)
 
-        need = reclaim.short_by
+        need = _shortfall(reclaim)
         # 1. What is already under notice in this pool frees quota soon: count it first.
         for g in noticed:
             if need <= 0:
@@ -122,7 +141,7 @@ def plan_reclaims(
             continue
         # 2. Greedy in victim order until the shortfall is covered (none if it cannot be).
         chosen: list[Grant] = []
-        covered = 0.0
+        covered = Fraction(0)
         for g in free:
             if counts(g):
                 chosen.append(g)

@@ -5,18 +5,19 @@ A quota entry names a resource class: a SKU ("H100-SXM-80GB"), a family (the cat
 one shape of one SKU charges, in `Amount` units:
 
     <SKU>        compute: device-equivalents (a 1g.10gb MIG slice is 1/7, a 0.25 share is 0.25)
-    <SKU>#mem    memory: device-equivalents (a 1g.10gb slice of an 80 GB card is 10/80)
+    <SKU>#mem    memory: device-equivalents (a 1g.10gb slice of an H100 holds 1 of its 8 memory slices)
     <family>     compute device-equivalents of any SKU of the family
     accel        compute × the SKU's normalisation weight (H100 = 1)
 
 Compute and memory are two resources of one class, so the SKU's quota bounds both: seven 1g.10gb
 slices fill one device of compute, and a 4g.40gb + 3g.40gb pair fills exactly one device of each,
-as they do on the card. Every check (caps, borrowing, fair share) reads these same charges.
+as they do on the card. Partitions (MIG and NPU) are sized by the catalogue's partition counters
+(`core.catalogue.partition_sizes`), the same table inventory cuts devices by. Every check (caps,
+borrowing, fair share) reads these same charges.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,15 +26,12 @@ from types import MappingProxyType
 
 import yaml
 
-from slicebroker.core.catalogue import catalogue_text
+from slicebroker.core.catalogue import catalogue_text, partition_sizes
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.quota.domain.amount import Amount
 
 ACCEL = "accel"
 MEMORY_SUFFIX = "#mem"
-# Compute slices of the MIG-capable cards (A100, H100, H200, B200 all split into sevenths).
-MIG_COMPUTE_SLICES = 7
-_MIG = re.compile(r"^(\d)g\.(\d+)gb$")
 
 # Dense BF16 TFLOPS relative to an H100 SXM (vendor data sheets), the default exchange rate of the
 # normalised unit. Operators override it in settings; it is versioned by the charges a reservation
@@ -95,21 +93,22 @@ WHOLE = SliceSize(Fraction(1), Fraction(1))
 
 
 def slice_size(sku: str, shape: str, field: str = "shape") -> SliceSize:
-    """`shape` "" is a whole device; "1g.10gb" a MIG profile (NVIDIA SKUs); "0.25" a share."""
+    """`shape` "" is a whole device; a partition profile of the SKU ("1g.10gb", "2core.12gb"); or a
+    share ("0.25")."""
     if not shape:
         return WHOLE
-    info = skus()[sku]
-    if m := _MIG.match(shape):
-        if info.vendor != "nvidia":
-            raise InvalidArgument(field, f"MIG profile {shape!r} on a {sku}, which has no MIG")
-        compute, memory = int(m[1]), int(m[2])
-        if not 1 <= compute <= MIG_COMPUTE_SLICES or not 1 <= memory <= info.memory_gib:
-            raise InvalidArgument(field, f"MIG profile {shape!r} does not fit a {sku}")
-        return SliceSize(Fraction(compute, MIG_COMPUTE_SLICES), Fraction(memory, info.memory_gib))
+    partition = partition_sizes().get(sku, {}).get(shape)
+    if partition is not None:
+        return SliceSize(partition.compute, partition.memory)
     try:
         share = Fraction(shape)
     except (ValueError, ZeroDivisionError):
-        raise InvalidArgument(field, f"{shape!r} is neither a MIG profile (e.g. 1g.10gb) nor a share") from None
+        profiles = ", ".join(partition_sizes().get(sku, {}))
+        raise InvalidArgument(
+            field,
+            f"{shape!r} is not a partition profile of {sku} ({'it has ' + profiles if profiles else 'it has none'})"
+            " nor a share such as 0.25",
+        ) from None
     if not 0 < share <= 1:
         raise InvalidArgument(field, f"a share must be in (0, 1], not {shape}")
     return SliceSize(share, share)
