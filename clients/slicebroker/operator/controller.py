@@ -37,6 +37,7 @@ from slicebroker.client import (
     Slice,
     SlicebrokerError,
 )
+from slicebroker.core.catalogue import partition_sizes
 from slicebroker.operator import grants, mapping
 from slicebroker.operator.kube import JSON, MERGE, STRATEGIC, Gone, Kube, KubeError
 from slicebroker.operator.settings import OperatorSettings
@@ -1045,11 +1046,11 @@ def node_shape(node: JSON, settings: OperatorSettings) -> tuple[str, int, dict[s
         return None
     skus = [s for s in names[next(iter(mig))].skus if all(s in names[r].skus for r in mig)]
     sku = _node_sku(name, labels, tuple(skus), ", ".join(mig))
-    geometry = mapping.partitions().get(sku or "")
-    if sku is None or geometry is None:
+    sizes = partition_sizes().get(sku or "")
+    if sku is None or not sizes:
         return None
     profiles = {names[r].profile: n for r, n in mig.items()}
-    count = _amount(labels.get(LABEL_GPU_COUNT, "")) or geometry.devices_for(profiles)
+    count = _amount(labels.get(LABEL_GPU_COUNT, "")) or mapping.devices_for(sizes, profiles)
     return sku, count, _node_topology(labels, settings)
 
 

@@ -6,6 +6,7 @@ pod the same way and the rules are testable without an API server.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from typing import Any
 import yaml
 
 from slicebroker.client import Placement, Shape
-from slicebroker.core.catalogue import catalogue_text
+from slicebroker.core import catalogue
+from slicebroker.core.catalogue import PartitionSize, catalogue_text
 
 GATE = "slicebroker.io/grant"
 FINALIZER = "slicebroker.io/release"
@@ -76,39 +78,12 @@ def resource_names() -> Mapping[str, ResourceName]:
     return {n: ResourceName(n, tuple(s), *kinds[n]) for n, s in skus.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class Partitions:
-    """A SKU's hardware partition geometry: the compute and memory counters of one device and what
-    each profile takes of them (catalogue `partition_geometry` and `partitions`)."""
-
-    compute: int
-    memory: int
-    profiles: Mapping[str, tuple[int, int]]
-
-    def devices_for(self, amounts: Mapping[str, int]) -> int:
-        """The fewest devices that can carry `amounts` (profile → instances): the counters the
-        instances use, over one device's counters, rounded up."""
-        compute = sum(self.profiles[p][0] * n for p, n in amounts.items())
-        memory = sum(self.profiles[p][1] * n for p, n in amounts.items())
-        return max(-(-compute // max(self.compute, 1)), -(-memory // max(self.memory, 1)))
-
-
-@cache
-def partitions() -> Mapping[str, Partitions]:
-    """SKU → its partition geometry, for the SKUs that have one."""
-    out: dict[str, Partitions] = {}
-    for sku in yaml.safe_load(catalogue_text())["skus"]:
-        geometry = sku.get("partition_geometry")
-        if not geometry:
-            continue
-        profiles = {str(p["profile"]): (int(p["compute"]), int(p["memory"])) for p in sku.get("partitions") or ()}
-        out[str(sku["name"])] = Partitions(int(geometry["compute_slices"]), int(geometry["memory_slices"]), profiles)
-    return out
-
-
-@cache
-def sku_names() -> tuple[str, ...]:
-    return tuple(str(s["name"]) for s in yaml.safe_load(catalogue_text())["skus"])
+def devices_for(sizes: Mapping[str, PartitionSize], amounts: Mapping[str, int]) -> int:
+    """The fewest devices of one SKU that can carry `amounts` (profile → instances), by what each
+    profile takes of a device's compute and memory (`sizes`, the catalogue's partition table)."""
+    compute = sum(sizes[p].compute * n for p, n in amounts.items())
+    memory = sum(sizes[p].memory * n for p, n in amounts.items())
+    return math.ceil(max(compute, memory))
 
 
 def is_accelerator_resource(name: str) -> bool:
@@ -258,8 +233,9 @@ def read_request(pod: Mapping[str, Any]) -> PodRequest:
             "MixedAccelerators", f"a pod may ask for one accelerator resource, got {', '.join(sorted(totals))}"
         )
     sku_hint = annotations.get(ANN_SKU, "")
-    if sku_hint and sku_hint not in sku_names():
-        raise PodRequestError("UnknownSku", f"{ANN_SKU}={sku_hint!r} is not a SKU; known: {', '.join(sku_names())}")
+    skus = catalogue.sku_names()
+    if sku_hint and sku_hint not in skus:
+        raise PodRequestError("UnknownSku", f"{ANN_SKU}={sku_hint!r} is not a SKU; known: {', '.join(skus)}")
     lease = parse_lease(annotations[ANN_LEASE]) if ANN_LEASE in annotations else None
     gang = gang_of(pod)
     topology = annotations.get(ANN_TOPOLOGY, "anywhere" if gang else "same-node")
