@@ -19,6 +19,7 @@ from slicebroker.quota.main import build as build_quota
 from slicebroker.quota.settings import QuotaSettings
 from slicebroker.runtime.auth import append_entries, issue_token
 from slicebroker.runtime.server import RunningServer
+from slicebroker.v1 import quota_pb2, quota_pb2_grpc
 from tests.mesh_fixtures import load_small_demo
 
 IDENTITIES = {
@@ -41,6 +42,18 @@ class SecureMesh:
 
     def channel(self, service: str) -> grpc.aio.Channel:
         return grpc.aio.insecure_channel(self.servers[service].address)
+
+    async def cap_user(self, project: str, user: str, sku: str, cap: str) -> None:
+        """Adds the user tenant "<project>/<user>" with a hard cap on `sku` (as the admin)."""
+        async with self.channel("quota") as channel:
+            quota = quota_pb2_grpc.QuotaServiceStub(channel)
+            tenant = f"{project}/{user}"
+            await quota.UpsertTenant(
+                quota_pb2.UpsertTenantRequest(id=tenant, kind=quota_pb2.TENANT_KIND_USER, parent=project),
+                metadata=self.md("admin"),
+            )
+            entry = quota_pb2.QuotaEntry(resource_class=sku, hard_cap=cap)
+            await quota.SetQuota(quota_pb2.SetQuotaRequest(tenant=tenant, entries=[entry]), metadata=self.md("admin"))
 
 
 def write_tokens(path: Path) -> dict[str, str]:

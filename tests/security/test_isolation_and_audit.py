@@ -332,18 +332,8 @@ async def test_a_grant_carries_the_user_who_asked_to_quota_and_the_ledger(mesh: 
     """A project member's requests count against "<project>/<user>" in quota (its cap binds), and the
     ledger bills them to that user."""
     admin = mesh.md("admin")
-    async with mesh.channel("quota") as qch, mesh.channel("broker") as bch, mesh.channel("accounting") as ach:
-        quota = quota_pb2_grpc.QuotaServiceStub(qch)
-        await quota.UpsertTenant(
-            quota_pb2.UpsertTenantRequest(id="uni-a-llm/ana", kind=quota_pb2.TENANT_KIND_USER, parent="uni-a-llm"),
-            metadata=admin,
-        )
-        await quota.SetQuota(
-            quota_pb2.SetQuotaRequest(
-                tenant="uni-a-llm/ana", entries=[quota_pb2.QuotaEntry(resource_class="H100-SXM-80GB", hard_cap="1")]
-            ),
-            metadata=admin,
-        )
+    await mesh.cap_user("uni-a-llm", "ana", "H100-SXM-80GB", "1")
+    async with mesh.channel("broker") as bch, mesh.channel("accounting") as ach:
         broker = broker_pb2_grpc.BrokerServiceStub(bch)
 
         def ask(key: str) -> broker_pb2.RequestGrantRequest:

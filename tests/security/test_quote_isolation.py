@@ -37,3 +37,24 @@ async def test_quotes_only_for_the_caller_s_own_projects(mesh: SecureMesh) -> No
             assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
             assert isinstance(from_rpc_error(info.value), PermissionDenied)
         assert (await broker.Quote(ask("lab-b-bio"), metadata=mesh.md("admin"))).count == 1
+
+
+async def test_a_member_s_quote_counts_against_their_user_cap_as_their_grant_does(mesh: SecureMesh) -> None:
+    """ana (a member of uni-a-llm) may hold 1 H100: her quote for 2 is refused by that cap with the
+    words her RequestGrant gets; a quote for 1 is fine; an admin, who is no user, quotes 2."""
+    admin = mesh.md("admin")
+    await mesh.cap_user("uni-a-llm", "ana", "H100-SXM-80GB", "1")
+    async with mesh.channel("broker") as bch:
+        broker = broker_pb2_grpc.BrokerServiceStub(bch)
+        two = broker_pb2.RequestGrantRequest(
+            project="uni-a-llm", sku="H100-SXM-80GB", count=2, lease=Duration(seconds=600)
+        )
+        ana = mesh.md("uni-a-llm")
+        quote = await broker.Quote(two, metadata=ana)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await broker.RequestGrant(two, metadata=ana)
+        refusal = from_rpc_error(info.value)
+        assert refusal.metadata["node"] == "uni-a-llm/ana" and refusal.metadata["limit_kind"] == "hard_cap"
+        assert (quote.refusal_reason, quote.refusal_message) == (str(refusal.reason), refusal.message)
+        assert not (await broker.Quote(ask("uni-a-llm"), metadata=ana)).refusal_reason
+        assert not (await broker.Quote(two, metadata=admin)).refusal_reason

@@ -64,6 +64,11 @@ class QuotaServiceStub:
                 request_serializer=slicebroker_dot_v1_dot_quota__pb2.ReserveRequest.SerializeToString,
                 response_deserializer=slicebroker_dot_v1_dot_quota__pb2.ReserveResponse.FromString,
                 _registered_method=True)
+        self.CheckReserve = channel.unary_unary(
+                '/slicebroker.v1.QuotaService/CheckReserve',
+                request_serializer=slicebroker_dot_v1_dot_quota__pb2.ReserveRequest.SerializeToString,
+                response_deserializer=slicebroker_dot_v1_dot_quota__pb2.ReserveResponse.FromString,
+                _registered_method=True)
         self.Commit = channel.unary_unary(
                 '/slicebroker.v1.QuotaService/Commit',
                 request_serializer=slicebroker_dot_v1_dot_quota__pb2.CommitRequest.SerializeToString,
@@ -167,6 +172,14 @@ class QuotaServiceServicer:
     def Reserve(self, request, context):
         """Two-phase reservations keyed by grant id. Reserving an id again returns the first answer.
         A reservation not committed before its TTL lapses is cancelled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckReserve(self, request, context):
+        """What Reserve would answer now, nothing written; grant ids are ignored and may be empty.
+        Each reservation is answered against the tenant tree as it is (they do not add up).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -291,6 +304,11 @@ def add_QuotaServiceServicer_to_server(servicer, server):
             ),
             'Reserve': grpc.unary_unary_rpc_method_handler(
                     servicer.Reserve,
+                    request_deserializer=slicebroker_dot_v1_dot_quota__pb2.ReserveRequest.FromString,
+                    response_serializer=slicebroker_dot_v1_dot_quota__pb2.ReserveResponse.SerializeToString,
+            ),
+            'CheckReserve': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckReserve,
                     request_deserializer=slicebroker_dot_v1_dot_quota__pb2.ReserveRequest.FromString,
                     response_serializer=slicebroker_dot_v1_dot_quota__pb2.ReserveResponse.SerializeToString,
             ),
@@ -520,6 +538,33 @@ class QuotaService:
             request,
             target,
             '/slicebroker.v1.QuotaService/Reserve',
+            slicebroker_dot_v1_dot_quota__pb2.ReserveRequest.SerializeToString,
+            slicebroker_dot_v1_dot_quota__pb2.ReserveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckReserve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/slicebroker.v1.QuotaService/CheckReserve',
             slicebroker_dot_v1_dot_quota__pb2.ReserveRequest.SerializeToString,
             slicebroker_dot_v1_dot_quota__pb2.ReserveResponse.FromString,
             options,

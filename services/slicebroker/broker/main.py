@@ -76,10 +76,8 @@ async def build(settings: BrokerSettings) -> ServiceSpec:
         store, grants, clock_ms, block_ms=settings.watch_block_ms, max_streams=settings.watch_max_streams
     )
     placer.on_change = grants.capacity_changed.set
-    # Quotes read quota's standings, accounting's price book and the queue's own start estimate.
-    quotes = QuoteService(
-        grants, placer, store, quota, accounting, dispatcher._estimated_start, lambda: catalogue, clock_ms
-    )
+    # Quotes ask quota's CheckReserve, accounting's price book and the queue's own start estimate.
+    quotes = QuoteService(grants, placer, store, quota, accounting, dispatcher._estimated_start, clock_ms)
     repair = Repair(
         store,
         grants,

@@ -3,8 +3,7 @@ request id, and turns a failed status back into the domain error it stands for."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from fractions import Fraction
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -13,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from slicebroker.broker.domain.model import EventType, Grant, GrantEvent, SkuShapes
 from slicebroker.broker.domain.ports import ChangeKind, ClaimOutcome, NodeChange, Reserved, ReserveItem
-from slicebroker.broker.domain.quote import Limit, Price, TenantStanding
+from slicebroker.broker.domain.quote import Price
 from slicebroker.broker.domain.snapshot import DeviceSlices, NodeClaim, NodeView, SliceSpec
 from slicebroker.core.errors import SlicebrokerError
 from slicebroker.runtime.channels import call_metadata, open_channel
@@ -191,25 +190,11 @@ class GrpcQuota(_Peer):
         self._stub = quota_pb2_grpc.QuotaServiceStub(self.channel)
 
     async def reserve(self, items: Sequence[ReserveItem]) -> list[Reserved | SlicebrokerError]:
-        request = quota_pb2.ReserveRequest(
-            reservations=[
-                quota_pb2.Reservation(
-                    grant_id=i.grant_id,
-                    project=i.project,
-                    sku=i.sku,
-                    count=i.count,
-                    ttl_seconds=i.ttl_s,
-                    priority=_PRIORITIES[i.priority],
-                    shape=i.shape,
-                    user=i.user,
-                )
-                for i in items
-            ]
-        )
-        response = await self.call(self._stub.Reserve, request)
-        return [
-            from_status(r.status) or Reserved(r.institution, r.preemptible, tuple(r.warnings)) for r in response.results
-        ]
+        return _reserved(await self.call(self._stub.Reserve, _reserve_request(items)))
+
+    async def check(self, items: Sequence[ReserveItem]) -> list[Reserved | SlicebrokerError]:
+        """What `reserve` would answer each item now; quota writes nothing (grant ids may be empty)."""
+        return _reserved(await self.call(self._stub.CheckReserve, _reserve_request(items)))
 
     async def commit(self, grant_ids: Sequence[str]) -> list[SlicebrokerError | None]:
         response = await self.call(self._stub.Commit, quota_pb2.CommitRequest(grant_ids=grant_ids))
@@ -243,51 +228,29 @@ class GrpcQuota(_Peer):
         response = await self.call(self._stub.ListReservations, quota_pb2.ListReservationsRequest())
         return [r.grant_id for r in response.reservations]
 
-    async def standings(self, tenants: Sequence[str]) -> list[TenantStanding]:
-        """Quota's standings of `tenants`, for quotes (read only)."""
-        response = await self.call(self._stub.GetStandings, quota_pb2.GetStandingsRequest(tenants=tenants))
-        return [_standing(s) for s in response.standings]
 
-
-_TENANT_STATES = {
-    quota_pb2.TENANT_STATE_UNSPECIFIED: "active",
-    quota_pb2.TENANT_STATE_ACTIVE: "active",
-    quota_pb2.TENANT_STATE_ON_HOLD: "on_hold",
-    quota_pb2.TENANT_STATE_CLOSED: "closed",
-}
-
-
-def _amount(text: str, default: Fraction | None) -> Fraction | None:
-    """Quota's decimal amount strings ("8", "0.25", "1/7", "unlimited"); "" is the field's default."""
-    if not text:
-        return default
-    return None if text == "unlimited" else Fraction(text)
-
-
-def _amounts(values: Mapping[str, str]) -> dict[str, Fraction]:
-    return {k: a for k, v in values.items() if (a := _amount(v, Fraction(0))) is not None}
-
-
-def _standing(s: quota_pb2.Standing) -> TenantStanding:
-    tenant = s.tenant
-    return TenantStanding(
-        tenant=tenant.id,
-        parent=tenant.parent,
-        state=_TENANT_STATES.get(tenant.state, "active"),
-        limits=tuple(
-            Limit(
-                q.resource_class,
-                _amount(q.nominal, Fraction(0)) or Fraction(0),
-                _amount(q.borrowing_limit, None),
-                _amount(q.hard_cap, None),
+def _reserve_request(items: Sequence[ReserveItem]) -> quota_pb2.ReserveRequest:
+    return quota_pb2.ReserveRequest(
+        reservations=[
+            quota_pb2.Reservation(
+                grant_id=i.grant_id,
+                project=i.project,
+                sku=i.sku,
+                count=i.count,
+                ttl_seconds=i.ttl_s,
+                priority=_PRIORITIES[i.priority],
+                shape=i.shape,
+                user=i.user,
             )
-            for q in tenant.quotas
-        ),
-        entitlement=_amounts(s.entitlement),
-        in_use=_amounts(s.in_use),
-        hard_budget=tenant.HasField("budget") and tenant.budget.mode == quota_pb2.BUDGET_MODE_HARD,
-        budget_left_hours=s.budget_left_hours if s.HasField("budget_left_hours") else None,
+            for i in items
+        ]
     )
+
+
+def _reserved(response: quota_pb2.ReserveResponse) -> list[Reserved | SlicebrokerError]:
+    return [
+        from_status(r.status) or Reserved(r.institution, r.preemptible, tuple(r.warnings)) for r in response.results
+    ]
 
 
 _PRIORITIES = {

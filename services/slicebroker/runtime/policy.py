@@ -80,6 +80,8 @@ def _table() -> dict[str, Rule]:
         quota + "SetBudget": Rule(ADMIN, mutating=True),
         quota + "TopUpBudget": Rule(ADMIN, mutating=True),
         quota + "Reserve": Rule(SERVICE_ONLY, mutating=True),
+        # What Reserve would answer, nothing written (the broker's quotes): the same callers.
+        quota + "CheckReserve": Rule(SERVICE_ONLY),
         quota + "Commit": Rule(SERVICE_ONLY, mutating=True),
         quota + "Cancel": Rule(SERVICE_ONLY, mutating=True),
         quota + "RecordBurn": Rule(OPS, mutating=True),

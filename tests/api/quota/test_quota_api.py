@@ -180,6 +180,66 @@ async def test_a_bad_reserve_item_refuses_the_whole_call(quota: Any, bad: Any, f
     assert list((await quota.ListReservations(pb.ListReservationsRequest())).reservations) == []
 
 
+async def held_state(stub: Any) -> tuple[Any, ...]:
+    """Everything a write would change: reservations held, use and standings of the tree."""
+    held = (await stub.ListReservations(pb.ListReservationsRequest())).reservations
+    standings = (await stub.GetStandings(pb.GetStandingsRequest(tenants=["p", "snu"]))).standings
+    return (
+        sorted((r.grant_id, r.count, r.phase) for r in held),
+        await in_use(stub),
+        [(dict(s.in_use), dict(s.entitlement)) for s in standings],
+    )
+
+
+async def test_check_reserve_answers_what_reserve_would_and_writes_nothing(quota: Any) -> None:
+    held = item(5)
+    await quota.Reserve(pb.ReserveRequest(reservations=[held]))
+    before = await held_state(quota)
+    # Grant ids are ignored (empty, or one that holds something else: no RESERVATION_MISMATCH),
+    # and each item is answered on the state as it is: 3 and 3 both fit the 3 left.
+    asked = [
+        pb.Reservation(project="p", sku=H100, count=3, ttl_seconds=30),
+        item(3, grant=held.grant_id),
+        item(4),
+        item(1, project="nope"),
+        pb.Reservation(grant_id="gr_bad", project="p", sku="RNGD", count=64, ttl_seconds=30),
+    ]
+    checked = (await quota.CheckReserve(pb.ReserveRequest(reservations=asked))).results
+    assert await held_state(quota) == before
+    errors = [from_status(r.status) for r in checked]
+    assert [e and e.reason for e in errors] == [None, None, "QUOTA_EXCEEDED", "PROJECT_NOT_FOUND", None]
+    assert [r.institution for r in checked] == ["snu", "snu", "", "", "snu"]
+    assert errors[2] is not None
+    assert errors[2].message == "4 H100-SXM-80GB for project p: the hard cap of p on H100-SXM-80GB leaves 3, 1 short"
+    # Reserve, asked the same one item at a time on the same state, says the same.
+    for request, answer in zip(asked, checked, strict=True):
+        (reserved,) = (
+            await quota.Reserve(pb.ReserveRequest(reservations=[item(request.count, request.sku, request.project)]))
+        ).results
+        assert reserved.status.code == answer.status.code and reserved.institution == answer.institution
+        assert reserved.status.message == answer.status.message
+        assert (reserved.preemptible, list(reserved.warnings)) == (answer.preemptible, list(answer.warnings))
+        await quota.Cancel(pb.CancelRequest(grant_ids=[reserved.grant_id]))
+    assert await held_state(quota) == before
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        (item(0), "reservations[1].count"),
+        (item(ttl=0), "reservations[1].ttl_seconds"),
+        (item(sku="h100"), "reservations[1].sku"),
+        (item(project=""), "reservations[1].project"),
+        (pb.Reservation(project="p", sku="RNGD", count=1, ttl_seconds=5, shape="9g.99gb"), "reservations[1].shape"),
+    ],
+)
+async def test_a_bad_check_reserve_item_is_invalid_argument_naming_the_field(quota: Any, bad: Any, field: str) -> None:
+    code, err = await refused(quota.CheckReserve(pb.ReserveRequest(reservations=[item(1), bad, item(1)])))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert isinstance(err, InvalidArgument) and err.field == field
+    assert list((await quota.ListReservations(pb.ListReservationsRequest())).reservations) == []
+
+
 async def test_commit_cancel_and_listing(quota: Any) -> None:
     a, b = item(2), item(30, sku="RNGD")
     await quota.Reserve(pb.ReserveRequest(reservations=[a, b]))

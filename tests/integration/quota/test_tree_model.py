@@ -2,7 +2,8 @@
 trees and quota entries, reservations of whole devices and MIG slices in every priority class,
 commits, cancels, quota edits and moves of an institution between cohorts. After every step each
 answer (admitted, or refused by which limit) and every node's subtree quota, subtree usage and
-pool usage must equal what the pure functions compute on the same tree."""
+pool usage must equal what the pure functions compute on the same tree, and `check` (reserve's dry
+run), asked first, must answer exactly what `reserve` then answers."""
 
 from __future__ import annotations
 
@@ -89,7 +90,9 @@ async def test_lua_follows_the_pure_quota_math(store: RedisQuotaStore, seed: int
             project, shape = rng.choice(PROJECTS), rng.choice(SHAPES)
             priority = rng.choice(list(Priority))
             item = res(rng.randint(1, 3), H100, project, ttl=3600, shape=shape, priority=priority)
+            (checked,) = await store.check([item], now)
             (outcome,) = await store.reserve([item], now)
+            assert checked == outcome  # reserve's dry run, on the same state
             want = check(s, project, item.charges, priority.may_borrow, priority.may_reclaim)
             answers["admitted" if want is None else "refused"] += 1
             if want is None:
@@ -161,7 +164,9 @@ async def contention(store: RedisQuotaStore, seed: int) -> dict[str, int]:
             continue
         project, priority = rng.choice(PROJECTS), rng.choice(list(Priority))
         item = res(rng.randint(1, 4), H100, project, ttl=3600, priority=priority)
+        (checked,) = await store.check([item], T0 + step)
         (outcome,) = await store.reserve([item], T0 + step)
+        assert checked == outcome  # reserve's dry run, on the same state
         want = check(s, project, item.charges, priority.may_borrow, priority.may_reclaim)
         if want is None:
             assert outcome.status is ReserveStatus.OK

@@ -31,6 +31,10 @@ class ScriptedStore:
         self.calls.append(f"reserve:{len(items)}")
         return self.reserve_answers.pop(0)
 
+    async def check(self, items: Sequence[ChargedRequest], now_ms: int) -> list[ReserveOutcome]:
+        self.calls.append(f"check:{len(items)}")
+        return self.reserve_answers.pop(0)
+
     async def commit(self, grant_ids: Sequence[str], now_ms: int) -> list[CommitStatus]:
         self.calls.append("commit")
         return self.commit_answers
@@ -100,6 +104,22 @@ async def test_a_refusal_is_retried_once_when_the_sweep_released_something() -> 
     results = await service(store).reserve([item(), item(), item()], now_ms=0)
     assert [r.error is None for r in results] == [True, True, False]
     assert store.calls == ["reserve:3", "sweep", "reserve:2"]
+
+
+async def test_a_check_needs_no_grant_ids_words_its_answers_as_reserve_and_never_sweeps() -> None:
+    store = ScriptedStore(reserve_answers=[[OK, OVER]])
+    nameless = [ReservationRequest("", "p", "RNGD", 1, 30), ReservationRequest("", "p", "RNGD", 2, 30)]
+    results = await service(store).check_reserve(nameless, now_ms=0)
+    assert results[0].error is None and results[0].institution == "snu"
+    assert results[1].error is not None and results[1].error.reason is Reason.QUOTA_EXCEEDED
+    # The same words Reserve gives (one function words both).
+    reserved = await service(ScriptedStore(reserve_answers=[[OK, OVER]])).reserve([item(), item(count=2)], now_ms=0)
+    assert reserved[1].error is not None and results[1].error.message == reserved[1].error.message
+    # A sweep is a write: a check leaves lapsed reservations to the sweep loop.
+    assert store.calls == ["check:2"]
+    with pytest.raises(InvalidArgument) as exc:
+        await service(store).check_reserve([item(), item(count=0)], now_ms=0)
+    assert exc.value.field == "reservations[1].count" and store.calls == ["check:2"]
 
 
 async def test_commit_statuses_become_errors() -> None:

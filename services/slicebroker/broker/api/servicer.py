@@ -82,7 +82,7 @@ class BrokerServicer(broker_pb2_grpc.BrokerServiceServicer):
         self, request: broker_pb2.RequestGrantRequest, context: grpc.aio.ServicerContext
     ) -> broker_pb2.QuoteResponse:
         assert self._quotes is not None, "Quote needs the broker's QuoteService"
-        quote = await self._quotes.quote(caller_access(), **request_args(request))
+        quote = await self._quotes.quote(caller_access(), user=caller_user(), **request_args(request))
         return quote_pb(quote)
 
 

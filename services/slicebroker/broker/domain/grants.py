@@ -105,6 +105,10 @@ class GrantService:
         self._cleaned: Batcher[str, None] = Batcher(self._flush_cleaned, max_in_flight=1)
         self._get = Batcher(self._store.get_many, max_in_flight=1)
 
+    @property
+    def limits(self) -> GrantLimits:
+        return self._limits
+
     async def close(self) -> None:
         for batcher in (
             self._reserve,

@@ -3,62 +3,35 @@
 A quote validates the request exactly as RequestGrant does and then only reads: nothing is written
 and no quota is reserved. Per acceptable accelerator, in order:
 
-1. quota: the project's standing and its ancestors' (GetStandings) say whether quota or budget
-   would refuse it — a state that takes no grants, a hard budget used up, a hard cap, a borrowing
-   limit, or a guaranteed request beyond nominal quota. A refusal is part of the answer
-   (`refusal_reason`, `refusal_message`), not an error;
+1. quota: quota's CheckReserve answers what its Reserve would answer RequestGrant's reservation now
+   (the same evaluation, nothing written), so every rule of quota counts — states, caps on the SKU,
+   its family ("gpu", "npu") and normalised units ("accel"), user caps, borrowing limits, budgets.
+   A refusal is part of the answer (`refusal_reason`, `refusal_message`: quota's own words, as
+   RequestGrant would give them), not an error; what quota would warn of (a soft budget used up,
+   borrowing that makes the grant preemptible) becomes the quote's warnings. A request that may
+   queue and is refused only because its own quota is lent to borrowers would wait, as RequestGrant
+   would queue it;
 2. start: room on the broker's snapshot now (and no queued request ahead for that accelerator)
    means it would start at once; else it would join the queue, whose estimate (leases running out)
    gives the expected start;
 3. price: accounting's Rate prices the lease with the price book.
 
-The alternative quoted is the first that quota allows and that could start soonest. The check
-against standings covers the limits set on the SKU's own class; limits on a family or on
-normalised units ("gpu", "accel") are only enforced by the real reservation, so a quote may say
-yes where the request is then refused on those (the quote says so in its warnings).
+The alternative quoted is the first that quota allows and that could start soonest. Each
+alternative is checked against quota as it is now, on its own, all in one CheckReserve call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from fractions import Fraction
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from slicebroker.broker.domain.grants import Access, GrantService
-from slicebroker.broker.domain.model import Choice, Grant, GrantRequest, GrantState, PriorityClass, Shape, SkuShapes
+from slicebroker.broker.domain.model import Choice, Grant, GrantRequest, GrantState, PriorityClass, Shape
 from slicebroker.broker.domain.placer import PlaceJob, Placer, choose
-from slicebroker.broker.domain.ports import GrantStore
+from slicebroker.broker.domain.ports import GrantStore, QuotaPort, Reserved, ReserveItem
+from slicebroker.broker.domain.preemption import Reclaim
 from slicebroker.core.errors import SlicebrokerError
-from slicebroker.core.reasons import Reason
-
-# How far up the tenant tree a standing is read (project, institution, cohorts).
-MAX_TREE_DEPTH = 6
-MIG_COMPUTE_SLICES = 7
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    """One quota entry of a tenant, amounts in devices (None: unlimited)."""
-
-    resource_class: str
-    nominal: Fraction
-    borrowing_limit: Fraction | None
-    hard_cap: Fraction | None
-
-
-@dataclass(frozen=True, slots=True)
-class TenantStanding:
-    """What quota's GetStandings says of one tenant, as far as a quote needs it."""
-
-    tenant: str
-    parent: str
-    state: str  # "active", "on_hold", "closed"
-    limits: tuple[Limit, ...] = ()
-    entitlement: Mapping[str, Fraction] = field(default_factory=dict)
-    in_use: Mapping[str, Fraction] = field(default_factory=dict)
-    hard_budget: bool = False
-    budget_left_hours: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +58,6 @@ class Quote:
     warnings: tuple[str, ...] = ()
 
 
-class StandingsPort(Protocol):
-    async def standings(self, tenants: Sequence[str]) -> list[TenantStanding]: ...
-
-
 class PricingPort(Protocol):
     async def rate(
         self, institution: str, sku: str, slice_kind: str, count: int, duration_ms: int, priority_class: str
@@ -111,78 +80,12 @@ def price_slice_kind(shape: Shape) -> str:
     return f"{'mig' if shape.kind.value == 'mig' else 'npu'}-{shape.profile}"
 
 
-def device_amount(shape: Shape, count: int, shapes: SkuShapes | None) -> Fraction:
-    """What `count` units of `shape` count against a quota kept in devices (slices by compute share)."""
-    if shape.whole:
-        return Fraction(count)
-    if shape.kind.value == "share":
-        return Fraction(shape.compute, 1000) * count
-    slices = shapes.geometry[0] if shapes is not None and shapes.geometry[0] else MIG_COMPUTE_SLICES
-    return Fraction(shape.compute, slices) * count
-
-
-def _devices(amount: Fraction) -> str:
-    return f"{float(amount):g}"
-
-
-def quota_refusal(
-    chain: Sequence[TenantStanding], sku: str, amount: Fraction, priority: PriorityClass
-) -> tuple[str, str, tuple[str, ...]]:
-    """(reason, message, warnings) of what quota would say to `amount` devices of `sku` for the
-    first tenant of `chain` (its ancestors follow); reason "" when it would not refuse."""
-    warnings: list[str] = []
-    constrained = False
-    for standing in chain:
-        who = standing.tenant
-        if standing.state not in ("", "active"):
-            return (
-                Reason.TENANT_NOT_ACTIVE.value,
-                f"{who} is {standing.state.replace('_', ' ')}: it takes no new grants",
-                (),
-            )
-        if standing.budget_left_hours is not None and standing.budget_left_hours <= 0:
-            if standing.hard_budget:
-                return (
-                    Reason.BUDGET_EXHAUSTED.value,
-                    f"the budget of {who} is used up ({standing.budget_left_hours:g} h left); a top-up re-opens it",
-                    (),
-                )
-            warnings.append(f"soft budget of {who} is used up ({standing.budget_left_hours:g} h left)")
-        in_use = standing.in_use.get(sku, Fraction(0))
-        after = in_use + amount
-        for limit in standing.limits:
-            if limit.resource_class != sku:
-                constrained = constrained or limit.resource_class in ("gpu", "npu", "accel")
-                continue
-            constrained = True
-            entitled = standing.entitlement.get(sku, limit.nominal)
-            if limit.hard_cap is not None and after > limit.hard_cap:
-                return _exceeded(who, sku, "hard cap", limit.hard_cap - in_use, amount)
-            if priority is PriorityClass.GUARANTEED and after > entitled:
-                return _exceeded(
-                    who, sku, "nominal quota (guaranteed requests never borrow)", entitled - in_use, amount
-                )
-            if limit.borrowing_limit is not None and after > entitled + limit.borrowing_limit:
-                return _exceeded(who, sku, "borrowing limit", entitled + limit.borrowing_limit - in_use, amount)
-            if after > entitled:
-                warnings.append(f"{who} would borrow {_devices(after - entitled)} {sku} beyond its quota (preemptible)")
-    if not constrained:
-        who = chain[0].tenant if chain else "the project"
-        return (
-            Reason.QUOTA_EXCEEDED.value,
-            f"{_devices(amount)} {sku} for {who}: no quota for this SKU anywhere on its path",
-            (),
-        )
-    return "", "", tuple(warnings)
-
-
-def _exceeded(who: str, sku: str, limit: str, left: Fraction, amount: Fraction) -> tuple[str, str, tuple[str, ...]]:
-    left = max(left, Fraction(0))
-    return (
-        Reason.QUOTA_EXCEEDED.value,
-        f"the {limit} of {who} on {sku} leaves {_devices(left)}, {_devices(amount - left)} short",
-        (),
-    )
+def quota_warnings(request: GrantRequest, reserved: Reserved) -> tuple[str, ...]:
+    """What quota's yes says beyond yes, as a quote's warnings: its own (soft budgets used up), and
+    that a standard request would borrow beyond its quota and so be preemptible (a preemptible
+    request is that anyway, and a guaranteed one never borrows)."""
+    borrows = reserved.preemptible and request.priority is PriorityClass.STANDARD
+    return reserved.warnings + ((f"{request.project} would borrow beyond its quota: preemptible",) if borrows else ())
 
 
 # -- the service -----------------------------------------------------------------------------------
@@ -194,10 +97,9 @@ class QuoteService:
         grants: GrantService,
         placer: Placer,
         store: GrantStore,
-        quota: StandingsPort,
+        quota: QuotaPort,
         pricing: PricingPort,
         estimate: Estimate,
-        catalogue: Callable[[], Mapping[str, SkuShapes]],
         clock: Callable[[], int],
         *,
         queue_scan: int = 1000,
@@ -208,21 +110,27 @@ class QuoteService:
         self._quota = quota
         self._pricing = pricing
         self._estimate = estimate
-        self._catalogue = catalogue
         self._clock = clock
         self._queue_scan = queue_scan
 
-    async def quote(self, access: Access = None, **request: Any) -> Quote:
-        """Quotes a request given as RequestGrant's arguments (validated the same way)."""
+    async def quote(self, access: Access = None, *, user: str = "", **request: Any) -> Quote:
+        """Quotes a request given as RequestGrant's arguments (validated the same way); `user` is
+        the member asking, whose cap quota checks as it would for RequestGrant."""
         now = self._clock()
         checked = self._grants.check_request(now_ms=now, **request)
         institution = await self._grants.institution_of(checked.project)
         if access is not None:
             access(institution, checked.project)
-        chain = await self._chain(checked.project)
+        # The reservation RequestGrant would make for each alternative (grants.py), its id aside.
+        ttl_s = self._grants.limits.reservation_ttl_s
+        items = [
+            ReserveItem("", checked.project, c.sku, c.count, ttl_s, checked.priority, checked.shape.quota_shape, user)
+            for c in checked.choices
+        ]
+        verdicts = await self._quota.check(items)
         quotes: list[Quote] = []
-        for choice in checked.choices:
-            quote = await self._quote_one(checked, choice, chain, institution, now)
+        for choice, verdict in zip(checked.choices, verdicts, strict=True):
+            quote = await self._quote_one(checked, choice, verdict, institution, now)
             if checked.start_after_ms > now and not quote.refusal_reason:
                 # It waits until then at least; from then on, as it would now (the best guess).
                 later = max(quote.estimated_start_ms, checked.start_after_ms)
@@ -233,23 +141,14 @@ class QuoteService:
             return quotes[0]
         return min(allowed, key=lambda q: (not q.available_now, q.estimated_start_ms or 1 << 62))
 
-    async def _chain(self, project: str) -> list[TenantStanding]:
-        chain: list[TenantStanding] = []
-        tenant = project
-        while tenant and len(chain) < MAX_TREE_DEPTH:
-            found = await self._quota.standings([tenant])
-            if not found:
-                break
-            chain.append(found[0])
-            tenant = found[0].parent
-        return chain
-
     async def _quote_one(
-        self, request: GrantRequest, choice: Choice, chain: Sequence[TenantStanding], institution: str, now: int
+        self, request: GrantRequest, choice: Choice, verdict: Reserved | SlicebrokerError, institution: str, now: int
     ) -> Quote:
-        shapes = self._catalogue().get(choice.sku)
-        amount = device_amount(request.shape, choice.count, shapes)
-        reason, message, warnings = quota_refusal(chain, choice.sku, amount, request.priority)
+        refused = verdict if isinstance(verdict, SlicebrokerError) else None
+        # Refused only because its own quota is lent to borrowers: RequestGrant queues such a
+        # request (when it may queue) until that quota is reclaimed, so it would wait, not fail.
+        lent = refused is not None and request.queue and Reclaim.of(refused) is not None
+        warnings = quota_warnings(request, verdict) if isinstance(verdict, Reserved) else ()
         price: Price | None = None
         try:
             price = await self._pricing.rate(
@@ -262,8 +161,15 @@ class QuoteService:
             )
         except SlicebrokerError as err:
             warnings += (f"no price: {err.message}",)
-        if reason:
-            return Quote(choice.sku, choice.count, price, False, 0, 0, "", reason, message, warnings)
+        if refused is not None and not lent:
+            return Quote(
+                choice.sku, choice.count, price, False, 0, 0, "", refused.reason.value, refused.message, warnings
+            )
+        if refused is not None:
+            # When borrowers give it back (or are preempted for it) is not something leases tell.
+            reason_text = f"waiting for its quota lent to borrowers: {refused.message}"
+            position = len(await self._store.queued(self._queue_scan)) + 1
+            return Quote(choice.sku, choice.count, price, False, 0, position, reason_text, warnings=warnings)
         ahead = await self._queued_ahead(choice.sku)
         if not ahead and self._fits_now(request, choice):
             return Quote(choice.sku, choice.count, price, True, now, warnings=warnings)

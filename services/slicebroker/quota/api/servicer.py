@@ -77,6 +77,10 @@ class QuotaServicer(quota_pb2_grpc.QuotaServiceServicer):
         results = await self._service.reserve(convert.reservation_requests(request), _now_ms())
         return convert.reserve_response(results)
 
+    async def CheckReserve(self, request: Any, context: Context) -> Any:
+        results = await self._service.check_reserve(convert.reservation_requests(request), _now_ms())
+        return convert.reserve_response(results)
+
     async def Commit(self, request: Any, context: Context) -> Any:
         results = await self._service.commit(list(request.grant_ids), _now_ms())
         return quota_pb2.CommitResponse(results=convert.grant_id_results(results))

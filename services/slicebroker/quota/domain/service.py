@@ -304,6 +304,19 @@ class QuotaService:
                 outcomes[i] = outcome
         return [refusal(item, o) for item, o in zip(items, outcomes, strict=True)]
 
+    async def check_reserve(self, items: Sequence[ReservationRequest], now_ms: int) -> list[ReserveResult]:
+        """What `reserve` would answer each item now, nothing written: validated as `reserve`
+        validates (grant ids aside, which are ignored and may be empty), answered by the same
+        evaluation in the store, refusals and warnings worded by the same function. Each item is
+        answered against the tree as it is, not with the items before it held. Lapsed reservations
+        are not swept (that is a write): until the sweep loop releases them they still count, so a
+        check may refuse a moment early where `reserve` would sweep and admit."""
+        charged = validate_reservations(items, grant_ids=False)
+        if not charged:
+            return []
+        outcomes = await self._store.check(charged, now_ms)
+        return [refusal(item, o) for item, o in zip(items, outcomes, strict=True)]
+
     async def commit(self, grant_ids: Sequence[str], now_ms: int) -> list[GrantIdResult]:
         validate_grant_ids(grant_ids)
         if not grant_ids:

@@ -138,6 +138,11 @@ class QuotaStore(Protocol):
         """One atomic step per item, all items in one round trip, in order."""
         ...
 
+    async def check(self, items: Sequence[ChargedRequest], now_ms: int) -> list[ReserveOutcome]:
+        """What `reserve` would answer each item now, each against the tree as it is (the items do
+        not add up); grant ids are ignored and nothing is written."""
+        ...
+
     async def commit(self, grant_ids: Sequence[str], now_ms: int) -> list[CommitStatus]: ...
 
     async def cancel(self, grant_ids: Sequence[str], now_ms: int) -> list[int]:

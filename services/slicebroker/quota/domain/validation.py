@@ -93,13 +93,15 @@ def validate_project(spec: ProjectSpec, prefix: str = "", institution_field: str
     return ProjectSpec(id=spec.id, institution=spec.institution, display_name=spec.display_name, device_caps=caps)
 
 
-def validate_reservations(items: Sequence[ReservationRequest]) -> list[ChargedRequest]:
-    """Checked items with the units each charges (slices counted by their real size)."""
+def validate_reservations(items: Sequence[ReservationRequest], *, grant_ids: bool = True) -> list[ChargedRequest]:
+    """Checked items with the units each charges (slices counted by their real size). Without
+    `grant_ids` (a check, which holds nothing) the items' grant ids are not looked at."""
     check_batch("reservations", items)
     charged: list[ChargedRequest] = []
     for i, item in enumerate(items):
         prefix = f"reservations[{i}]"
-        check_grant_id(f"{prefix}.grant_id", item.grant_id)
+        if grant_ids:
+            check_grant_id(f"{prefix}.grant_id", item.grant_id)
         check_name(f"{prefix}.project", item.project)
         if item.user:
             check_name(f"{prefix}.user", item.user)

@@ -184,26 +184,13 @@ class RedisQuotaStore:
     async def cancel(self, grant_ids: Sequence[str], now_ms: int) -> list[int]:
         return await self._cancel_calls(grant_ids, now_ms)
 
+    async def check(self, items: Sequence[ChargedRequest], now_ms: int) -> list[ReserveOutcome]:
+        """What `reserve` would answer each item now, each against the tree as it is; writes nothing."""
+        rows: list[list[Any]] = await self._tree("check", now_ms, _reserve_args(items))
+        return [_reserve_outcome(row) for row in rows]
+
     async def _reserve(self, items: Sequence[ChargedRequest], now_ms: int) -> list[ReserveOutcome]:
-        args: list[Any] = []
-        for item in items:
-            r = item.request
-            user_node = user_node_id(r.project, r.user) if r.user else ""
-            args += [
-                r.grant_id,
-                r.project,
-                r.sku,
-                r.count,
-                r.shape,
-                r.priority,
-                r.ttl_seconds * 1000,
-                r.user,
-                user_node,
-            ]
-            args.append(len(item.charges))
-            for resource, units in item.charges.items():
-                args += [resource, units]
-        rows: list[list[Any]] = await self._tree("reserve", now_ms, args)
+        rows: list[list[Any]] = await self._tree("reserve", now_ms, _reserve_args(items))
         return [_reserve_outcome(row) for row in rows]
 
     async def _commit(self, grant_ids: Sequence[str], now_ms: int) -> list[CommitStatus]:
@@ -352,6 +339,29 @@ def _in_order(values: dict[str, int] | dict[str, QuotaEntry], order: Sequence[st
     if len(values) < 2:
         return values
     return {k: values[k] for k in order if k in values}
+
+
+def _reserve_args(items: Sequence[ChargedRequest]) -> list[Any]:
+    """Items as tree.lua's `reserve` and `check` read them."""
+    args: list[Any] = []
+    for item in items:
+        r = item.request
+        user_node = user_node_id(r.project, r.user) if r.user else ""
+        args += [
+            r.grant_id,
+            r.project,
+            r.sku,
+            r.count,
+            r.shape,
+            r.priority,
+            r.ttl_seconds * 1000,
+            r.user,
+            user_node,
+        ]
+        args.append(len(item.charges))
+        for resource, units in item.charges.items():
+            args += [resource, units]
+    return args
 
 
 def _reserve_outcome(row: list[Any]) -> ReserveOutcome:

@@ -3126,7 +3126,7 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\x10ReservationPhase\x12!\n" +
 	"\x1dRESERVATION_PHASE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aRESERVATION_PHASE_RESERVED\x10\x01\x12\x1f\n" +
-	"\x1bRESERVATION_PHASE_COMMITTED\x10\x022\xbd\f\n" +
+	"\x1bRESERVATION_PHASE_COMMITTED\x10\x022\x8e\r\n" +
 	"\fQuotaService\x12Z\n" +
 	"\x11UpsertInstitution\x12(.slicebroker.v1.UpsertInstitutionRequest\x1a\x1b.slicebroker.v1.Institution\x12e\n" +
 	"\x10ListInstitutions\x12'.slicebroker.v1.ListInstitutionsRequest\x1a(.slicebroker.v1.ListInstitutionsResponse\x12N\n" +
@@ -3134,7 +3134,8 @@ const file_slicebroker_v1_quota_proto_rawDesc = "" +
 	"\n" +
 	"GetProject\x12!.slicebroker.v1.GetProjectRequest\x1a\x17.slicebroker.v1.Project\x12Y\n" +
 	"\fListProjects\x12#.slicebroker.v1.ListProjectsRequest\x1a$.slicebroker.v1.ListProjectsResponse\x12J\n" +
-	"\aReserve\x12\x1e.slicebroker.v1.ReserveRequest\x1a\x1f.slicebroker.v1.ReserveResponse\x12G\n" +
+	"\aReserve\x12\x1e.slicebroker.v1.ReserveRequest\x1a\x1f.slicebroker.v1.ReserveResponse\x12O\n" +
+	"\fCheckReserve\x12\x1e.slicebroker.v1.ReserveRequest\x1a\x1f.slicebroker.v1.ReserveResponse\x12G\n" +
 	"\x06Commit\x12\x1d.slicebroker.v1.CommitRequest\x1a\x1e.slicebroker.v1.CommitResponse\x12G\n" +
 	"\x06Cancel\x12\x1d.slicebroker.v1.CancelRequest\x1a\x1e.slicebroker.v1.CancelResponse\x12e\n" +
 	"\x10ListReservations\x12'.slicebroker.v1.ListReservationsRequest\x1a(.slicebroker.v1.ListReservationsResponse\x12K\n" +
@@ -3267,40 +3268,42 @@ var file_slicebroker_v1_quota_proto_depIdxs = []int32{
 	30, // 41: slicebroker.v1.QuotaService.GetProject:input_type -> slicebroker.v1.GetProjectRequest
 	31, // 42: slicebroker.v1.QuotaService.ListProjects:input_type -> slicebroker.v1.ListProjectsRequest
 	34, // 43: slicebroker.v1.QuotaService.Reserve:input_type -> slicebroker.v1.ReserveRequest
-	37, // 44: slicebroker.v1.QuotaService.Commit:input_type -> slicebroker.v1.CommitRequest
-	40, // 45: slicebroker.v1.QuotaService.Cancel:input_type -> slicebroker.v1.CancelRequest
-	43, // 46: slicebroker.v1.QuotaService.ListReservations:input_type -> slicebroker.v1.ListReservationsRequest
-	8,  // 47: slicebroker.v1.QuotaService.UpsertTenant:input_type -> slicebroker.v1.UpsertTenantRequest
-	9,  // 48: slicebroker.v1.QuotaService.GetTenant:input_type -> slicebroker.v1.GetTenantRequest
-	10, // 49: slicebroker.v1.QuotaService.ListTenants:input_type -> slicebroker.v1.ListTenantsRequest
-	12, // 50: slicebroker.v1.QuotaService.SetQuota:input_type -> slicebroker.v1.SetQuotaRequest
-	13, // 51: slicebroker.v1.QuotaService.SetBudget:input_type -> slicebroker.v1.SetBudgetRequest
-	14, // 52: slicebroker.v1.QuotaService.TopUpBudget:input_type -> slicebroker.v1.TopUpBudgetRequest
-	16, // 53: slicebroker.v1.QuotaService.RecordBurn:input_type -> slicebroker.v1.RecordBurnRequest
-	19, // 54: slicebroker.v1.QuotaService.GetStandings:input_type -> slicebroker.v1.GetStandingsRequest
-	22, // 55: slicebroker.v1.QuotaService.FairShareOrder:input_type -> slicebroker.v1.FairShareOrderRequest
-	45, // 56: slicebroker.v1.QuotaService.CheckCapacity:input_type -> slicebroker.v1.CheckCapacityRequest
-	24, // 57: slicebroker.v1.QuotaService.UpsertInstitution:output_type -> slicebroker.v1.Institution
-	27, // 58: slicebroker.v1.QuotaService.ListInstitutions:output_type -> slicebroker.v1.ListInstitutionsResponse
-	28, // 59: slicebroker.v1.QuotaService.UpsertProject:output_type -> slicebroker.v1.Project
-	28, // 60: slicebroker.v1.QuotaService.GetProject:output_type -> slicebroker.v1.Project
-	32, // 61: slicebroker.v1.QuotaService.ListProjects:output_type -> slicebroker.v1.ListProjectsResponse
-	36, // 62: slicebroker.v1.QuotaService.Reserve:output_type -> slicebroker.v1.ReserveResponse
-	39, // 63: slicebroker.v1.QuotaService.Commit:output_type -> slicebroker.v1.CommitResponse
-	41, // 64: slicebroker.v1.QuotaService.Cancel:output_type -> slicebroker.v1.CancelResponse
-	44, // 65: slicebroker.v1.QuotaService.ListReservations:output_type -> slicebroker.v1.ListReservationsResponse
-	7,  // 66: slicebroker.v1.QuotaService.UpsertTenant:output_type -> slicebroker.v1.Tenant
-	7,  // 67: slicebroker.v1.QuotaService.GetTenant:output_type -> slicebroker.v1.Tenant
-	11, // 68: slicebroker.v1.QuotaService.ListTenants:output_type -> slicebroker.v1.ListTenantsResponse
-	7,  // 69: slicebroker.v1.QuotaService.SetQuota:output_type -> slicebroker.v1.Tenant
-	7,  // 70: slicebroker.v1.QuotaService.SetBudget:output_type -> slicebroker.v1.Tenant
-	7,  // 71: slicebroker.v1.QuotaService.TopUpBudget:output_type -> slicebroker.v1.Tenant
-	17, // 72: slicebroker.v1.QuotaService.RecordBurn:output_type -> slicebroker.v1.RecordBurnResponse
-	20, // 73: slicebroker.v1.QuotaService.GetStandings:output_type -> slicebroker.v1.GetStandingsResponse
-	23, // 74: slicebroker.v1.QuotaService.FairShareOrder:output_type -> slicebroker.v1.FairShareOrderResponse
-	47, // 75: slicebroker.v1.QuotaService.CheckCapacity:output_type -> slicebroker.v1.CheckCapacityResponse
-	57, // [57:76] is the sub-list for method output_type
-	38, // [38:57] is the sub-list for method input_type
+	34, // 44: slicebroker.v1.QuotaService.CheckReserve:input_type -> slicebroker.v1.ReserveRequest
+	37, // 45: slicebroker.v1.QuotaService.Commit:input_type -> slicebroker.v1.CommitRequest
+	40, // 46: slicebroker.v1.QuotaService.Cancel:input_type -> slicebroker.v1.CancelRequest
+	43, // 47: slicebroker.v1.QuotaService.ListReservations:input_type -> slicebroker.v1.ListReservationsRequest
+	8,  // 48: slicebroker.v1.QuotaService.UpsertTenant:input_type -> slicebroker.v1.UpsertTenantRequest
+	9,  // 49: slicebroker.v1.QuotaService.GetTenant:input_type -> slicebroker.v1.GetTenantRequest
+	10, // 50: slicebroker.v1.QuotaService.ListTenants:input_type -> slicebroker.v1.ListTenantsRequest
+	12, // 51: slicebroker.v1.QuotaService.SetQuota:input_type -> slicebroker.v1.SetQuotaRequest
+	13, // 52: slicebroker.v1.QuotaService.SetBudget:input_type -> slicebroker.v1.SetBudgetRequest
+	14, // 53: slicebroker.v1.QuotaService.TopUpBudget:input_type -> slicebroker.v1.TopUpBudgetRequest
+	16, // 54: slicebroker.v1.QuotaService.RecordBurn:input_type -> slicebroker.v1.RecordBurnRequest
+	19, // 55: slicebroker.v1.QuotaService.GetStandings:input_type -> slicebroker.v1.GetStandingsRequest
+	22, // 56: slicebroker.v1.QuotaService.FairShareOrder:input_type -> slicebroker.v1.FairShareOrderRequest
+	45, // 57: slicebroker.v1.QuotaService.CheckCapacity:input_type -> slicebroker.v1.CheckCapacityRequest
+	24, // 58: slicebroker.v1.QuotaService.UpsertInstitution:output_type -> slicebroker.v1.Institution
+	27, // 59: slicebroker.v1.QuotaService.ListInstitutions:output_type -> slicebroker.v1.ListInstitutionsResponse
+	28, // 60: slicebroker.v1.QuotaService.UpsertProject:output_type -> slicebroker.v1.Project
+	28, // 61: slicebroker.v1.QuotaService.GetProject:output_type -> slicebroker.v1.Project
+	32, // 62: slicebroker.v1.QuotaService.ListProjects:output_type -> slicebroker.v1.ListProjectsResponse
+	36, // 63: slicebroker.v1.QuotaService.Reserve:output_type -> slicebroker.v1.ReserveResponse
+	36, // 64: slicebroker.v1.QuotaService.CheckReserve:output_type -> slicebroker.v1.ReserveResponse
+	39, // 65: slicebroker.v1.QuotaService.Commit:output_type -> slicebroker.v1.CommitResponse
+	41, // 66: slicebroker.v1.QuotaService.Cancel:output_type -> slicebroker.v1.CancelResponse
+	44, // 67: slicebroker.v1.QuotaService.ListReservations:output_type -> slicebroker.v1.ListReservationsResponse
+	7,  // 68: slicebroker.v1.QuotaService.UpsertTenant:output_type -> slicebroker.v1.Tenant
+	7,  // 69: slicebroker.v1.QuotaService.GetTenant:output_type -> slicebroker.v1.Tenant
+	11, // 70: slicebroker.v1.QuotaService.ListTenants:output_type -> slicebroker.v1.ListTenantsResponse
+	7,  // 71: slicebroker.v1.QuotaService.SetQuota:output_type -> slicebroker.v1.Tenant
+	7,  // 72: slicebroker.v1.QuotaService.SetBudget:output_type -> slicebroker.v1.Tenant
+	7,  // 73: slicebroker.v1.QuotaService.TopUpBudget:output_type -> slicebroker.v1.Tenant
+	17, // 74: slicebroker.v1.QuotaService.RecordBurn:output_type -> slicebroker.v1.RecordBurnResponse
+	20, // 75: slicebroker.v1.QuotaService.GetStandings:output_type -> slicebroker.v1.GetStandingsResponse
+	23, // 76: slicebroker.v1.QuotaService.FairShareOrder:output_type -> slicebroker.v1.FairShareOrderResponse
+	47, // 77: slicebroker.v1.QuotaService.CheckCapacity:output_type -> slicebroker.v1.CheckCapacityResponse
+	58, // [58:78] is the sub-list for method output_type
+	38, // [38:58] is the sub-list for method input_type
 	38, // [38:38] is the sub-list for extension type_name
 	38, // [38:38] is the sub-list for extension extendee
 	0,  // [0:38] is the sub-list for field type_name

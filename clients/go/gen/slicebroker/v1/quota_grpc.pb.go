@@ -32,6 +32,7 @@ const (
 	QuotaService_GetProject_FullMethodName        = "/slicebroker.v1.QuotaService/GetProject"
 	QuotaService_ListProjects_FullMethodName      = "/slicebroker.v1.QuotaService/ListProjects"
 	QuotaService_Reserve_FullMethodName           = "/slicebroker.v1.QuotaService/Reserve"
+	QuotaService_CheckReserve_FullMethodName      = "/slicebroker.v1.QuotaService/CheckReserve"
 	QuotaService_Commit_FullMethodName            = "/slicebroker.v1.QuotaService/Commit"
 	QuotaService_Cancel_FullMethodName            = "/slicebroker.v1.QuotaService/Cancel"
 	QuotaService_ListReservations_FullMethodName  = "/slicebroker.v1.QuotaService/ListReservations"
@@ -59,6 +60,9 @@ type QuotaServiceClient interface {
 	// Two-phase reservations keyed by grant id. Reserving an id again returns the first answer.
 	// A reservation not committed before its TTL lapses is cancelled.
 	Reserve(ctx context.Context, in *ReserveRequest, opts ...grpc.CallOption) (*ReserveResponse, error)
+	// What Reserve would answer now, nothing written; grant ids are ignored and may be empty.
+	// Each reservation is answered against the tenant tree as it is (they do not add up).
+	CheckReserve(ctx context.Context, in *ReserveRequest, opts ...grpc.CallOption) (*ReserveResponse, error)
 	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*CommitResponse, error)
 	// Ends a reservation in either phase and returns its devices to the project. Idempotent.
 	Cancel(ctx context.Context, in *CancelRequest, opts ...grpc.CallOption) (*CancelResponse, error)
@@ -147,6 +151,16 @@ func (c *quotaServiceClient) Reserve(ctx context.Context, in *ReserveRequest, op
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReserveResponse)
 	err := c.cc.Invoke(ctx, QuotaService_Reserve_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *quotaServiceClient) CheckReserve(ctx context.Context, in *ReserveRequest, opts ...grpc.CallOption) (*ReserveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReserveResponse)
+	err := c.cc.Invoke(ctx, QuotaService_CheckReserve_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +309,9 @@ type QuotaServiceServer interface {
 	// Two-phase reservations keyed by grant id. Reserving an id again returns the first answer.
 	// A reservation not committed before its TTL lapses is cancelled.
 	Reserve(context.Context, *ReserveRequest) (*ReserveResponse, error)
+	// What Reserve would answer now, nothing written; grant ids are ignored and may be empty.
+	// Each reservation is answered against the tenant tree as it is (they do not add up).
+	CheckReserve(context.Context, *ReserveRequest) (*ReserveResponse, error)
 	Commit(context.Context, *CommitRequest) (*CommitResponse, error)
 	// Ends a reservation in either phase and returns its devices to the project. Idempotent.
 	Cancel(context.Context, *CancelRequest) (*CancelResponse, error)
@@ -346,6 +363,9 @@ func (UnimplementedQuotaServiceServer) ListProjects(context.Context, *ListProjec
 }
 func (UnimplementedQuotaServiceServer) Reserve(context.Context, *ReserveRequest) (*ReserveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Reserve not implemented")
+}
+func (UnimplementedQuotaServiceServer) CheckReserve(context.Context, *ReserveRequest) (*ReserveResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CheckReserve not implemented")
 }
 func (UnimplementedQuotaServiceServer) Commit(context.Context, *CommitRequest) (*CommitResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Commit not implemented")
@@ -511,6 +531,24 @@ func _QuotaService_Reserve_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(QuotaServiceServer).Reserve(ctx, req.(*ReserveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _QuotaService_CheckReserve_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReserveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(QuotaServiceServer).CheckReserve(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: QuotaService_CheckReserve_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(QuotaServiceServer).CheckReserve(ctx, req.(*ReserveRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -779,6 +817,10 @@ var QuotaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Reserve",
 			Handler:    _QuotaService_Reserve_Handler,
+		},
+		{
+			MethodName: "CheckReserve",
+			Handler:    _QuotaService_CheckReserve_Handler,
 		},
 		{
 			MethodName: "Commit",

@@ -1,7 +1,7 @@
 --[[ tree.lua — every write of the quota service: the tenant tree, quota entries, budgets, burn and
-the two-phase reservations. One file with one verb per call (ARGV[1]) so that the tree arithmetic
-below exists once; each call is atomic, so a batch of reservations is checked against the whole
-tree and applied without any other write in between.
+the two-phase reservations (plus `check`, reserve's dry run). One file with one verb per call
+(ARGV[1]) so that the tree arithmetic below exists once; each call is atomic, so a batch of
+reservations is checked against the whole tree and applied without any other write in between.
 
 The arithmetic is `slicebroker.quota.domain.tree` kept incrementally (read its docstring first):
 per node and class  q (subtree quota), g (guaranteed), s (Σ children q−g), e (entries in subtree),
@@ -208,6 +208,84 @@ local function institution_of(path)
   return ''
 end
 
+-- One item of a reserve or check call, read from ARGV[a] on; the item and where the next starts.
+local function read_item(a)
+  local n = tonumber(ARGV[a + 9])
+  local item = {grant = ARGV[a], project = ARGV[a + 1], sku = ARGV[a + 2], count = tonumber(ARGV[a + 3]),
+                shape = ARGV[a + 4], priority = ARGV[a + 5], ttl = tonumber(ARGV[a + 6]), user = ARGV[a + 7],
+                user_node = ARGV[a + 8], charges = {}}
+  for j = 1, n do item.charges[j] = {ARGV[a + 8 + 2 * j], tonumber(ARGV[a + 9 + 2 * j])} end
+  return item, a + 10 + 2 * n
+end
+
+-- What quota says to `item` on the tree as it is now: reserve's answer (see `reserve`), and the
+-- node its charges start at (when OK). Reads only, so `check` can answer without writing.
+local function evaluate(item)
+  local project, sku, priority, user_node = item.project, item.sku, item.priority, item.user_node
+  if get(f2('kind', project)) ~= 'project' then return {'PROJECT_NOT_FOUND'} end
+  local start = project
+  if user_node ~= '' and get(f2('kind', user_node)) == 'user' and get(f2('parent', user_node)) == project then
+    start = user_node
+  end
+  -- `path` from the charged node up; `qpath` from the project up (where quota lives).
+  local path = path_of(start)
+  local qpath = path
+  if start ~= project then qpath = path_of(project) end
+  for _, node in ipairs(path) do
+    local state = get(f2('state', node)) or 'active'
+    if state ~= 'active' then return {'NOT_ACTIVE', node, state} end
+  end
+  local may_borrow = priority ~= 'guaranteed'
+  local root = path[#path]
+  local borrowing = false
+  for _, c in ipairs(item.charges) do
+    local res, units = c[1], c[2]
+    local cls = class_of(res)
+    -- A user's cap binds whether or not anyone in the tree has quota for the class.
+    local user_cap = nil
+    if start ~= project then user_cap = select(4, cfg(start, cls)) end
+    if user_cap and units > user_cap - num(f3('u', start, res)) then
+      local used = num(f3('u', start, res))
+      return {'QUOTA_EXCEEDED', 'hard_cap', start, res, units, pos(user_cap - used), used}
+    end
+    if num(f3('e', root, cls)) == 0 then
+      if cls == sku then return {'QUOTA_EXCEEDED', 'no_quota', project, res, units, 0, 0} end
+    else
+      for _, node in ipairs(path) do
+        local _, _, _, h = cfg(node, cls)
+        if h then
+          local left = h - num(f3('u', node, res))
+          if units > left then
+            return {'QUOTA_EXCEEDED', 'hard_cap', node, res, units, pos(left), num(f3('u', node, res))}
+          end
+        end
+      end
+      local left, binding = available(qpath, res, may_borrow)
+      if units > left then
+        local limit, node, reclaim = 'borrowing_limit', binding, 0
+        if binding == '' then
+          limit, node = 'nominal', root
+          -- Within its own quota all along its path: the pool is short only because others
+          -- borrow; they may be preempted for it (preemptible requests never reclaim).
+          if priority ~= 'preemptible' and not borrows(qpath, res, units) then reclaim = 1 end
+        end
+        return {'QUOTA_EXCEEDED', limit, node, res, units, pos(left), num(f3('u', node, res)), reclaim}
+      end
+      if borrows(qpath, res, units) then borrowing = true end
+    end
+  end
+  local warnings = {}
+  for _, node in ipairs(path) do
+    local left, mode = budget_left(node)
+    if left and left <= 0 then
+      if mode == 'hard' then return {'BUDGET_EXHAUSTED', node, left} end
+      warnings[#warnings + 1] = node .. ':' .. left
+    end
+  end
+  local preemptible = priority == 'preemptible' or (priority == 'standard' and borrowing)
+  return {'OK', institution_of(path), preemptible and 1 or 0, table.concat(warnings, ',')}, start
+end
+
 --[[ reserve — ARGV[3..]: per item grant, project, sku, count, shape, priority, ttl (ms), user ('' none),
 user node ('' none), n, then n pairs resource, units. When the user node exists (a user of this
 project) the charges start there: its state and hard caps bind too. Returns per item one of
@@ -215,17 +293,15 @@ project) the charges start there: its state and hard caps bind too. Returns per 
   | {"NOT_ACTIVE", node, state} | {"MISMATCH", project, sku, count, shape}
   | {"QUOTA_EXCEEDED", limit, node, resource, requested, available, node's subtree usage, reclaimable 0|1}
   | {"BUDGET_EXHAUSTED", node, left}
-A grant id already holding the same request is OK again and changes nothing. ]]
+A grant id already holding the same request is OK again and changes nothing. Items are applied in
+order, so each is checked against the tree with the items before it held. ]]
 local function reserve()
   local results = {}
   local a = 3
   while a <= #ARGV do
-    local grant, project, sku, count, shape = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4]
-    local priority, ttl, user, user_node = ARGV[a + 5], tonumber(ARGV[a + 6]), ARGV[a + 7], ARGV[a + 8]
-    local n = tonumber(ARGV[a + 9])
-    local charges = {}
-    for j = 1, n do charges[j] = {ARGV[a + 8 + 2 * j], tonumber(ARGV[a + 9 + 2 * j])} end
-    a = a + 10 + 2 * n
+    local item
+    item, a = read_item(a)
+    local grant = item.grant
     local result
     local held = redis.call('HGET', RES, grant)
     if held then
@@ -233,103 +309,47 @@ local function reserve()
       if rec.phase == 'R' and rec.expires <= now then
         release(grant, rec, rec.expires)
         held = nil
-      elseif rec.project == project and rec.sku == sku and rec.count == count and rec.shape == shape then
-        local path = path_of(project)
+      elseif rec.project == item.project and rec.sku == item.sku and rec.count == item.count
+          and rec.shape == item.shape then
+        local path = path_of(item.project)
         result = {'OK', institution_of(path), rec.priority == 'P' and 1 or 0, ''}
       else
         result = {'MISMATCH', rec.project, rec.sku, rec.count, rec.shape}
       end
     end
     if not held then
-      if get(f2('kind', project)) ~= 'project' then
-        result = {'PROJECT_NOT_FOUND'}
-      else
-        local start = project
-        if user_node ~= '' and get(f2('kind', user_node)) == 'user' and get(f2('parent', user_node)) == project then
-          start = user_node
-        end
-        -- `path` from the charged node up; `qpath` from the project up (where quota lives).
-        local path = path_of(start)
-        local qpath = path
-        if start ~= project then qpath = path_of(project) end
-        for _, node in ipairs(path) do
-          local state = get(f2('state', node)) or 'active'
-          if state ~= 'active' then result = {'NOT_ACTIVE', node, state}; break end
-        end
-        local may_borrow = priority ~= 'guaranteed'
-        local root = path[#path]
-        local borrowing = false
-        if not result then
-          for _, c in ipairs(charges) do
-            local res, units = c[1], c[2]
-            local cls = class_of(res)
-            -- A user's cap binds whether or not anyone in the tree has quota for the class.
-            local _, _, _, user_cap = nil, nil, nil, nil
-            if start ~= project then _, _, _, user_cap = cfg(start, cls) end
-            if user_cap and units > user_cap - num(f3('u', start, res)) then
-              local used = num(f3('u', start, res))
-              result = {'QUOTA_EXCEEDED', 'hard_cap', start, res, units, pos(user_cap - used), used}; break
-            end
-            if num(f3('e', root, cls)) == 0 then
-              if cls == sku then
-                result = {'QUOTA_EXCEEDED', 'no_quota', project, res, units, 0, 0}; break
-              end
-            else
-              for _, node in ipairs(path) do
-                local _, _, _, h = cfg(node, cls)
-                if h then
-                  local left = h - num(f3('u', node, res))
-                  if units > left then
-                    result = {'QUOTA_EXCEEDED', 'hard_cap', node, res, units, pos(left), num(f3('u', node, res))}
-                    break
-                  end
-                end
-              end
-              if result then break end
-              local left, binding = available(qpath, res, may_borrow)
-              if units > left then
-                local limit, node, reclaim = 'borrowing_limit', binding, 0
-                if binding == '' then
-                  limit, node = 'nominal', root
-                  -- Within its own quota all along its path: the pool is short only because others
-                  -- borrow; they may be preempted for it (preemptible requests never reclaim).
-                  if priority ~= 'preemptible' and not borrows(qpath, res, units) then reclaim = 1 end
-                end
-                result = {'QUOTA_EXCEEDED', limit, node, res, units, pos(left), num(f3('u', node, res)), reclaim}
-                break
-              end
-              if borrows(qpath, res, units) then borrowing = true end
-            end
-          end
-        end
-        local warnings = {}
-        if not result then
-          for _, node in ipairs(path) do
-            local left, mode = budget_left(node)
-            if left and left <= 0 then
-              if mode == 'hard' then result = {'BUDGET_EXHAUSTED', node, left}; break end
-              warnings[#warnings + 1] = node .. ':' .. left
-            end
-          end
-        end
-        if not result then
-          apply(start, charges, 1)
-          local pairs_text = {}
-          for j, c in ipairs(charges) do pairs_text[j] = c[1] .. '=' .. c[2] end
-          local preemptible = priority == 'preemptible' or (priority == 'standard' and borrowing)
-          local code = preemptible and 'P' or 'N'
-          local expires = now + ttl
-          local charged = ''
-          if start ~= project then charged = start end
-          redis.call('HSET', RES, grant, table.concat({'R', now, expires, code, project, sku, count, shape,
-            table.concat(pairs_text, ';'), user, charged}, '|'))
-          redis.call('ZADD', EXP, expires, grant)
-          redis.call('ZREM', LAPSED, grant)
-          result = {'OK', institution_of(path), preemptible and 1 or 0, table.concat(warnings, ',')}
-        end
+      local start
+      result, start = evaluate(item)
+      if result[1] == 'OK' then
+        apply(start, item.charges, 1)
+        local pairs_text = {}
+        for j, c in ipairs(item.charges) do pairs_text[j] = c[1] .. '=' .. c[2] end
+        local code = result[3] == 1 and 'P' or 'N'
+        local expires = now + item.ttl
+        local charged = ''
+        if start ~= item.project then charged = start end
+        redis.call('HSET', RES, grant, table.concat({'R', now, expires, code, item.project, item.sku, item.count,
+          item.shape, table.concat(pairs_text, ';'), item.user, charged}, '|'))
+        redis.call('ZADD', EXP, expires, grant)
+        redis.call('ZREM', LAPSED, grant)
       end
     end
     results[#results + 1] = result
+  end
+  return results
+end
+
+--[[ check — ARGV[3..] items as `reserve` reads them. Per item the answer `reserve` would give it
+now, each against the tree as it is (the items do not add up); writes nothing. The grant id is
+ignored, so a held reservation neither answers for it nor is released when lapsed (until swept it
+still counts, as it does for `reserve` before its sweep), and MISMATCH never comes back. ]]
+local function check()
+  local results = {}
+  local a = 3
+  while a <= #ARGV do
+    local item
+    item, a = read_item(a)
+    results[#results + 1] = (evaluate(item))
   end
   return results
 end
@@ -579,6 +599,6 @@ local function burn()
   return results
 end
 
-local VERBS = {reserve = reserve, commit = commit, cancel = cancel, sweep = sweep, upsert_node = upsert_node,
+local VERBS = {reserve = reserve, check = check, commit = commit, cancel = cancel, sweep = sweep, upsert_node = upsert_node,
                set_entries = set_entries, set_budget = set_budget, burn = burn, roll_budget = roll_budget}
 return VERBS[verb]()
