@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from slicebroker.broker.domain.model import ChangeType, EndReason, EventType, Grant, GrantEvent, GrantState, Slice
-from slicebroker.broker.domain.watch import GrantWatch, _gap
+from slicebroker.broker.domain.watch import ChangeTail, GrantWatch, _gap
 from slicebroker.broker.storage.store import RedisGrantStore
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.ids import new_grant_id
@@ -197,6 +197,71 @@ async def test_a_snapshot_is_exact_while_grants_keep_changing(store: RedisGrantS
     finally:
         stop.set()
         await task
+
+
+async def _renewals(store: RedisGrantStore, grant: Grant, n: int, first: int = 200_000) -> list[int]:
+    """`n` renewals of `grant`, one change each; returns the lease ends written, in order."""
+    ends = [first + i for i in range(n)]
+    for end in ends:
+        await store.renew(grant.id, 3_000, end)
+        await asyncio.sleep(0)
+    return ends
+
+
+async def _lease_ends(watch: GrantWatch, revision: str, n: int) -> list[int]:
+    out: list[int] = []
+    async for change in watch.watch(from_revision=revision):
+        assert change.grant is not None
+        out.append(change.grant.expires_ms)
+        if len(out) == n:
+            return out
+    return out
+
+
+async def test_many_watches_share_one_reader_and_each_sees_every_change_once_in_order(
+    store: RedisGrantStore, redis_url: str
+) -> None:
+    grant = await active(store)
+    start, _ = await store.change_bounds()
+    watch = GrantWatch(store, _Owners(store), lambda: 0, block_ms=200)
+    client = connect(redis_url)
+    reads_before = (await client.info("commandstats")).get("cmdstat_xread", {}).get("calls", 0)
+    watchers = [asyncio.create_task(_lease_ends(watch, start, 300)) for _ in range(40)]
+    await asyncio.sleep(0.2)  # every watch has caught up and follows the shared reader
+    ends = await _renewals(store, grant, 300)
+    seen = await asyncio.wait_for(asyncio.gather(*watchers), 30)
+    assert all(s == ends for s in seen)
+    xreads = (await client.info("commandstats"))["cmdstat_xread"]["calls"] - reads_before
+    # One blocking read per batch the shared reader takes (at most one per change), not one per
+    # change per watch (12,000 here).
+    assert xreads <= 300 + 10, xreads
+    assert watch.tail.reads == xreads
+    assert watch.streams == 0
+    await client.aclose()
+
+
+async def test_a_watch_that_lags_past_its_queue_catches_up_from_the_stream(store: RedisGrantStore) -> None:
+    grant = await active(store)
+    start, _ = await store.change_bounds()
+    watch = GrantWatch(store, _Owners(store), lambda: 0, block_ms=100)
+    watch.tail = ChangeTail(store, block_ms=100, batch=5, queue=2)  # overflows after two batches
+    stream = watch.watch(from_revision=start)
+    first = asyncio.create_task(anext(stream))  # caught up: it waits on the shared reader
+    await asyncio.sleep(0.1)
+    ends = await _renewals(store, grant, 1)
+    change = await asyncio.wait_for(first, 5)
+    assert change.grant is not None
+    out = [change.grant.expires_ms]
+    ends += await _renewals(store, grant, 119, first=300_000)  # while nobody drains its queue
+    await asyncio.sleep(0.3)
+    async for change in stream:
+        assert change.grant is not None
+        out.append(change.grant.expires_ms)
+        if len(out) == len(ends):
+            break
+    assert out == ends, "every change once, in order, although most batches were dropped for it"
+    await stream.aclose()
+    assert watch.streams == 0
 
 
 async def test_a_bad_revision_names_the_field(store: RedisGrantStore) -> None:

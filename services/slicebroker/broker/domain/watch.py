@@ -18,12 +18,24 @@ is read first, then the live grants, then R (the last revision again); every cha
 folded into what was read, keeping per grant whichever is newer. Each grant hash carries the
 revision of its last change, so the fold knows which is newer. What remains is every grant as of
 R, and the tail starts after R.
+
+One reader per broker follows the stream (`ChangeTail`) and hands each batch it reads, decoded
+once, to every watch; a watch reads the stream itself only to catch up (after its snapshot or
+revision, or when it fell behind the shared reader). Each batch says which revision it was read
+after, so a watch knows whether the batch joins on to what it has seen: when it does not (the watch
+lagged and its queue overflowed, or the shared reader lost its place), the watch catches up from the
+stream again, with the same gap check. So a thousand watches cost one blocking read per batch of
+changes, not a thousand, and hold one Redis connection, not a thousand.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from slicebroker.broker.domain.grants import Access, _allowed
@@ -31,6 +43,8 @@ from slicebroker.broker.domain.model import ChangeType, Grant, GrantChange, Gran
 from slicebroker.broker.domain.ports import GrantStore
 from slicebroker.core.errors import InvalidArgument, ResourceExhausted, Unavailable
 from slicebroker.core.ids import check_grant_id, check_name
+
+log = logging.getLogger("slicebroker.broker.watch")
 
 _REVISION = re.compile(r"^(\d{1,20})-(\d{1,20})$")
 _LIVE = (GrantState.QUEUED, GrantState.PENDING, GrantState.ACTIVE)
@@ -55,6 +69,84 @@ class Owners(Protocol):
     async def get_grant(self, grant_id: str, access: Access = None) -> Grant: ...
 
 
+@dataclass(frozen=True, slots=True)
+class TailBatch:
+    """Every change after revision `after`, oldest first, as the shared reader read them; or, with
+    `lost` set, word that the reader lost its place (a gap, an error) and watches must read for
+    themselves."""
+
+    after: str
+    changes: tuple[GrantChange, ...] = ()
+    lost: bool = False
+
+    def joins(self, revision: str) -> bool:
+        """Whether a watch that has seen everything up to `revision` misses nothing by taking this
+        batch next (changes at or before `revision` in it are skipped)."""
+        return not self.lost and _rev(self.after) <= _rev(revision)
+
+
+class ChangeTail:
+    """The one reader of the change stream a broker's watches share. It runs while anyone is
+    subscribed; each subscriber has a queue of batches. A subscriber too slow to keep its queue
+    from filling up is not waited for: its queue is replaced by word that it lost its place, and
+    it catches up from the stream itself."""
+
+    def __init__(self, store: GrantStore, *, block_ms: int = 1000, batch: int = 500, queue: int = 64) -> None:
+        self._store = store
+        self._block_ms = block_ms
+        self._batch = batch
+        self._queue = queue
+        self._subscribers: set[asyncio.Queue[TailBatch]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.reads = 0  # blocking reads so far (what sharing saves is visible in tests)
+
+    @contextlib.contextmanager
+    def subscription(self) -> Iterator[asyncio.Queue[TailBatch]]:
+        queue: asyncio.Queue[TailBatch] = asyncio.Queue(self._queue)
+        self._subscribers.add(queue)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._follow())
+        try:
+            yield queue
+        finally:
+            self._subscribers.discard(queue)
+            if not self._subscribers and self._task is not None:
+                self._task.cancel()
+                self._task = None
+
+    async def _follow(self) -> None:
+        revision = ""
+        while self._subscribers:
+            try:
+                if not revision:
+                    revision, _ = await self._store.change_bounds()
+                self.reads += 1
+                changes = await self._store.changes_after(revision, self._block_ms, self._batch)
+                if not changes:
+                    continue
+                _, trimmed = await self._store.change_bounds()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: watches find out by reading for themselves
+                log.warning("the grant change reader failed (%s); watches read for themselves", exc)
+                self._publish(TailBatch(revision, lost=True))
+                revision = ""
+                await asyncio.sleep(min(1.0, self._block_ms / 1000))
+                continue
+            lost = _gap(revision, trimmed, changes)
+            self._publish(TailBatch(revision, tuple(changes), lost=lost))
+            revision = changes[-1].revision
+
+    def _publish(self, batch: TailBatch) -> None:
+        for queue in self._subscribers:
+            if not queue.full():
+                queue.put_nowait(batch)
+                continue
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(TailBatch(batch.after, lost=True))
+
+
 class GrantWatch:
     def __init__(
         self,
@@ -75,6 +167,7 @@ class GrantWatch:
         self._max_streams = max_streams
         self._snapshot_attempts = snapshot_attempts
         self.streams = 0
+        self.tail = ChangeTail(store, block_ms=block_ms, batch=batch)
 
     async def watch(
         self, *, project: str = "", grant_id: str = "", from_revision: str = "", access: Access = None
@@ -112,28 +205,36 @@ class GrantWatch:
 
         last, trimmed = await self._store.change_bounds()
         snapshot = not revision or _rev(trimmed) > _rev(revision) or _rev(revision) > _rev(last)
-        while True:
-            if snapshot:
-                revision, live = await self._snapshot()
-                yield GrantChange(ChangeType.SNAPSHOT_BEGIN, "", at_ms=self._clock())
-                for grant in live:
-                    if await in_scope(grant):
-                        yield GrantChange(ChangeType.SNAPSHOT, "", grant, self._clock())
-                yield GrantChange(ChangeType.SNAPSHOT_END, revision, at_ms=self._clock())
-                snapshot = False
-            # 2. Non-blocking read first (exact gap check); wait only when there is nothing new.
-            changes = await self._store.changes_between(revision, "+", self._batch)
-            _, trimmed = await self._store.change_bounds()
-            if _gap(revision, trimmed, changes):
-                snapshot = True  # trimmed past this reader while it lagged: start over
-                continue
-            if not changes:
-                await self._store.changes_after(revision, self._block_ms, 1)
-                continue
-            for change in changes:
-                if await in_scope(change.grant):
-                    yield change
-                revision = change.revision
+        with self.tail.subscription() as batches:
+            while True:
+                if snapshot:
+                    revision, live = await self._snapshot()
+                    yield GrantChange(ChangeType.SNAPSHOT_BEGIN, "", at_ms=self._clock())
+                    for grant in live:
+                        if await in_scope(grant):
+                            yield GrantChange(ChangeType.SNAPSHOT, "", grant, self._clock())
+                    yield GrantChange(ChangeType.SNAPSHOT_END, revision, at_ms=self._clock())
+                    snapshot = False
+                # 2. Catch up from the stream itself (with the exact gap check) until nothing is newer.
+                changes = await self._store.changes_between(revision, "+", self._batch)
+                _, trimmed = await self._store.change_bounds()
+                if _gap(revision, trimmed, changes):
+                    snapshot = True  # trimmed past this reader while it lagged: start over
+                    continue
+                for change in changes:
+                    if await in_scope(change.grant):
+                        yield change
+                    revision = change.revision
+                if changes:
+                    continue
+                # 3. Caught up: take the shared reader's batches while they join on.
+                while (batch := await batches.get()).joins(revision):
+                    for change in batch.changes:
+                        if _rev(change.revision) <= _rev(revision):
+                            continue
+                        if await in_scope(change.grant):
+                            yield change
+                        revision = change.revision
 
     async def _snapshot(self) -> tuple[str, list[Grant]]:
         """Every live grant as of one revision R, and R (see the module docstring)."""
