@@ -160,7 +160,14 @@ class SliceAllocation(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., kind: _Optional[str] = ..., profile: _Optional[str] = ..., compute: _Optional[int] = ..., memory: _Optional[int] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("id", "site", "rack", "devices", "generation", "schedulable", "hall", "pod", "nvlink_domain", "leaf", "spine", "state", "last_heartbeat_ms", "sku", "cpu_milli", "memory_mib", "cpu_milli_used", "memory_mib_used")
+    __slots__ = ("id", "site", "rack", "devices", "generation", "schedulable", "hall", "pod", "nvlink_domain", "leaf", "spine", "state", "last_heartbeat_ms", "sku", "cpu_milli", "memory_mib", "cpu_milli_used", "memory_mib_used", "mig_layout")
+    class MigLayoutEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
     RACK_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +186,7 @@ class Node(_message.Message):
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
     CPU_MILLI_USED_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_USED_FIELD_NUMBER: _ClassVar[int]
+    MIG_LAYOUT_FIELD_NUMBER: _ClassVar[int]
     id: str
     site: str
     rack: str
@@ -197,7 +205,8 @@ class Node(_message.Message):
     memory_mib: int
     cpu_milli_used: int
     memory_mib_used: int
-    def __init__(self, id: _Optional[str] = ..., site: _Optional[str] = ..., rack: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., generation: _Optional[int] = ..., schedulable: _Optional[bool] = ..., hall: _Optional[str] = ..., pod: _Optional[str] = ..., nvlink_domain: _Optional[str] = ..., leaf: _Optional[str] = ..., spine: _Optional[str] = ..., state: _Optional[str] = ..., last_heartbeat_ms: _Optional[int] = ..., sku: _Optional[str] = ..., cpu_milli: _Optional[int] = ..., memory_mib: _Optional[int] = ..., cpu_milli_used: _Optional[int] = ..., memory_mib_used: _Optional[int] = ...) -> None: ...
+    mig_layout: _containers.ScalarMap[str, int]
+    def __init__(self, id: _Optional[str] = ..., site: _Optional[str] = ..., rack: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[Device, _Mapping]]] = ..., generation: _Optional[int] = ..., schedulable: _Optional[bool] = ..., hall: _Optional[str] = ..., pod: _Optional[str] = ..., nvlink_domain: _Optional[str] = ..., leaf: _Optional[str] = ..., spine: _Optional[str] = ..., state: _Optional[str] = ..., last_heartbeat_ms: _Optional[int] = ..., sku: _Optional[str] = ..., cpu_milli: _Optional[int] = ..., memory_mib: _Optional[int] = ..., cpu_milli_used: _Optional[int] = ..., memory_mib_used: _Optional[int] = ..., mig_layout: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class LoadFacilityRequest(_message.Message):
     __slots__ = ("yaml",)
@@ -216,7 +225,14 @@ class LoadFacilityResponse(_message.Message):
     def __init__(self, nodes_registered: _Optional[int] = ..., nodes_unchanged: _Optional[int] = ..., devices: _Optional[int] = ...) -> None: ...
 
 class RegisterNodeRequest(_message.Message):
-    __slots__ = ("id", "site", "rack", "sku", "device_count", "hall", "pod", "nvlink_domain", "leaf", "spine", "cpu_milli", "memory_mib")
+    __slots__ = ("id", "site", "rack", "sku", "device_count", "hall", "pod", "nvlink_domain", "leaf", "spine", "cpu_milli", "memory_mib", "mig_layout")
+    class MigLayoutEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
     RACK_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +245,7 @@ class RegisterNodeRequest(_message.Message):
     SPINE_FIELD_NUMBER: _ClassVar[int]
     CPU_MILLI_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MIB_FIELD_NUMBER: _ClassVar[int]
+    MIG_LAYOUT_FIELD_NUMBER: _ClassVar[int]
     id: str
     site: str
     rack: str
@@ -241,7 +258,8 @@ class RegisterNodeRequest(_message.Message):
     spine: str
     cpu_milli: int
     memory_mib: int
-    def __init__(self, id: _Optional[str] = ..., site: _Optional[str] = ..., rack: _Optional[str] = ..., sku: _Optional[str] = ..., device_count: _Optional[int] = ..., hall: _Optional[str] = ..., pod: _Optional[str] = ..., nvlink_domain: _Optional[str] = ..., leaf: _Optional[str] = ..., spine: _Optional[str] = ..., cpu_milli: _Optional[int] = ..., memory_mib: _Optional[int] = ...) -> None: ...
+    mig_layout: _containers.ScalarMap[str, int]
+    def __init__(self, id: _Optional[str] = ..., site: _Optional[str] = ..., rack: _Optional[str] = ..., sku: _Optional[str] = ..., device_count: _Optional[int] = ..., hall: _Optional[str] = ..., pod: _Optional[str] = ..., nvlink_domain: _Optional[str] = ..., leaf: _Optional[str] = ..., spine: _Optional[str] = ..., cpu_milli: _Optional[int] = ..., memory_mib: _Optional[int] = ..., mig_layout: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class GetNodeRequest(_message.Message):
     __slots__ = ("id",)

@@ -880,6 +880,8 @@ type Node struct {
 	// Host CPU and memory held by grants now.
 	CpuMilliUsed  int64 `protobuf:"varint,17,opt,name=cpu_milli_used,json=cpuMilliUsed,proto3" json:"cpu_milli_used,omitempty"`
 	MemoryMibUsed int64 `protobuf:"varint,18,opt,name=memory_mib_used,json=memoryMibUsed,proto3" json:"memory_mib_used,omitempty"`
+	// The fixed MIG layout the node registered with (see RegisterNodeRequest.mig_layout).
+	MigLayout     map[string]int32 `protobuf:"bytes,19,rep,name=mig_layout,json=migLayout,proto3" json:"mig_layout,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1040,6 +1042,13 @@ func (x *Node) GetMemoryMibUsed() int64 {
 	return 0
 }
 
+func (x *Node) GetMigLayout() map[string]int32 {
+	if x != nil {
+		return x.MigLayout
+	}
+	return nil
+}
+
 type LoadFacilityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A facility description in YAML (see examples/).
@@ -1158,8 +1167,13 @@ type RegisterNodeRequest struct {
 	Leaf         string                 `protobuf:"bytes,9,opt,name=leaf,proto3" json:"leaf,omitempty"`
 	Spine        string                 `protobuf:"bytes,10,opt,name=spine,proto3" json:"spine,omitempty"`
 	// Host CPU (milli-cores) and memory the node offers to grants; 0: not declared.
-	CpuMilli      int64 `protobuf:"varint,11,opt,name=cpu_milli,json=cpuMilli,proto3" json:"cpu_milli,omitempty"`
-	MemoryMib     int64 `protobuf:"varint,12,opt,name=memory_mib,json=memoryMib,proto3" json:"memory_mib,omitempty"`
+	CpuMilli  int64 `protobuf:"varint,11,opt,name=cpu_milli,json=cpuMilli,proto3" json:"cpu_milli,omitempty"`
+	MemoryMib int64 `protobuf:"varint,12,opt,name=memory_mib,json=memoryMib,proto3" json:"memory_mib,omitempty"`
+	// The MIG instances the node's GPUs are cut into ahead of time (a MIG manager's fixed layout),
+	// profile -> instances across the node. Empty: devices are cut as requests come. With a layout,
+	// only MIG slices of these profiles, up to these counts, are placed on the node, never whole
+	// devices or shares.
+	MigLayout     map[string]int32 `protobuf:"bytes,13,rep,name=mig_layout,json=migLayout,proto3" json:"mig_layout,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1276,6 +1290,13 @@ func (x *RegisterNodeRequest) GetMemoryMib() int64 {
 		return x.MemoryMib
 	}
 	return 0
+}
+
+func (x *RegisterNodeRequest) GetMigLayout() map[string]int32 {
+	if x != nil {
+		return x.MigLayout
+	}
+	return nil
 }
 
 type GetNodeRequest struct {
@@ -3209,7 +3230,7 @@ const file_slicebroker_v1_inventory_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
 	"\aprofile\x18\x03 \x01(\tR\aprofile\x12\x18\n" +
 	"\acompute\x18\x04 \x01(\x05R\acompute\x12\x16\n" +
-	"\x06memory\x18\x05 \x01(\x05R\x06memory\"\x85\x04\n" +
+	"\x06memory\x18\x05 \x01(\x05R\x06memory\"\x87\x05\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x12\n" +
@@ -3232,13 +3253,18 @@ const file_slicebroker_v1_inventory_proto_rawDesc = "" +
 	"\n" +
 	"memory_mib\x18\x10 \x01(\x03R\tmemoryMib\x12$\n" +
 	"\x0ecpu_milli_used\x18\x11 \x01(\x03R\fcpuMilliUsed\x12&\n" +
-	"\x0fmemory_mib_used\x18\x12 \x01(\x03R\rmemoryMibUsed\")\n" +
+	"\x0fmemory_mib_used\x18\x12 \x01(\x03R\rmemoryMibUsed\x12B\n" +
+	"\n" +
+	"mig_layout\x18\x13 \x03(\v2#.slicebroker.v1.Node.MigLayoutEntryR\tmigLayout\x1a<\n" +
+	"\x0eMigLayoutEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\")\n" +
 	"\x13LoadFacilityRequest\x12\x12\n" +
 	"\x04yaml\x18\x01 \x01(\tR\x04yaml\"\x84\x01\n" +
 	"\x14LoadFacilityResponse\x12)\n" +
 	"\x10nodes_registered\x18\x01 \x01(\x05R\x0fnodesRegistered\x12'\n" +
 	"\x0fnodes_unchanged\x18\x02 \x01(\x05R\x0enodesUnchanged\x12\x18\n" +
-	"\adevices\x18\x03 \x01(\x05R\adevices\"\xb3\x02\n" +
+	"\adevices\x18\x03 \x01(\x05R\adevices\"\xc4\x03\n" +
 	"\x13RegisterNodeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x12\n" +
@@ -3253,7 +3279,12 @@ const file_slicebroker_v1_inventory_proto_rawDesc = "" +
 	" \x01(\tR\x05spine\x12\x1b\n" +
 	"\tcpu_milli\x18\v \x01(\x03R\bcpuMilli\x12\x1d\n" +
 	"\n" +
-	"memory_mib\x18\f \x01(\x03R\tmemoryMib\" \n" +
+	"memory_mib\x18\f \x01(\x03R\tmemoryMib\x12Q\n" +
+	"\n" +
+	"mig_layout\x18\r \x03(\v22.slicebroker.v1.RegisterNodeRequest.MigLayoutEntryR\tmigLayout\x1a<\n" +
+	"\x0eMigLayoutEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\" \n" +
 	"\x0eGetNodeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"`\n" +
 	"\x10ListNodesRequest\x12\x10\n" +
@@ -3417,7 +3448,7 @@ func file_slicebroker_v1_inventory_proto_rawDescGZIP() []byte {
 }
 
 var file_slicebroker_v1_inventory_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_slicebroker_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_slicebroker_v1_inventory_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_slicebroker_v1_inventory_proto_goTypes = []any{
 	(WatchEventType)(0),                // 0: slicebroker.v1.WatchEventType
 	(*SliceKind)(nil),                  // 1: slicebroker.v1.SliceKind
@@ -3467,7 +3498,9 @@ var file_slicebroker_v1_inventory_proto_goTypes = []any{
 	(*RemoveNodeResponse)(nil),         // 45: slicebroker.v1.RemoveNodeResponse
 	(*WatchRequest)(nil),               // 46: slicebroker.v1.WatchRequest
 	(*WatchEvent)(nil),                 // 47: slicebroker.v1.WatchEvent
-	(*status.Status)(nil),              // 48: google.rpc.Status
+	nil,                                // 48: slicebroker.v1.Node.MigLayoutEntry
+	nil,                                // 49: slicebroker.v1.RegisterNodeRequest.MigLayoutEntry
+	(*status.Status)(nil),              // 50: google.rpc.Status
 }
 var file_slicebroker_v1_inventory_proto_depIdxs = []int32{
 	1,  // 0: slicebroker.v1.Sku.slice_kinds:type_name -> slicebroker.v1.SliceKind
@@ -3478,61 +3511,63 @@ var file_slicebroker_v1_inventory_proto_depIdxs = []int32{
 	5,  // 5: slicebroker.v1.ListSkusResponse.unit:type_name -> slicebroker.v1.NormalisedUnit
 	10, // 6: slicebroker.v1.Device.slices:type_name -> slicebroker.v1.SliceAllocation
 	9,  // 7: slicebroker.v1.Node.devices:type_name -> slicebroker.v1.Device
-	11, // 8: slicebroker.v1.ListNodesResponse.nodes:type_name -> slicebroker.v1.Node
-	19, // 9: slicebroker.v1.GetCapacityResponse.skus:type_name -> slicebroker.v1.SkuCapacity
-	22, // 10: slicebroker.v1.NodeClaim.slices:type_name -> slicebroker.v1.SliceClaim
-	21, // 11: slicebroker.v1.DeviceClaim.nodes:type_name -> slicebroker.v1.NodeClaim
-	23, // 12: slicebroker.v1.ClaimRequest.claims:type_name -> slicebroker.v1.DeviceClaim
-	48, // 13: slicebroker.v1.ClaimResult.status:type_name -> google.rpc.Status
-	25, // 14: slicebroker.v1.ClaimResult.generations:type_name -> slicebroker.v1.NodeGeneration
-	26, // 15: slicebroker.v1.ClaimResponse.results:type_name -> slicebroker.v1.ClaimResult
-	25, // 16: slicebroker.v1.ReleaseResponse.generations:type_name -> slicebroker.v1.NodeGeneration
-	35, // 17: slicebroker.v1.QueryCapacityResponse.rows:type_name -> slicebroker.v1.CapacityRow
-	39, // 18: slicebroker.v1.HeartbeatRequest.devices:type_name -> slicebroker.v1.DeviceHealth
-	11, // 19: slicebroker.v1.SetNodeStateResponse.node:type_name -> slicebroker.v1.Node
-	39, // 20: slicebroker.v1.SetDeviceHealthRequest.devices:type_name -> slicebroker.v1.DeviceHealth
-	0,  // 21: slicebroker.v1.WatchEvent.type:type_name -> slicebroker.v1.WatchEventType
-	11, // 22: slicebroker.v1.WatchEvent.node:type_name -> slicebroker.v1.Node
-	47, // 23: slicebroker.v1.WatchEvent.events:type_name -> slicebroker.v1.WatchEvent
-	7,  // 24: slicebroker.v1.InventoryService.ListSkus:input_type -> slicebroker.v1.ListSkusRequest
-	12, // 25: slicebroker.v1.InventoryService.LoadFacility:input_type -> slicebroker.v1.LoadFacilityRequest
-	14, // 26: slicebroker.v1.InventoryService.RegisterNode:input_type -> slicebroker.v1.RegisterNodeRequest
-	15, // 27: slicebroker.v1.InventoryService.GetNode:input_type -> slicebroker.v1.GetNodeRequest
-	16, // 28: slicebroker.v1.InventoryService.ListNodes:input_type -> slicebroker.v1.ListNodesRequest
-	18, // 29: slicebroker.v1.InventoryService.GetCapacity:input_type -> slicebroker.v1.GetCapacityRequest
-	24, // 30: slicebroker.v1.InventoryService.Claim:input_type -> slicebroker.v1.ClaimRequest
-	28, // 31: slicebroker.v1.InventoryService.Release:input_type -> slicebroker.v1.ReleaseRequest
-	30, // 32: slicebroker.v1.InventoryService.ListHolders:input_type -> slicebroker.v1.ListHoldersRequest
-	32, // 33: slicebroker.v1.InventoryService.ExportFacility:input_type -> slicebroker.v1.ExportFacilityRequest
-	34, // 34: slicebroker.v1.InventoryService.QueryCapacity:input_type -> slicebroker.v1.QueryCapacityRequest
-	37, // 35: slicebroker.v1.InventoryService.ListLeafNeighbours:input_type -> slicebroker.v1.ListLeafNeighboursRequest
-	40, // 36: slicebroker.v1.InventoryService.Heartbeat:input_type -> slicebroker.v1.HeartbeatRequest
-	41, // 37: slicebroker.v1.InventoryService.SetNodeState:input_type -> slicebroker.v1.SetNodeStateRequest
-	43, // 38: slicebroker.v1.InventoryService.SetDeviceHealth:input_type -> slicebroker.v1.SetDeviceHealthRequest
-	44, // 39: slicebroker.v1.InventoryService.RemoveNode:input_type -> slicebroker.v1.RemoveNodeRequest
-	46, // 40: slicebroker.v1.InventoryService.Watch:input_type -> slicebroker.v1.WatchRequest
-	8,  // 41: slicebroker.v1.InventoryService.ListSkus:output_type -> slicebroker.v1.ListSkusResponse
-	13, // 42: slicebroker.v1.InventoryService.LoadFacility:output_type -> slicebroker.v1.LoadFacilityResponse
-	11, // 43: slicebroker.v1.InventoryService.RegisterNode:output_type -> slicebroker.v1.Node
-	11, // 44: slicebroker.v1.InventoryService.GetNode:output_type -> slicebroker.v1.Node
-	17, // 45: slicebroker.v1.InventoryService.ListNodes:output_type -> slicebroker.v1.ListNodesResponse
-	20, // 46: slicebroker.v1.InventoryService.GetCapacity:output_type -> slicebroker.v1.GetCapacityResponse
-	27, // 47: slicebroker.v1.InventoryService.Claim:output_type -> slicebroker.v1.ClaimResponse
-	29, // 48: slicebroker.v1.InventoryService.Release:output_type -> slicebroker.v1.ReleaseResponse
-	31, // 49: slicebroker.v1.InventoryService.ListHolders:output_type -> slicebroker.v1.ListHoldersResponse
-	33, // 50: slicebroker.v1.InventoryService.ExportFacility:output_type -> slicebroker.v1.ExportFacilityResponse
-	36, // 51: slicebroker.v1.InventoryService.QueryCapacity:output_type -> slicebroker.v1.QueryCapacityResponse
-	38, // 52: slicebroker.v1.InventoryService.ListLeafNeighbours:output_type -> slicebroker.v1.ListLeafNeighboursResponse
-	11, // 53: slicebroker.v1.InventoryService.Heartbeat:output_type -> slicebroker.v1.Node
-	42, // 54: slicebroker.v1.InventoryService.SetNodeState:output_type -> slicebroker.v1.SetNodeStateResponse
-	11, // 55: slicebroker.v1.InventoryService.SetDeviceHealth:output_type -> slicebroker.v1.Node
-	45, // 56: slicebroker.v1.InventoryService.RemoveNode:output_type -> slicebroker.v1.RemoveNodeResponse
-	47, // 57: slicebroker.v1.InventoryService.Watch:output_type -> slicebroker.v1.WatchEvent
-	41, // [41:58] is the sub-list for method output_type
-	24, // [24:41] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	48, // 8: slicebroker.v1.Node.mig_layout:type_name -> slicebroker.v1.Node.MigLayoutEntry
+	49, // 9: slicebroker.v1.RegisterNodeRequest.mig_layout:type_name -> slicebroker.v1.RegisterNodeRequest.MigLayoutEntry
+	11, // 10: slicebroker.v1.ListNodesResponse.nodes:type_name -> slicebroker.v1.Node
+	19, // 11: slicebroker.v1.GetCapacityResponse.skus:type_name -> slicebroker.v1.SkuCapacity
+	22, // 12: slicebroker.v1.NodeClaim.slices:type_name -> slicebroker.v1.SliceClaim
+	21, // 13: slicebroker.v1.DeviceClaim.nodes:type_name -> slicebroker.v1.NodeClaim
+	23, // 14: slicebroker.v1.ClaimRequest.claims:type_name -> slicebroker.v1.DeviceClaim
+	50, // 15: slicebroker.v1.ClaimResult.status:type_name -> google.rpc.Status
+	25, // 16: slicebroker.v1.ClaimResult.generations:type_name -> slicebroker.v1.NodeGeneration
+	26, // 17: slicebroker.v1.ClaimResponse.results:type_name -> slicebroker.v1.ClaimResult
+	25, // 18: slicebroker.v1.ReleaseResponse.generations:type_name -> slicebroker.v1.NodeGeneration
+	35, // 19: slicebroker.v1.QueryCapacityResponse.rows:type_name -> slicebroker.v1.CapacityRow
+	39, // 20: slicebroker.v1.HeartbeatRequest.devices:type_name -> slicebroker.v1.DeviceHealth
+	11, // 21: slicebroker.v1.SetNodeStateResponse.node:type_name -> slicebroker.v1.Node
+	39, // 22: slicebroker.v1.SetDeviceHealthRequest.devices:type_name -> slicebroker.v1.DeviceHealth
+	0,  // 23: slicebroker.v1.WatchEvent.type:type_name -> slicebroker.v1.WatchEventType
+	11, // 24: slicebroker.v1.WatchEvent.node:type_name -> slicebroker.v1.Node
+	47, // 25: slicebroker.v1.WatchEvent.events:type_name -> slicebroker.v1.WatchEvent
+	7,  // 26: slicebroker.v1.InventoryService.ListSkus:input_type -> slicebroker.v1.ListSkusRequest
+	12, // 27: slicebroker.v1.InventoryService.LoadFacility:input_type -> slicebroker.v1.LoadFacilityRequest
+	14, // 28: slicebroker.v1.InventoryService.RegisterNode:input_type -> slicebroker.v1.RegisterNodeRequest
+	15, // 29: slicebroker.v1.InventoryService.GetNode:input_type -> slicebroker.v1.GetNodeRequest
+	16, // 30: slicebroker.v1.InventoryService.ListNodes:input_type -> slicebroker.v1.ListNodesRequest
+	18, // 31: slicebroker.v1.InventoryService.GetCapacity:input_type -> slicebroker.v1.GetCapacityRequest
+	24, // 32: slicebroker.v1.InventoryService.Claim:input_type -> slicebroker.v1.ClaimRequest
+	28, // 33: slicebroker.v1.InventoryService.Release:input_type -> slicebroker.v1.ReleaseRequest
+	30, // 34: slicebroker.v1.InventoryService.ListHolders:input_type -> slicebroker.v1.ListHoldersRequest
+	32, // 35: slicebroker.v1.InventoryService.ExportFacility:input_type -> slicebroker.v1.ExportFacilityRequest
+	34, // 36: slicebroker.v1.InventoryService.QueryCapacity:input_type -> slicebroker.v1.QueryCapacityRequest
+	37, // 37: slicebroker.v1.InventoryService.ListLeafNeighbours:input_type -> slicebroker.v1.ListLeafNeighboursRequest
+	40, // 38: slicebroker.v1.InventoryService.Heartbeat:input_type -> slicebroker.v1.HeartbeatRequest
+	41, // 39: slicebroker.v1.InventoryService.SetNodeState:input_type -> slicebroker.v1.SetNodeStateRequest
+	43, // 40: slicebroker.v1.InventoryService.SetDeviceHealth:input_type -> slicebroker.v1.SetDeviceHealthRequest
+	44, // 41: slicebroker.v1.InventoryService.RemoveNode:input_type -> slicebroker.v1.RemoveNodeRequest
+	46, // 42: slicebroker.v1.InventoryService.Watch:input_type -> slicebroker.v1.WatchRequest
+	8,  // 43: slicebroker.v1.InventoryService.ListSkus:output_type -> slicebroker.v1.ListSkusResponse
+	13, // 44: slicebroker.v1.InventoryService.LoadFacility:output_type -> slicebroker.v1.LoadFacilityResponse
+	11, // 45: slicebroker.v1.InventoryService.RegisterNode:output_type -> slicebroker.v1.Node
+	11, // 46: slicebroker.v1.InventoryService.GetNode:output_type -> slicebroker.v1.Node
+	17, // 47: slicebroker.v1.InventoryService.ListNodes:output_type -> slicebroker.v1.ListNodesResponse
+	20, // 48: slicebroker.v1.InventoryService.GetCapacity:output_type -> slicebroker.v1.GetCapacityResponse
+	27, // 49: slicebroker.v1.InventoryService.Claim:output_type -> slicebroker.v1.ClaimResponse
+	29, // 50: slicebroker.v1.InventoryService.Release:output_type -> slicebroker.v1.ReleaseResponse
+	31, // 51: slicebroker.v1.InventoryService.ListHolders:output_type -> slicebroker.v1.ListHoldersResponse
+	33, // 52: slicebroker.v1.InventoryService.ExportFacility:output_type -> slicebroker.v1.ExportFacilityResponse
+	36, // 53: slicebroker.v1.InventoryService.QueryCapacity:output_type -> slicebroker.v1.QueryCapacityResponse
+	38, // 54: slicebroker.v1.InventoryService.ListLeafNeighbours:output_type -> slicebroker.v1.ListLeafNeighboursResponse
+	11, // 55: slicebroker.v1.InventoryService.Heartbeat:output_type -> slicebroker.v1.Node
+	42, // 56: slicebroker.v1.InventoryService.SetNodeState:output_type -> slicebroker.v1.SetNodeStateResponse
+	11, // 57: slicebroker.v1.InventoryService.SetDeviceHealth:output_type -> slicebroker.v1.Node
+	45, // 58: slicebroker.v1.InventoryService.RemoveNode:output_type -> slicebroker.v1.RemoveNodeResponse
+	47, // 59: slicebroker.v1.InventoryService.Watch:output_type -> slicebroker.v1.WatchEvent
+	43, // [43:60] is the sub-list for method output_type
+	26, // [26:43] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_slicebroker_v1_inventory_proto_init() }
@@ -3546,7 +3581,7 @@ func file_slicebroker_v1_inventory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_slicebroker_v1_inventory_proto_rawDesc), len(file_slicebroker_v1_inventory_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
