@@ -190,7 +190,7 @@ def capacity_table(capacity: Iterable[SkuCapacity]) -> Table:
 
 def nodes_table(nodes: Iterable[Node]) -> Table:
     numeric = ["DEVICES", "FREE", "UNHEALTHY", "GENERATION"]
-    table = _table("NODE", "SITE", "RACK", "SKU", *numeric, "SCHEDULABLE", numeric=numeric)
+    table = _table("NODE", "SITE", "RACK", "SKU", *numeric, "SCHEDULABLE", "MIG LAYOUT", numeric=numeric)
     for n in nodes:
         table.add_row(
             n.id,
@@ -202,6 +202,8 @@ def nodes_table(nodes: Iterable[Node]) -> Table:
             Text(str(n.unhealthy), style="red" if n.unhealthy else ""),
             str(n.generation),
             "yes" if n.schedulable else Text("no", style="yellow"),
+            # A fixed layout a MIG manager made, e.g. "1g.10gb:7"; empty when cut on demand.
+            ",".join(f"{profile}:{count}" for profile, count in sorted(n.mig_layout.items())),
         )
     return table
 

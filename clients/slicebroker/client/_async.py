@@ -234,10 +234,15 @@ class AsyncClient(ClientBase):
         *,
         cpu_milli: int = 0,
         memory_mib: int = 0,
+        mig_layout: Mapping[str, int] | None = None,
     ) -> inventory.NodeState:
         """Registers a node (idempotent: the same description again changes nothing), with where it
-        sits and its host CPU and memory."""
-        op = inventory.register_node(node_id, sku, device_count, topology, cpu_milli=cpu_milli, memory_mib=memory_mib)
+        sits, its host CPU and memory and, for a node whose GPUs a MIG manager has cut ahead of
+        time, its MIG layout (profile -> instances across the node, e.g. {"1g.10gb": 7}). Every
+        call says the whole node: one without `mig_layout` clears a layout registered before."""
+        op = inventory.register_node(
+            node_id, sku, device_count, topology, cpu_milli=cpu_milli, memory_mib=memory_mib, mig_layout=mig_layout
+        )
         return await self._run(op)
 
     async def get_node(self, node_id: str) -> inventory.NodeState:

@@ -149,6 +149,7 @@ def node(msg: inventory_pb2.Node) -> Node:
         devices=tuple(device(d) for d in msg.devices),
         generation=msg.generation,
         schedulable=msg.schedulable,
+        mig_layout=dict(msg.mig_layout),
     )
 
 

@@ -4,8 +4,8 @@ Models and Ops here; `Client` and `AsyncClient` expose them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from slicebroker.client._ops import Op, Service, _rpc
 from slicebroker.v1 import inventory_pb2
@@ -72,6 +72,9 @@ class NodeState:
     generation: int
     state: str
     last_heartbeat_ms: int
+    mig_layout: dict[str, int] = field(default_factory=dict)
+    """The MIG instances the node's GPUs are cut into ahead of time (profile -> instances across
+    the node); empty when devices are cut as requests come."""
 
 
 def _row(msg: inventory_pb2.CapacityRow) -> CapacityRow:
@@ -98,6 +101,7 @@ def _node(msg: inventory_pb2.Node) -> NodeState:
         generation=msg.generation,
         state=msg.state,
         last_heartbeat_ms=msg.last_heartbeat_ms,
+        mig_layout=dict(msg.mig_layout),
     )
 
 
@@ -156,7 +160,14 @@ class NodeStateChange:
 
 
 def register_node(
-    node_id: str, sku: str, device_count: int, topology: NodeTopology, *, cpu_milli: int = 0, memory_mib: int = 0
+    node_id: str,
+    sku: str,
+    device_count: int,
+    topology: NodeTopology,
+    *,
+    cpu_milli: int = 0,
+    memory_mib: int = 0,
+    mig_layout: Mapping[str, int] | None = None,
 ) -> Op[NodeState]:
     request = inventory_pb2.RegisterNodeRequest(
         id=node_id,
@@ -171,6 +182,7 @@ def register_node(
         nvlink_domain=topology.nvlink_domain,
         cpu_milli=cpu_milli,
         memory_mib=memory_mib,
+        mig_layout=dict(mig_layout or {}),
     )
     return Op(REGISTER_NODE, request, _node)
 

@@ -7,7 +7,7 @@ can be shared and cached without defensive copies.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -276,6 +276,9 @@ class Node:
     generation: int
     """Incremented by every write to the node."""
     schedulable: bool
+    mig_layout: dict[str, int] = field(default_factory=dict)
+    """The MIG instances the node's GPUs are cut into ahead of time (profile -> instances across
+    the node); empty when devices are cut as requests come."""
 
     @property
     def skus(self) -> tuple[str, ...]:

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from slicebroker.client import Client, ClientOptions, ConflictError, NodeTopology, NotFoundError
+from slicebroker.client import (
+    AsyncClient,
+    Client,
+    ClientOptions,
+    ConflictError,
+    InvalidArgumentError,
+    NodeTopology,
+    NotFoundError,
+)
 
 
 def test_register_read_cordon_and_uncordon_a_node(options: ClientOptions) -> None:
@@ -46,3 +54,22 @@ def test_register_read_cordon_and_uncordon_a_node(options: ClientOptions) -> Non
 def test_an_unknown_node_is_not_found(options: ClientOptions) -> None:
     with Client(options) as sb, pytest.raises(NotFoundError):
         sb.get_node("no-such-node")
+
+
+async def test_register_a_node_with_a_mig_layout_and_clear_it(options: ClientOptions) -> None:
+    where = NodeTopology(site="sdk-site", rack="sdk-r2")
+    async with AsyncClient(options) as sb:
+        node = await sb.register_node("sdk-mig-1", "H100-SXM-80GB", 1, where, mig_layout={"1g.10gb": 7})
+        # Cordoned first, so that no other test of this mesh is placed on it.
+        await sb.set_node_state("sdk-mig-1", "cordoned", expected_generation=node.generation)
+        assert node.mig_layout == {"1g.10gb": 7}
+        assert (await sb.get_node("sdk-mig-1")).mig_layout == {"1g.10gb": 7}
+        listed = [n async for n in sb.nodes("H100-SXM-80GB") if n.id == "sdk-mig-1"]
+        assert [n.mig_layout for n in listed] == [{"1g.10gb": 7}]
+    with Client(options) as sync:
+        # Every registration says the whole node: one without a layout clears it.
+        assert sync.register_node("sdk-mig-1", "H100-SXM-80GB", 1, where).mig_layout == {}
+        assert sync.get_node("sdk-mig-1").mig_layout == {}
+        with pytest.raises(InvalidArgumentError) as refused:
+            sync.register_node("sdk-mig-1", "H100-SXM-80GB", 1, where, mig_layout={"1g.18gb": 7})
+        assert refused.value.field == 'mig_layout["1g.18gb"]'

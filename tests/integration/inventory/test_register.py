@@ -151,3 +151,29 @@ async def test_store_register_reports_counts(store: RedisInventoryStore) -> None
     again = await store.register([spec, NodeSpec("n2", "s", "r", "REBEL", DeviceKind.NPU, 4)])
     assert (first.registered, first.unchanged, again.registered, again.unchanged) == (1, 0, 1, 1)
     assert await store.register([]) == type(first)(0, 0)
+
+
+async def test_a_mig_layout_is_stored_replaced_and_cleared(
+    service: InventoryService, store: RedisInventoryStore, client: aioredis.Redis
+) -> None:
+    node = await service.register_node("m-n01", "daejeon", "m", H100, 2, mig_layout={"3g.40gb": 2, "1g.10gb": 7})
+    # Stored sorted by profile: the same layout in any order is the same registration.
+    assert (node.mig_layout, node.generation) == ((("1g.10gb", 7), ("3g.40gb", 2)), 1)
+    assert await client.hget(f"{{{PREFIX}}}:node:m-n01", "mig") == "1g.10gb:7 3g.40gb:2"
+    same = await service.register_node("m-n01", "daejeon", "m", H100, 2, mig_layout={"1g.10gb": 7, "3g.40gb": 2})
+    assert same == node
+    replaced = await service.register_node("m-n01", "daejeon", "m", H100, 2, mig_layout={"7g.80gb": 2})
+    assert (replaced.mig_layout, replaced.generation) == ((("7g.80gb", 2),), 2)
+    cleared = await service.register_node("m-n01", "daejeon", "m", H100, 2)
+    assert (cleared.mig_layout, cleared.generation) == ((), 3)
+    await assert_consistent(store, client)
+
+
+async def test_a_node_stored_before_mig_layouts_is_unchanged_by_the_same_registration(
+    service: InventoryService, store: RedisInventoryStore, client: aioredis.Redis
+) -> None:
+    await service.register_node("old-n01", "daejeon", "o", H100, 8)
+    # A hash written before the field existed has no `mig` at all.
+    await client.hdel(f"{{{PREFIX}}}:node:old-n01", "mig")
+    again = await service.register_node("old-n01", "daejeon", "o", H100, 8)
+    assert (again.mig_layout, again.generation) == ((), 1)

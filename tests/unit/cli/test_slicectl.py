@@ -199,6 +199,15 @@ def test_inventory_nodes(mesh: FakeMesh) -> None:
     }
 
 
+def test_inventory_nodes_show_a_fixed_mig_layout(mesh: FakeMesh) -> None:
+    mesh.inventory.nodes[1].mig_layout.update({"3g.40gb": 2, "1g.10gb": 1})
+    result = slicectl("inventory", "--nodes", env=mesh.env)
+    assert lines_with(result.stdout, "h100-r01-n02")[0][-2:] == ["yes", "1g.10gb:1,3g.40gb:2"]
+    assert lines_with(result.stdout, "h100-r01-n01")[0][-1] == "yes"
+    nodes = as_json(slicectl("inventory", "--nodes", "--json", env=mesh.env))
+    assert [n["mig_layout"] for n in nodes] == [{}, {"1g.10gb": 1, "3g.40gb": 2}, {}]
+
+
 def test_usage_table_has_totals(mesh: FakeMesh) -> None:
     result = slicectl("usage", env=mesh.env)
     assert result.exit_code == 0, result.output

@@ -110,6 +110,7 @@ def node_to_pb(node: Node) -> Any:
         memory_mib=node.memory_mib,
         cpu_milli_used=node.cpu_milli_used,
         memory_mib_used=node.memory_mib_used,
+        mig_layout=dict(node.mig_layout),
     )
 
 

@@ -47,6 +47,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             spine=request.spine,
             cpu_milli=request.cpu_milli,
             memory_mib=request.memory_mib,
+            mig_layout=dict(request.mig_layout),
         )
         return convert.node_to_pb(node)
 

@@ -14,6 +14,10 @@ The format (see examples/facility.yaml)::
               - {prefix: h100-r001-n, start: 5, count: 2, sku: H100-SXM-80GB, devices: 8}
                 cpu_milli: 224000                # optional, on nodes and node_groups: host CPU
                 memory_mib: 2097152              # (milli-cores) and memory (MiB) offered to grants
+              - {prefix: a100-r001-m, count: 2, sku: A100-SXM-80GB, devices: 8,
+                 mig_layout: {1g.10gb: 56}}      # optional, on nodes and node_groups: the MIG
+                                                 # instances the node's GPUs are cut into ahead of
+                                                 # time (profile: instances across the node)
 
 Everything is checked before anything is registered. A refusal is InvalidArgument with reason
 INVALID_FACILITY (or UNKNOWN_SKU) whose field names the place in the document, e.g.
@@ -33,6 +37,7 @@ from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.ids import NAME_RE
 from slicebroker.core.reasons import Reason
 from slicebroker.inventory.domain.catalogue import Catalogue
+from slicebroker.inventory.domain.mig import check_mig_layout
 from slicebroker.inventory.domain.model import MAX_CPU_MILLI, MAX_DEVICES_PER_NODE, MAX_MEMORY_MIB, NodeSpec
 
 # Bounds that keep one request's work (and a typo such as `count: 100000`) in check.
@@ -47,8 +52,8 @@ _SITE_KEYS = frozenset({"name", "racks", "halls"})
 _HALL_KEYS = frozenset({"name", "racks", "pods", "spine"})
 _POD_KEYS = frozenset({"name", "racks", "leaf", "spine"})
 _RACK_KEYS = frozenset({"name", "nodes", "node_groups", "leaf", "spine", "nvlink"})
-_NODE_KEYS = frozenset({"id", "sku", "devices", "leaf", "cpu_milli", "memory_mib"})
-_GROUP_KEYS = frozenset({"prefix", "start", "count", "sku", "devices", "leaf", "cpu_milli", "memory_mib"})
+_NODE_KEYS = frozenset({"id", "sku", "devices", "leaf", "cpu_milli", "memory_mib", "mig_layout"})
+_GROUP_KEYS = frozenset({"prefix", "start", "count", "sku", "devices", "leaf", "cpu_milli", "memory_mib", "mig_layout"})
 _SWITCH_KEYS = frozenset({"name", "tier", "parent"})
 SWITCH_TIERS = ("leaf", "spine", "core")
 # Rack-scale NVLink (e.g. NVL72) makes the rack one NVLink domain; else each node is its own.
@@ -147,12 +152,16 @@ class _Builder:
         sku: object,
         devices: int,
         host: tuple[int, int] = (0, 0),
+        mig_layout: tuple[str, Mapping[Any, object]] = ("", {}),
     ) -> None:
+        """`mig_layout` is (its path, the layout as written), checked once the SKU is known."""
         if node_id in self.seen:
             raise _bad(path, f"node id {node_id!r} is already used by {self.seen[node_id]}")
         if len(self.nodes) >= MAX_NODES_PER_FACILITY:
             raise _bad(path, f"a facility holds at most {MAX_NODES_PER_FACILITY} nodes")
         known = self.catalogue.require(_field(sku_path), sku if isinstance(sku, str) else repr(sku))
+        layout_path, raw_layout = mig_layout
+        layout = check_mig_layout(_field(layout_path), known, devices, raw_layout, Reason.INVALID_FACILITY)
         spine = place.spine
         if self.switches is not None and leaf:
             spine = spine or _spine_of(self.switches, leaf)
@@ -172,6 +181,7 @@ class _Builder:
                 spine=spine,
                 cpu_milli=host[0],
                 memory_mib=host[1],
+                mig_layout=layout,
             )
         )
         self.paths.append(path)
@@ -260,7 +270,8 @@ def _racks(builder: _Builder, path: str, raw: object, place: _Place, rack_names:
             leaf = _opt_name(node_path, node, "leaf", here.leaf)
             builder.check_leaf(f"{node_path}.leaf" if "leaf" in node else f"{rack_path}.leaf", leaf)
             host = _host(node_path, node)
-            builder.add(node_path, node_id, here, leaf, f"{node_path}.sku", node["sku"], devices, host)
+            layout = _mig_layout(node_path, node)
+            builder.add(node_path, node_id, here, leaf, f"{node_path}.sku", node["sku"], devices, host, layout)
         for g, raw_group in enumerate(groups):
             group_path = f"{rack_path}.node_groups[{g}]"
             group = _mapping(group_path, raw_group, _GROUP_KEYS, ("prefix", "count", "sku", "devices"))
@@ -273,9 +284,11 @@ def _racks(builder: _Builder, path: str, raw: object, place: _Place, rack_names:
             leaf = _opt_name(group_path, group, "leaf", here.leaf)
             builder.check_leaf(f"{group_path}.leaf" if "leaf" in group else f"{rack_path}.leaf", leaf)
             host = _host(group_path, group)
+            layout = _mig_layout(group_path, group)
             for index in range(start, start + count):
                 node_id = _name(f"{group_path}.prefix", f"{prefix}{index:02d}")
-                builder.add(group_path, node_id, here, leaf, f"{group_path}.sku", group["sku"], devices, host)
+                sku = group["sku"]
+                builder.add(group_path, node_id, here, leaf, f"{group_path}.sku", sku, devices, host, layout)
 
 
 def _host(path: str, doc: Mapping[str, Any]) -> tuple[int, int]:
@@ -286,17 +299,29 @@ def _host(path: str, doc: Mapping[str, Any]) -> tuple[int, int]:
     )
 
 
+def _mig_layout(path: str, doc: Mapping[str, Any]) -> tuple[str, Mapping[Any, object]]:
+    """The node's MIG layout as written (profile: instances), with its path; absent: none."""
+    layout_path = f"{path}.mig_layout"
+    raw = doc.get("mig_layout", {})
+    if not isinstance(raw, dict):
+        raise _bad(layout_path, "must be a mapping of MIG profile to instances, e.g. {1g.10gb: 7}")
+    return layout_path, raw
+
+
 def _node_doc(node: NodeSpec, **extra: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"id": node.id, "sku": node.sku, "devices": node.device_count, **extra}
-    return doc | _host_doc(node)
+    return doc | _optional_doc(node)
 
 
-def _host_doc(node: NodeSpec) -> dict[str, Any]:
+def _optional_doc(node: NodeSpec) -> dict[str, Any]:
+    """The optional keys a node or group is written with: host capacity and MIG layout, if any."""
     doc: dict[str, Any] = {}
     if node.cpu_milli:
         doc["cpu_milli"] = node.cpu_milli
     if node.memory_mib:
         doc["memory_mib"] = node.memory_mib
+    if node.mig_layout:
+        doc["mig_layout"] = dict(node.mig_layout)
     return doc
 
 
@@ -378,7 +403,7 @@ def _runs(nodes: Sequence[NodeSpec]) -> tuple[list[dict[str, Any]], list[dict[st
             group["devices"] = run[0].device_count
             if run_start != 1:
                 group["start"] = run_start
-            groups.append(group | _host_doc(run[0]))
+            groups.append(group | _optional_doc(run[0]))
         else:
             singles.extend(_node_doc(n) for n in run)
         run.clear()
@@ -396,8 +421,8 @@ def _runs(nodes: Sequence[NodeSpec]) -> tuple[list[dict[str, Any]], list[dict[st
             last is None
             or prefix != run_prefix
             or index != run_start + len(run)
-            or (node.sku, node.device_count, node.cpu_milli, node.memory_mib)
-            != (last.sku, last.device_count, last.cpu_milli, last.memory_mib)
+            or (node.sku, node.device_count, node.cpu_milli, node.memory_mib, node.mig_layout)
+            != (last.sku, last.device_count, last.cpu_milli, last.memory_mib, last.mig_layout)
         ):
             flush()
             run_prefix, run_start = prefix, index

@@ -44,6 +44,10 @@ class NodeState(StrEnum):
 # A share is counted in milli-units of one device's compute and memory.
 SHARE_MILLI = 1000
 
+# A node's fixed MIG layout: (profile, instances across the node), sorted by profile; () for none
+# (devices are cut as requests come). Checked by mig.check_mig_layout.
+MigLayout = tuple[tuple[str, int], ...]
+
 
 @dataclass(frozen=True, slots=True)
 class Geometry:
@@ -128,6 +132,7 @@ class NodeSpec:
     # Host capacity offered to grants (0: not declared; then no host request fits here).
     cpu_milli: int = 0
     memory_mib: int = 0
+    mig_layout: MigLayout = ()
 
     def device_name(self, index: int) -> str:
         """The device's name on its node ("gpu3"); its global id is "<node id>/<name>"."""
@@ -179,6 +184,7 @@ class Node:
     # Host CPU and memory held by grants now.
     cpu_milli_used: int = 0
     memory_mib_used: int = 0
+    mig_layout: MigLayout = ()
 
     @property
     def spec(self) -> NodeSpec:
@@ -197,6 +203,7 @@ class Node:
             self.spine,
             self.cpu_milli,
             self.memory_mib,
+            self.mig_layout,
         )
 
 

@@ -21,7 +21,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from slicebroker.core.errors import (
@@ -36,6 +36,7 @@ from slicebroker.core.reasons import Reason
 from slicebroker.inventory.domain.catalogue import Catalogue, load_catalogue
 from slicebroker.inventory.domain.claims import check_host, resolve_slices, validate_claims, validate_release
 from slicebroker.inventory.domain.facility import export_facility, parse_facility
+from slicebroker.inventory.domain.mig import check_mig_layout
 from slicebroker.inventory.domain.model import (
     MAX_DEVICES_PER_NODE,
     CapacityRow,
@@ -111,7 +112,10 @@ class InventoryService:
         spine: str = "",
         cpu_milli: int = 0,
         memory_mib: int = 0,
+        mig_layout: Mapping[str, int] | None = None,
     ) -> Node:
+        """Creates or updates the node. Every field is replaced by what this call says: a call
+        without `mig_layout` clears a layout the node had (its devices are cut as requests come)."""
         check_name("id", node_id)
         check_host("", cpu_milli, memory_mib)
         check_name("site", site)
@@ -130,6 +134,7 @@ class InventoryService:
         known = self.catalogue.require("sku", sku)
         if not 1 <= device_count <= MAX_DEVICES_PER_NODE:
             raise InvalidArgument("device_count", f"must be between 1 and {MAX_DEVICES_PER_NODE}, not {device_count}")
+        layout = check_mig_layout("mig_layout", known, device_count, mig_layout or {})
         spec = NodeSpec(
             node_id,
             site,
@@ -144,6 +149,7 @@ class InventoryService:
             spine,
             cpu_milli,
             memory_mib,
+            layout,
         )
         outcome = await self._store.register([spec])
         if outcome.refused is not None:

@@ -12,7 +12,8 @@ multi-key Lua scripts need. With the default prefix "sb:inventory":
   device is unhealthy. Slices add `u|<device>` ("<slice kind> <compute used> <memory used>") and
   `s|<device>|<grant id>` (the grant's slices there, "<kind>:<profile>:<compute>:<memory>" joined
   by spaces). Host resources: `cpu` / `mem` (capacity offered to grants, milli-cores / MiB; absent
-  or 0: none) and `cpu_used` / `mem_used` (held by grants).
+  or 0: none) and `cpu_used` / `mem_used` (held by grants). `mig`: the node's fixed MIG layout,
+  "<profile>:<instances>" joined by spaces, sorted by profile (absent or "": none).
 - `{sb:inventory}:nodes_by_leaf` (sorted set, all scores 0) "<leaf>|<node id>", for "nodes under
   the same leaf".
 - `{sb:inventory}:rev` (string) the global revision: incremented once per node change.

@@ -96,6 +96,7 @@ class RedisInventoryStore:
                     node.spine,
                     node.cpu_milli,
                     node.memory_mib,
+                    " ".join(f"{profile}:{count}" for profile, count in node.mig_layout),
                 )
             calls.append(("register", keys, args))
         replies = await self.scripts.many(calls)
@@ -347,4 +348,7 @@ def _node(node_id: str, fields: dict[str, str]) -> Node:
         memory_mib=int(fields.get("mem") or 0),
         cpu_milli_used=int(fields.get("cpu_used") or 0),
         memory_mib_used=int(fields.get("mem_used") or 0),
+        mig_layout=tuple(
+            (profile, int(count)) for profile, _, count in (t.rpartition(":") for t in fields.get("mig", "").split())
+        ),
     )

@@ -10,27 +10,29 @@
 -- KEYS[6+i]    node i's hash, i = 1..N
 -- ARGV[1]      "check" (look for refusals only, write nothing) or "apply"
 -- ARGV[2]      change log length to keep (entries, approximate)
--- ARGV[3+13(i-1) ..] node i: id, site, rack, sku, device kind ("gpu"/"npu"), device count,
---              hall, pod, NVLink domain, leaf, spine, host CPU (milli-cores), host memory (MiB)
+-- ARGV[3+14(i-1) ..] node i: id, site, rack, sku, device kind ("gpu"/"npu"), device count,
+--              hall, pod, NVLink domain, leaf, spine, host CPU (milli-cores), host memory (MiB),
+--              MIG layout ("<profile>:<instances>" joined by spaces, sorted; "" for none)
 -- Returns {"OK", registered, unchanged}: registered counts created and changed nodes; or
 --         {"HELD", i, held}: node i (1-based) would change its SKU or device count while `held`
 --         of its devices are held, and nothing was written.
--- A change of place (site, hall, pod, rack, leaf, spine, NVLink domain) or of host capacity is
--- allowed while devices are held (the devices, and the host CPU and memory in use, stay as they
--- are; a node shrunk below what is in use takes no claim asking for host resources until enough
--- is released). Every change increments the node's generation and
+-- A change of place (site, hall, pod, rack, leaf, spine, NVLink domain), of host capacity or of
+-- the MIG layout is allowed while devices are held (the devices, and the host CPU and memory in
+-- use, stay as they are; a node shrunk below what is in use takes no claim asking for host
+-- resources until enough is released; slices held outside a new layout stay until released).
+-- Every change increments the node's generation and
 -- the global revision; re-registering the same node is a no-op.
 
 local nodes_key, by_sku_key, cap_key, by_leaf_key, rev_key, log_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local maxlen = ARGV[2]
-local W = 13
+local W = 14
 local count = #KEYS - 6
 
 local current = {}
 for i = 1, count do
   local a = 3 + W * (i - 1)
   local cur = redis.call('HMGET', KEYS[6 + i], 'site', 'rack', 'sku', 'n', 'held', 'kind',
-    'hall', 'pod', 'nvl', 'leaf', 'spine', 'sliced', 'cpu', 'mem')
+    'hall', 'pod', 'nvl', 'leaf', 'spine', 'sliced', 'cpu', 'mem', 'mig')
   current[i] = cur
   if cur[3] and (cur[3] ~= ARGV[a + 3] or cur[4] ~= ARGV[a + 5]) then
     local held = (tonumber(cur[5]) or 0) + (tonumber(cur[12]) or 0)
@@ -73,9 +75,9 @@ for i = 1, count do
   local key, a, cur = KEYS[6 + i], 3 + W * (i - 1), current[i]
   local id, site, rack, sku, kind, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local hall, pod, nvl, leaf, spine = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
-  local cpu, mem = ARGV[a + 11], ARGV[a + 12]
+  local cpu, mem, mig = ARGV[a + 11], ARGV[a + 12], ARGV[a + 13]
   local place = {'site', site, 'rack', rack, 'hall', hall, 'pod', pod, 'nvl', nvl, 'leaf', leaf, 'spine', spine,
-    'cpu', cpu, 'mem', mem}
+    'cpu', cpu, 'mem', mem, 'mig', mig}
   if not cur[3] then
     redis.call('ZADD', nodes_key, 0, id)
     if leaf ~= '' then
@@ -90,7 +92,8 @@ for i = 1, count do
     registered = registered + 1
   elseif cur[1] == site and cur[2] == rack and cur[3] == sku and cur[4] == n and (cur[7] or '') == hall
       and (cur[8] or '') == pod and (cur[9] or '') == nvl and (cur[10] or '') == leaf
-      and (cur[11] or '') == spine and (cur[13] or '0') == cpu and (cur[14] or '0') == mem then
+      and (cur[11] or '') == spine and (cur[13] or '0') == cpu and (cur[14] or '0') == mem
+      and (cur[15] or '') == mig then
     unchanged = unchanged + 1
   else
     if cur[3] ~= sku or cur[4] ~= n then
