@@ -12,7 +12,7 @@ from typing import Any
 from slicebroker.client import GrantState
 from slicebroker.operator import mapping
 from slicebroker.operator.controller import Operator
-from slicebroker.operator.kube import Kube, KubeError, load_api_client
+from slicebroker.operator.kube import MERGE, Kube, KubeError, load_api_client
 from tests.k8s.conftest import (
     GPU_NODES,
     OPERATOR_SETTINGS,
@@ -326,9 +326,10 @@ async def test_a_node_with_only_mig_capacity_syncs_and_takes_mig_pods(
     try:
         ensure_node(kube, "mig-only", {"nvidia.com/mig-1g.10gb": "7"}, labels)
         synced = await eventually(lambda: (operator.current.synced_nodes() if operator.current else {}).get("mig-only"))
-        assert synced == ("A100-SXM-80GB", 1, "active")
+        assert synced == ("A100-SXM-80GB", 1, "active", {"1g.10gb": 7})
         registered = await call(operator.sb.get_node, "mig-only")
-        assert (registered.sku, registered.devices) == ("A100-SXM-80GB", 1)
+        # The GPU, and how the node's MIG manager has cut it: seven 1g.10gb instances.
+        assert (registered.sku, registered.devices, registered.mig_layout) == ("A100-SXM-80GB", 1, {"1g.10gb": 7})
 
         ns = new_namespace({mapping.LABEL_INSTITUTION: "uni-a", mapping.LABEL_PROJECT: "migs"})
         ns.create_pod("mig-pod", {"nvidia.com/mig-1g.10gb": "2"}, {mapping.ANN_SKU: "A100-SXM-80GB"})
@@ -348,6 +349,19 @@ async def test_a_node_with_only_mig_capacity_syncs_and_takes_mig_pods(
         ns.delete_pod("mig-pod")
         await eventually(lambda: ns.pod("mig-pod") is None)
         assert (await call(operator.sb.get_grant, grant.id)).state is GrantState.ENDED
+
+        # The MIG manager re-cuts the GPU into two 3g.40gb: the next sync registers the new layout.
+        recut = {"nvidia.com/mig-1g.10gb": None, "nvidia.com/mig-3g.40gb": "2"}
+        status = {"status": {"capacity": recut, "allocatable": recut}}
+        kube.request("PATCH", "/api/v1/nodes/mig-only/status", body=status, content_type=MERGE)
+
+        def recut_synced() -> bool:
+            now = (operator.current.synced_nodes() if operator.current else {}).get("mig-only")
+            return now is not None and now.mig_layout == {"3g.40gb": 2}
+
+        await eventually(recut_synced)
+        registered = await call(operator.sb.get_node, "mig-only")
+        assert (registered.devices, registered.mig_layout) == (1, {"3g.40gb": 2})
     finally:
         with contextlib.suppress(KubeError):
             kube.request("DELETE", "/api/v1/nodes/mig-only")

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from slicebroker.client import (
     Client,
@@ -114,8 +114,8 @@ class Operator:
         self._held: dict[str, Held] = {}
         """Grant id → renewal state."""
         self._last_event: dict[str, tuple[str, str]] = {}
-        self._nodes: dict[str, tuple[str, int, str]] = {}
-        """Node name → (sku, devices, state) last sent to inventory."""
+        self._nodes: dict[str, SyncedNode] = {}
+        """Node name → what was last sent to inventory."""
         self.bound = 0
         self._claims_served = False
         self._notices: dict[str, tuple[float, str]] = {}
@@ -970,20 +970,21 @@ class Operator:
             known = self._nodes.get(name)
         shape = node_shape(node, self.settings) if node else None
         if shape is None:
-            if known is not None and known[2] != "draining":
+            if known is not None and known.state != "draining":
                 self._set_node_state(name, "draining")
                 with self._lock:
-                    self._nodes[name] = (known[0], known[1], "draining")
+                    self._nodes[name] = known._replace(state="draining")
             return None
-        sku, count, topo = shape
         state = "cordoned" if (node or {}).get("spec", {}).get("unschedulable") else "active"
-        if known is None or known[:2] != (sku, count):
-            self.sb.register_node(name, sku, count, NodeTopology(**topo))
-            known = (sku, count, "active")
-        if known[2] != state:
+        registered = (shape.sku, shape.devices, shape.mig_layout)
+        if known is None or (known.sku, known.devices, known.mig_layout) != registered:
+            topology = NodeTopology(**shape.topology)
+            self.sb.register_node(name, shape.sku, shape.devices, topology, mig_layout=shape.mig_layout)
+            known = SyncedNode(shape.sku, shape.devices, "active", shape.mig_layout)
+        if known.state != state:
             self._set_node_state(name, state)
         with self._lock:
-            self._nodes[name] = (sku, count, state)
+            self._nodes[name] = known._replace(state=state)
         return None
 
     def _set_node_state(self, name: str, state: str) -> None:
@@ -995,7 +996,7 @@ class Operator:
         except NotFoundError:
             return
 
-    def synced_nodes(self) -> dict[str, tuple[str, int, str]]:
+    def synced_nodes(self) -> dict[str, SyncedNode]:
         with self._lock:
             return dict(self._nodes)
 
@@ -1017,19 +1018,40 @@ LABEL_GPU_COUNT = "nvidia.com/gpu.count"
 LABEL_GPU_PRODUCT = "nvidia.com/gpu.product"
 
 
-def node_shape(node: JSON, settings: OperatorSettings) -> tuple[str, int, dict[str, str]] | None:
-    """(SKU, devices, topology fields) of a Node with accelerator capacity, or None if it has none.
+class NodeShape(NamedTuple):
+    """What node sync registers for a Kubernetes Node."""
 
-    Whole devices (e.g. nvidia.com/gpu) are counted as the node advertises them. A node that
-    advertises only MIG instances (nvidia.com/mig-1g.10gb: 7, no nvidia.com/gpu) is registered
-    with its physical GPUs: the nvidia.com/gpu.count label, else the fewest devices the instances
-    fit on by the catalogue's partition geometry. The SKU is the node's slicebroker.io/sku label,
-    else the one SKU its resource names stand for, else the one of those that the
-    nvidia.com/gpu.product label names (e.g. NVIDIA-A100-SXM4-80GB).
+    sku: str
+    devices: int
+    topology: dict[str, str]
+    """NodeTopology fields from the node's labels and the operator's defaults."""
+    mig_layout: dict[str, int]
+    """Profile → instances across the node, for a node that advertises only MIG instances; {} else."""
 
-    Inventory knows the GPUs, not how the node's MIG manager has cut them: the broker may cut a
-    registered GPU into other profiles than the node advertises, and a pod pinned there would then
-    wait for the kubelet (inventory has no per-node list of profiles yet)."""
+
+class SyncedNode(NamedTuple):
+    """What node sync last sent to inventory for a node."""
+
+    sku: str
+    devices: int
+    state: str
+    mig_layout: dict[str, int]
+
+
+def node_shape(node: JSON, settings: OperatorSettings) -> NodeShape | None:
+    """What to register for a Node with accelerator capacity, or None if it has none.
+
+    Whole devices (e.g. nvidia.com/gpu) are counted as the node advertises them, with no MIG
+    layout (inventory cuts them as requests come). A node that advertises only MIG instances
+    (nvidia.com/mig-1g.10gb: 7, no nvidia.com/gpu; the NVIDIA device plugin's mixed strategy over
+    a MIG manager's fixed layout) is registered with its physical GPUs (the nvidia.com/gpu.count
+    label, else the fewest devices the instances fit on by the catalogue's partition geometry) and
+    with the instances it advertises as its MIG layout ({"1g.10gb": 7}): the broker then places
+    there only MIG slices of those profiles, up to those counts, never whole GPUs or shares, so
+    what it grants is what the kubelet can hand out. A MIG manager that re-cuts the node changes
+    its capacity, and the next sync registers the new layout. The SKU is the node's
+    slicebroker.io/sku label, else the one SKU its resource names stand for, else the one of those
+    that the nvidia.com/gpu.product label names (e.g. NVIDIA-A100-SXM4-80GB)."""
     name = str(node["metadata"]["name"])
     labels = (node.get("metadata") or {}).get("labels") or {}
     capacity = (node.get("status") or {}).get("capacity") or {}
@@ -1040,7 +1062,7 @@ def node_shape(node: JSON, settings: OperatorSettings) -> tuple[str, int, dict[s
         if entry.slice != "whole":
             continue
         sku = _node_sku(name, labels, entry.skus, resource)
-        return None if sku is None else (sku, count, _node_topology(labels, settings))
+        return None if sku is None else NodeShape(sku, count, _node_topology(labels, settings), {})
     mig = {r: n for r, n in amounts.items() if names[r].slice == "mig" and names[r].profile}
     if not mig:
         return None
@@ -1050,8 +1072,13 @@ def node_shape(node: JSON, settings: OperatorSettings) -> tuple[str, int, dict[s
     if sku is None or not sizes:
         return None
     profiles = {names[r].profile: n for r, n in mig.items()}
-    count = _amount(labels.get(LABEL_GPU_COUNT, "")) or mapping.devices_for(sizes, profiles)
-    return sku, count, _node_topology(labels, settings)
+    fewest = mapping.devices_for(sizes, profiles)
+    count = _amount(labels.get(LABEL_GPU_COUNT, "")) or fewest
+    if count < fewest:
+        # Inventory refuses a layout that does not fit its devices; the instances are what is real.
+        log.warning("node %s: %s says %d GPUs, too few for its MIG instances; %d", name, LABEL_GPU_COUNT, count, fewest)
+        count = fewest
+    return NodeShape(sku, count, _node_topology(labels, settings), profiles)
 
 
 def _amount(value: Any) -> int:

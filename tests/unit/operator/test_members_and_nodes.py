@@ -85,4 +85,39 @@ def test_node_shape(capacity: dict[str, str], labels: dict[str, str], expected: 
 def test_a_mig_node_keeps_its_topology_labels() -> None:
     labels = {"slicebroker.io/sku": "H100-SXM-80GB", "slicebroker.io/leaf": "leaf-9", "slicebroker.io/rack": "r9"}
     shape = node_shape(node({"nvidia.com/mig-1g.10gb": "7"}, labels), SETTINGS)
-    assert shape == ("H100-SXM-80GB", 1, {"site": SETTINGS.default_site, "rack": "r9", "leaf": "leaf-9"})
+    topology = {"site": SETTINGS.default_site, "rack": "r9", "leaf": "leaf-9"}
+    assert shape == ("H100-SXM-80GB", 1, topology, {"1g.10gb": 7})
+
+
+A100_LABELS = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+
+
+@pytest.mark.parametrize(
+    ("capacity", "labels", "expected"),
+    [
+        # Whole devices: no layout (inventory cuts them as requests come), even with MIG names next
+        # to nvidia.com/gpu (the mixed strategy with some GPUs left whole).
+        ({"nvidia.com/gpu": "8"}, {"slicebroker.io/sku": "H100-SXM-80GB"}, {}),
+        ({"nvidia.com/gpu": "4", "nvidia.com/mig-1g.10gb": "28"}, A100_LABELS, {}),
+        ({"furiosa.ai/rngd": "4"}, {}, {}),
+        # MIG only: the instances it advertises, profile by profile, as its layout.
+        ({"nvidia.com/mig-1g.10gb": "7"}, A100_LABELS, {"1g.10gb": 7}),
+        ({"nvidia.com/mig-1g.10gb": "14", "nvidia.com/gpu": "0"}, A100_LABELS, {"1g.10gb": 14}),
+        (
+            {"nvidia.com/mig-3g.40gb": "1", "nvidia.com/mig-2g.20gb": "2", "nvidia.com/mig-1g.10gb": "0"},
+            A100_LABELS,
+            {"3g.40gb": 1, "2g.20gb": 2},
+        ),
+    ],
+)
+def test_node_shape_mig_layout(capacity: dict[str, str], labels: dict[str, str], expected: dict[str, int]) -> None:
+    shape = node_shape(node(capacity, labels), SETTINGS)
+    assert shape is not None
+    assert shape.mig_layout == expected
+
+
+def test_a_gpu_count_label_too_small_for_the_instances_gives_way_to_them() -> None:
+    # Inventory refuses a layout its devices cannot carry; the advertised instances are what is real.
+    labels = A100_LABELS | {"nvidia.com/gpu.count": "1"}
+    shape = node_shape(node({"nvidia.com/mig-1g.10gb": "14"}, labels), SETTINGS)
+    assert shape is not None and (shape.devices, shape.mig_layout) == (2, {"1g.10gb": 14})
