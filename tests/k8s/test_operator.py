@@ -27,6 +27,13 @@ def _granted(ns: Namespace, name: str) -> dict[str, Any] | None:
     return None
 
 
+def _condition(ns: Namespace, name: str) -> str | None:
+    """The status of the pod's slicebroker condition, None while it has none."""
+    pod = ns.pod(name) or {}
+    conditions = {c["type"]: c for c in (pod.get("status") or {}).get("conditions") or ()}
+    return conditions.get(mapping.CONDITION, {}).get("status")
+
+
 def _reasons(ns: Namespace, name: str) -> dict[str, str]:
     return {e["reason"]: e["message"] for e in ns.events(name)}
 
@@ -49,8 +56,8 @@ async def test_gpu_pod_is_pinned_to_its_granted_node_and_released_on_delete(
         "nodeSelectorTerms"
     ]
     assert terms == [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}]
-    conditions = {c["type"]: c for c in pod["status"].get("conditions") or ()}
-    assert conditions[mapping.CONDITION]["status"] == "True"
+    # The condition is written to the status subresource, a call of its own after the ungating update.
+    assert await eventually(lambda: _condition(namespace, "train") == "True")
 
     # The grant is the broker's: what `slicectl grants` lists.
     grant = await call(operator.sb.get_grant, annotations[mapping.ANN_GRANT])
