@@ -181,6 +181,8 @@ def _node_view(node: inventory_pb2.Node, sku: str) -> NodeView:
         ),
         cpu_free=node.cpu_milli - node.cpu_milli_used,
         memory_free=node.memory_mib - node.memory_mib_used,
+        mig_layout=dict(node.mig_layout),
+        device_count=len(devices),
     )
 
 

@@ -4,12 +4,16 @@ Decisions are made here, never against live state; claims carry the generations 
 inventory refuses a claim whose picture is stale. Within one broker process all claims and
 releases go through one writer (see `grant_path`), so the picture stays exact between refreshes
 and only other replicas' writes cause conflicts.
+
+Nodes with a fixed MIG layout (GPUs cut into instances ahead of time) serve MIG slices of their
+layout's profiles and nothing else: they are kept out of every whole-device structure and out of
+the packing engine, and MIG requests try them first (see `place_slices`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -118,6 +122,12 @@ class NodeView:
     # Host CPU (milli-cores) and memory (MiB) the node has left for grants.
     cpu_free: int = 0
     memory_free: int = 0
+    # The MIG instances the node's devices are cut into ahead of time, profile -> instances
+    # across the node. Empty: devices are cut as requests come.
+    mig_layout: dict[str, int] = field(default_factory=dict)
+    # The node's devices of this SKU, healthy or not (a fixed layout is spread over all of them);
+    # 0: the devices listed here.
+    device_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +162,12 @@ class _Sliced:
         self.used_memory += spec.memory
         self.by_grant.setdefault(grant_id, []).append(spec)
 
-    def remove(self, grant_id: str) -> None:
-        for spec in self.by_grant.pop(grant_id, []):
+    def remove(self, grant_id: str) -> list[SliceSpec]:
+        specs = self.by_grant.pop(grant_id, [])
+        for spec in specs:
             self.used_compute -= spec.compute
             self.used_memory -= spec.memory
+        return specs
 
 
 @dataclass(slots=True)
@@ -174,6 +186,28 @@ class _Node:
     # Host resources this process took, per grant; given back on release. What grants held when
     # inventory reported the node comes back with inventory's next report of it.
     host_of: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # A fixed MIG layout (profile -> instances on the node); empty for a free-form node. With
+    # `per_device` (a uniform layout), each device holds at most that many of each profile.
+    layout: dict[str, int] = field(default_factory=dict)
+    per_device: dict[str, int] = field(default_factory=dict)
+    # With a layout: MIG slices held on the node now, by profile (kept by `count_slices`).
+    in_use: Counter[str] = field(default_factory=Counter)
+
+    def count_slices(self, specs: Iterable[SliceSpec], sign: int) -> None:
+        """Counts slices into (`sign` 1) or out of (-1) `in_use`; free-form nodes keep no count."""
+        if self.layout:
+            for spec in specs:
+                if spec.kind == "mig":
+                    self.in_use[spec.profile] += sign
+
+    def in_use_on(self, device_id: str, profile: str) -> int:
+        """MIG slices of `profile` held on one device now."""
+        state = self.sliced.get(device_id)
+        if state is None:
+            return 0
+        return sum(
+            1 for specs in state.by_grant.values() for spec in specs if spec.kind == "mig" and spec.profile == profile
+        )
 
 
 class Snapshot:
@@ -192,6 +226,8 @@ class Snapshot:
         self.slice_capacity: dict[tuple[str, str], tuple[int, int]] = {}
         # Per SKU: the packing engine that places single-node requests, mirroring the nodes here.
         self._engines: dict[str, PackingEngine] = {}
+        # SKU -> nodes with a fixed MIG layout (in `_nodes`, and in none of the structures above).
+        self._fixed: dict[str, set[str]] = defaultdict(set)
 
     def engine(self, sku: str) -> PackingEngine:
         engine = self._engines.get(sku)
@@ -202,6 +238,8 @@ class Snapshot:
     def _sync(self, node_id: str) -> None:
         """Shows the engine the node's free devices, slices and host resources as they are now."""
         node = self._nodes[node_id]
+        if node.layout:
+            return  # the engine never places on a fixed layout
         devices: dict[str, Dev] = dict.fromkeys(node.free, FREE)
         for device_id, state in node.sliced.items():
             devices[device_id] = (
@@ -248,12 +286,17 @@ class Snapshot:
             view.leaf or view.node_id,
             cpu_free=view.cpu_free,
             memory_free=view.memory_free,
+            layout=dict(view.mig_layout),
         )
+        if view.mig_layout:
+            devices = view.device_count or len({*view.free_devices, *view.held, *(d.device_id for d in view.sliced)})
+            node.per_device = _per_device(view.mig_layout, devices)
         for device in view.sliced:
             capacity = device.capacity if any(device.capacity) else self.capacity_of(view.sku, device.kind)
             state = node.sliced[device.device_id] = _Sliced(device.kind, *capacity)
             for grant_id, spec in device.held:
                 state.add(grant_id, spec)
+            node.count_slices((spec for _, spec in device.held), 1)
         self._put(view.node_id, node)
 
     def drop_node(self, node_id: str) -> None:
@@ -262,19 +305,27 @@ class Snapshot:
 
     def _put(self, node_id: str, node: _Node) -> None:
         self._nodes[node_id] = node
-        for group in self._groups_of(node):
-            self._group_free[group] += len(node.free)
-            self._group_nodes[group].add(node_id)
         for holder in node.held.values():
             self._nodes_of_grant[holder].add(node_id)
         for state in node.sliced.values():
             for holder in state.by_grant:
                 self._nodes_of_grant[holder].add(node_id)
+        if node.layout:
+            self._fixed[node.sku].add(node_id)
+            return
+        for group in self._groups_of(node):
+            self._group_free[group] += len(node.free)
+            self._group_nodes[group].add(node_id)
         self._buckets[node.sku][len(node.free)].add(node_id)
         self._sync(node_id)
 
     def _drop(self, node_id: str) -> None:
         node = self._nodes.pop(node_id)
+        for holder in node.held.values():
+            self._nodes_of_grant[holder].discard(node_id)
+        if node.layout:
+            self._fixed[node.sku].discard(node_id)
+            return
         self.engine(node.sku).drop_node(node_id)
         for group in self._groups_of(node):
             self._group_free[group] -= len(node.free)
@@ -282,10 +333,11 @@ class Snapshot:
             if not self._group_nodes[group]:
                 del self._group_nodes[group], self._group_free[group]
         self._buckets[node.sku][len(node.free)].discard(node_id)
-        for holder in node.held.values():
-            self._nodes_of_grant[holder].discard(node_id)
 
     def _set_free(self, node_id: str, node: _Node, free: list[str]) -> None:
+        if node.layout:
+            node.free = free  # counted in no whole-device structure
+            return
         self._buckets[node.sku][len(node.free)].discard(node_id)
         change = len(free) - len(node.free)
         node.free = free
@@ -432,7 +484,7 @@ class Snapshot:
         rounded down to whole members of `unit`; nodes with none are left out."""
         usable = {}
         for node_id, node in self._nodes.items():
-            if node.sku == sku and node.free:
+            if node.sku == sku and node.free and not node.layout:
                 n = _whole(min(len(node.free), host.fits(node.cpu_free, node.memory_free)), unit)
                 if n > 0:
                     usable[node_id] = n
@@ -525,34 +577,43 @@ class Snapshot:
     ) -> list[NodeClaim] | None:
         """Chooses `count` slices shaped like `spec` (its device id is ignored), all or none.
 
-        Each slice goes where the SKU's packing engine puts it: a device already cut the same way
-        with room, or a free whole device, on a node with `host` CPU and memory left for it, where
-        it raises the expected fragmentation least (ties: the fullest node, then the lowest ids).
-        The slices are decided one after another, each seeing the ones before; with `same_node`
-        all go on the node of the first, and with a `unit` above one each run of `unit` slices (a
-        member's) goes on the node of its first. Nothing here changes: the engine's what-if state
-        is put back before returning.
+        The slices go in groups that must share a node: all of them with `same_node`, each run of
+        `unit` (a member's) otherwise, else one by one. A MIG group goes on a node with a fixed
+        layout when one can take it all (see `_pick_fixed`): those nodes serve nothing else.
+        Otherwise each slice goes where the SKU's packing engine puts it: a device already cut
+        the same way with room, or a free whole device, on a node with `host` CPU and memory left
+        for it, where it raises the expected fragmentation least (ties: the fullest node, then the
+        lowest ids); a group's later slices go on the node of its first. The slices are decided
+        one after another, each seeing the ones before. Nothing here changes: the engine's what-if
+        state is put back before returning.
         """
         engine = self.engine(sku)
         demand = Demand(host.cpu_milli, host.memory_mib, spec.kind, 1, spec.compute, spec.memory)
+        fixed = spec.kind == "mig" and bool(self._fixed.get(sku))
         saved: dict[str, NodeState] = {}
+        # Fixed-layout nodes and the engine's nodes are disjoint, so one map holds both choices.
         by_node: dict[str, list[SliceSpec]] = defaultdict(list)
-        pinned: str | None = None
+        placed_count = 0
         try:
-            for i in range(count):
-                if not same_node and i % unit == 0:
-                    pinned = None  # a new member may go anywhere
-                placed = engine.decide(demand, only=pinned)
-                if placed is None:
-                    return None
-                before = engine.apply(placed, demand)
-                saved.setdefault(placed.node, before)
-                for device_id in placed.devices:
-                    by_node[placed.node].append(
-                        SliceSpec(device_id, spec.kind, spec.profile, spec.compute, spec.memory)
-                    )
-                if same_node or unit > 1:
-                    pinned = placed.node
+            while placed_count < count:
+                need = count - placed_count if same_node else min(unit, count - placed_count)
+                on_fixed = self._pick_fixed(sku, spec, host, need, by_node) if fixed else None
+                if on_fixed is not None:
+                    node_id, devices = on_fixed
+                    by_node[node_id] += [_on(spec, d) for d in devices]
+                    placed_count += need
+                    continue
+                pinned: str | None = None  # a new group may go anywhere
+                for _ in range(need):
+                    placed = engine.decide(demand, only=pinned)
+                    if placed is None:
+                        return None
+                    before = engine.apply(placed, demand)
+                    saved.setdefault(placed.node, before)
+                    by_node[placed.node] += [_on(spec, d) for d in placed.devices]
+                    if same_node or unit > 1:
+                        pinned = placed.node
+                placed_count += need
         finally:
             for node_id, state in saved.items():
                 engine.set_node(node_id, state.cpu, state.memory, state.devices)
@@ -560,6 +621,60 @@ class Snapshot:
             NodeClaim(node_id, self._nodes[node_id].generation, (), tuple(specs), *host.times(len(specs)))
             for node_id, specs in sorted(by_node.items())
         ]
+
+    # -- fixed MIG layouts ----------------------------------------------------------------------
+    # A fixed node's instances exist already: a slice takes one of its profile's instances, so the
+    # node takes at most layout[profile] of them; which device holds it is bounded by the device's
+    # partition counters and, for a uniform layout, by the device's share of the instances. What
+    # one request has chosen so far (`planned`) counts as taken.
+    def _pick_fixed(
+        self, sku: str, spec: SliceSpec, host: HostResources, need: int, planned: dict[str, list[SliceSpec]]
+    ) -> tuple[str, list[str]] | None:
+        """A fixed-layout node of `sku` for `need` MIG slices like `spec`, and a device for each;
+        None when none can take them all. Best fit: the node with the fewest instances of the
+        profile left that still takes them, ties by node id, so emptier nodes stay for larger
+        groups."""
+        ranked = []
+        for node_id in self._fixed.get(sku, ()):
+            node = self._nodes[node_id]
+            if spec.profile in node.layout:
+                left = node.layout[spec.profile] - node.in_use[spec.profile] - len(planned.get(node_id, ()))
+                if left >= need:
+                    ranked.append((left, node_id))
+        for _, node_id in sorted(ranked):
+            slots = self._fixed_slots(self._nodes[node_id], spec, host, planned.get(node_id, ()))
+            if len(slots) >= need:
+                return node_id, slots[:need]
+        return None
+
+    def _fixed_slots(
+        self, node: _Node, spec: SliceSpec, host: HostResources, planned: Sequence[SliceSpec]
+    ) -> list[str]:
+        """The devices of a fixed-layout node that the next slices like `spec` would go on, one
+        entry per slice the node still takes: the fullest device first (ties by id), so
+        partly used devices fill before whole ones are cut into."""
+        left = node.layout.get(spec.profile, 0) - node.in_use[spec.profile] - len(planned)
+        if host:
+            cpu, memory = host.times(len(planned))
+            left = min(left, host.fits(node.cpu_free - cpu, node.memory_free - memory))
+        if left <= 0:
+            return []
+        limit = node.per_device.get(spec.profile)
+        mine = Counter(s.device_id for s in planned)
+        options: list[tuple[int, str, int]] = []
+        for device_id in [*node.free, *node.sliced]:
+            state = node.sliced.get(device_id)
+            if state is not None and state.kind != "mig":
+                continue
+            cap_c, cap_m = (state.cap_compute, state.cap_memory) if state else self.capacity_of(node.sku, "mig")
+            free_c = cap_c - (state.used_compute if state else 0) - mine[device_id] * spec.compute
+            free_m = cap_m - (state.used_memory if state else 0) - mine[device_id] * spec.memory
+            n = min(_per(free_c, spec.compute), _per(free_m, spec.memory), left)
+            if limit is not None:
+                n = min(n, limit - node.in_use_on(device_id, spec.profile) - mine[device_id])
+            if n > 0:
+                options.append((free_c, device_id, n))
+        return [device_id for _, device_id, n in sorted(options) for _ in range(n)][:left]
 
     def observe(self, sku: str, count: int, spec: SliceSpec | None, host: HostResources) -> None:
         """Counts a request into the SKU's workload mix, once per request and before placing it:
@@ -590,6 +705,7 @@ class Snapshot:
                 if state is None:
                     state = node.sliced[spec.device_id] = _Sliced(spec.kind, *self.capacity_of(node.sku, spec.kind))
                 state.add(grant_id, spec)
+            node.count_slices(claim.slices, 1)
             self._set_free(claim.node_id, node, [d for d in node.free if d not in taken])
             node.held.update(dict.fromkeys(claim.device_ids, grant_id))
             if claim.cpu_milli or claim.memory_mib:
@@ -653,7 +769,7 @@ class Snapshot:
             state = node.sliced.get(device_id)
             if state is None or grant_id not in state.by_grant:
                 continue
-            state.remove(grant_id)
+            node.count_slices(state.remove(grant_id), -1)
             if not state.by_grant:
                 del node.sliced[device_id]
                 emptied.append(device_id)
@@ -665,6 +781,23 @@ class Snapshot:
         if kind == "share":
             return (1000, 1000)
         return self.slice_capacity.get((sku, kind), (0, 0))
+
+
+def _on(spec: SliceSpec, device_id: str) -> SliceSpec:
+    return SliceSpec(device_id, spec.kind, spec.profile, spec.compute, spec.memory)
+
+
+def _per_device(layout: dict[str, int], devices: int) -> dict[str, int]:
+    """Each device's share of a layout's instances, when every profile's count divides evenly by
+    the devices (a uniform layout, as the instances really are); else none (empty)."""
+    if devices <= 0 or any(n % devices for n in layout.values()):
+        return {}
+    return {profile: n // devices for profile, n in layout.items()}
+
+
+def _per(free: int, size: int) -> int:
+    """How many partitions of `size` counters `free` counters hold (any number when size is 0)."""
+    return max(free, 0) // size if size > 0 else _UNBOUNDED
 
 
 def _whole(free: int, unit: int) -> int:
