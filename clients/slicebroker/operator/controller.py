@@ -1068,11 +1068,10 @@ def node_shape(node: JSON, settings: OperatorSettings) -> NodeShape | None:
         return None
     skus = [s for s in names[next(iter(mig))].skus if all(s in names[r].skus for r in mig)]
     sku = _node_sku(name, labels, tuple(skus), ", ".join(mig))
-    sizes = partition_sizes().get(sku or "")
-    if sku is None or not sizes:
+    if sku is None or not partition_sizes().get(sku):
         return None
     profiles = {names[r].profile: n for r, n in mig.items()}
-    fewest = mapping.devices_for(sizes, profiles)
+    fewest = mapping.devices_for(sku, profiles)
     count = _amount(labels.get(LABEL_GPU_COUNT, "")) or fewest
     if count < fewest:
         # Inventory refuses a layout that does not fit its devices; the instances are what is real.

@@ -18,7 +18,7 @@ import yaml
 
 from slicebroker.client import Placement, Shape
 from slicebroker.core import catalogue
-from slicebroker.core.catalogue import PartitionSize, catalogue_text
+from slicebroker.core.catalogue import catalogue_text
 
 GATE = "slicebroker.io/grant"
 FINALIZER = "slicebroker.io/release"
@@ -78,12 +78,11 @@ def resource_names() -> Mapping[str, ResourceName]:
     return {n: ResourceName(n, tuple(s), *kinds[n]) for n, s in skus.items()}
 
 
-def devices_for(sizes: Mapping[str, PartitionSize], amounts: Mapping[str, int]) -> int:
-    """The fewest devices of one SKU that can carry `amounts` (profile → instances), by what each
-    profile takes of a device's compute and memory (`sizes`, the catalogue's partition table)."""
-    compute = sum(sizes[p].compute * n for p, n in amounts.items())
-    memory = sum(sizes[p].memory * n for p, n in amounts.items())
-    return math.ceil(max(compute, memory))
+def devices_for(sku: str, amounts: Mapping[str, int]) -> int:
+    """The fewest devices of `sku` that can carry `amounts` (profile → instances), by what the
+    instances take of devices' compute and memory together."""
+    size = catalogue.instances_size(sku, amounts)
+    return math.ceil(max(size.compute, size.memory))
 
 
 def is_accelerator_resource(name: str) -> bool:

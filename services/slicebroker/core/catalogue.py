@@ -52,3 +52,30 @@ def partition_sizes() -> Mapping[str, Mapping[str, PartitionSize]]:
             }
         )
     return MappingProxyType(out)
+
+
+def instances_size(sku: str, instances: Mapping[str, int]) -> PartitionSize:
+    """What `instances` (partition profile -> count) of `sku` take together, in devices of
+    compute and of memory; every profile must be one of the SKU's."""
+    sizes = partition_sizes()[sku]
+    return PartitionSize(
+        sum((sizes[p].compute * n for p, n in instances.items()), Fraction(0)),
+        sum((sizes[p].memory * n for p, n in instances.items()), Fraction(0)),
+    )
+
+
+# How the price book and the ledger name a slice kind: the broker's generic kind made specific
+# with its profile ("mig" + "1g.10gb" -> "mig-1g.10gb"; a share's profile is its fraction).
+_PRICED_KINDS = {"mig": "mig", "share": "fraction", "npu_partition": "npu"}
+WHOLE_KIND = "whole"
+
+
+def canonical_kind(kind: str, profile: str) -> str:
+    """The slice kind as the price book names it ("whole", "mig-1g.10gb", "npu-2core.12gb",
+    "fraction-0.25"); kinds already specific, and "" (a whole device), pass as they are."""
+    if not kind:
+        return WHOLE_KIND
+    prefix = _PRICED_KINDS.get(kind)
+    if prefix is None or not profile:
+        return kind
+    return f"{prefix}-{profile}"

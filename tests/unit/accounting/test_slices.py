@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from slicebroker.accounting.domain.pricebook import PriceBookInput, PriceEntryInput, parse_price_book
-from slicebroker.accounting.domain.slices import SIZE_DEN, canonical_kind, size_units, slice_size
+from slicebroker.accounting.domain.slices import SIZE_DEN, size_units, slice_size
 from slicebroker.accounting.domain.usage import device_ms, running_device_ms, sized_ms
+from slicebroker.core.catalogue import canonical_kind
 
 H100, H200, RNGD = "H100-SXM-80GB", "H200-SXM-141GB", "RNGD"
 

@@ -27,8 +27,8 @@ from slicebroker.accounting.domain.pricebook import (
 )
 from slicebroker.accounting.domain.rate import RateQuery, RateResult
 from slicebroker.accounting.domain.service import LedgerQuery, LedgerQueryResult, RerateResult
-from slicebroker.accounting.domain.slices import canonical_kind
 from slicebroker.accounting.domain.statements import Statement
+from slicebroker.core.catalogue import canonical_kind
 from slicebroker.runtime.context import Principal
 from slicebroker.v1 import accounting_pb2, common_pb2
 

@@ -11,7 +11,7 @@ compute, never the slice as a whole device: a MIG 1g.10gb slice of an H100 is 1/
     fraction-<x>, share-<x>    a share x in (0, 1]
 
 The broker names a grant's kind generically ("mig", "share", "npu_partition") and puts the
-profile on each slice; `canonical_kind` joins the two into the name above.
+profile on each slice; `core.catalogue.canonical_kind` joins the two into the name above.
 
 Sizes are exact fractions; the ledger keeps them in `SIZE_DEN`ths of a device, which holds
 sevenths, eighths, thousandths of a share and their combinations exactly.
@@ -23,31 +23,18 @@ import re
 from fractions import Fraction
 from functools import cache
 
-from slicebroker.core.catalogue import partition_sizes
+from slicebroker.core.catalogue import WHOLE_KIND, partition_sizes
 
 SIZE_DEN = 2**3 * 3**2 * 5**3 * 7  # 63,000: lcm(1..10) x 25
 _MIG = re.compile(r"^mig-(\d+)g\.\d+gb$")
 _SHARE = re.compile(r"^(?:fraction|share)-(\d*\.?\d+)$")
-_BROKER_KINDS = {"mig": "mig", "share": "fraction", "npu_partition": "npu"}
-WHOLE = "whole"
-
-
-def canonical_kind(kind: str, profile: str) -> str:
-    """The kind a grant event names, made specific with its slices' profile ("mig" + "1g.10gb" ->
-    "mig-1g.10gb"); kinds already specific, and "" (a whole device), pass as they are."""
-    if not kind:
-        return WHOLE
-    prefix = _BROKER_KINDS.get(kind)
-    if prefix is None or not profile:
-        return kind
-    return f"{prefix}-{profile}"
 
 
 @cache
 def slice_size(sku: str, kind: str) -> Fraction:
     """The slice's share of its device's compute. A kind this cannot size (a name the catalogue
     does not know) counts as a whole device: an overcount that shows, rather than a silent zero."""
-    if kind == WHOLE:
+    if kind == WHOLE_KIND:
         return Fraction(1)
     partitions = partition_sizes().get(sku, {})
     if m := _MIG.match(kind):

@@ -31,6 +31,7 @@ from slicebroker.broker.domain.model import Choice, Grant, GrantRequest, GrantSt
 from slicebroker.broker.domain.placer import PlaceJob, Placer, choose
 from slicebroker.broker.domain.ports import GrantStore, QuotaPort, Reserved, ReserveItem
 from slicebroker.broker.domain.preemption import Reclaim
+from slicebroker.core.catalogue import canonical_kind
 from slicebroker.core.errors import SlicebrokerError
 
 
@@ -73,11 +74,7 @@ Estimate = Callable[[Grant, int], Awaitable[int | None]]
 
 def price_slice_kind(shape: Shape) -> str:
     """The slice kind as the price book names it: whole, mig-<profile>, npu-<profile>, fraction-<x>."""
-    if shape.whole:
-        return "whole"
-    if shape.kind.value == "share":
-        return f"fraction-{shape.compute / 1000:g}"
-    return f"{'mig' if shape.kind.value == 'mig' else 'npu'}-{shape.profile}"
+    return canonical_kind(shape.kind.value, shape.quota_shape)
 
 
 def quota_warnings(request: GrantRequest, reserved: Reserved) -> tuple[str, ...]:

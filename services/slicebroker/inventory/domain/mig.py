@@ -12,10 +12,9 @@ and the layout says what it made.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from fractions import Fraction
 from typing import Any
 
-from slicebroker.core.catalogue import PartitionSize, partition_sizes
+from slicebroker.core.catalogue import PartitionSize, instances_size, partition_sizes
 from slicebroker.core.errors import InvalidArgument
 from slicebroker.core.reasons import Reason
 from slicebroker.inventory.domain.model import MigLayout, Sku, SliceKind
@@ -41,7 +40,6 @@ def check_mig_layout(
     profiles = mig_profiles(sku)
     if not profiles:
         raise InvalidArgument(field, f"SKU {sku.name!r} has no MIG profiles", reason=reason)
-    compute = memory = Fraction(0)
     out: list[tuple[str, int]] = []
     for profile, count in layout.items():
         where = f'{field}["{profile}"]'
@@ -54,10 +52,9 @@ def check_mig_layout(
         # bool is an int in Python; `7g.80gb: yes` is a mistake, not 1.
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise InvalidArgument(where, f"must be a count of instances, 1 or more, not {count!r}", reason=reason)
-        compute += size.compute * count
-        memory += size.memory * count
         out.append((str(profile), count))
-    for dimension, used in (("compute", compute), ("memory", memory)):
+    total = instances_size(sku.name, dict(out))
+    for dimension, used in (("compute", total.compute), ("memory", total.memory)):
         if used > device_count:
             raise InvalidArgument(
                 field,
