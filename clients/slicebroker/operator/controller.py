@@ -441,23 +441,11 @@ class Operator:
         if grant.state in (GrantState.ENDED, GrantState.FAILED):
             self._next_attempt(members, attempt)
             for pod in gated:
-                self._pending(
-                    pod,
-                    "GrantFailed",
-                    f"grant {grant.id} {grant.state.value}: {grant.end_reason}; asking again",
-                    warning=True,
-                )
+                self._pending(pod, "GrantFailed", _failed_text(grant), warning=True)
             return self.settings.retry_s
         if grant.state is not GrantState.ACTIVE or not grant.slices:
-            position = f" at position {grant.queue_position}" if grant.queue_position else ""
-            why = grant.waiting_reason or "waiting for capacity"
             for pod in gated:
-                self._pending(
-                    pod,
-                    "GrantQueued",
-                    f"gang {gang}: grant {grant.id} for {what} is queued{position}: {why}",
-                    warning=False,
-                )
+                self._pending(pod, "GrantQueued", f"gang {gang}: {_queued_text(grant, what)}", warning=False)
             return self.settings.retry_s
         names = [str(p["metadata"]["name"]) for p in members]
         pinned = {
@@ -548,24 +536,11 @@ class Operator:
             attempt = int(meta.get("annotations", {}).get(ANN_ATTEMPT, "0")) + 1
             body = {"metadata": {"annotations": {ANN_ATTEMPT: str(attempt)}}}
             self.kube.request("PATCH", path, body=body, content_type=MERGE)
-            self._pending(
-                pod,
-                "GrantFailed",
-                f"grant {grant.id} {grant.state.value}: {grant.end_reason}; asking again",
-                warning=True,
-            )
+            self._pending(pod, "GrantFailed", _failed_text(grant), warning=True)
             return self.settings.retry_s
         if grant.state is not GrantState.ACTIVE or not grant.slices:
-            position = getattr(grant, "queue_position", 0)
-            why = getattr(grant, "waiting_reason", "") or "waiting for capacity"
-            self._pending(
-                pod,
-                "GrantQueued",
-                f"grant {grant.id} for {request.count} x {'/'.join(request.skus)} is queued"
-                + (f" at position {position}" if position else "")
-                + f": {why}",
-                warning=False,
-            )
+            what = f"{request.count} x {'/'.join(request.skus)}"
+            self._pending(pod, "GrantQueued", _queued_text(grant, what), warning=False)
             return self.settings.retry_s
         nodes = sorted({s.node_id for s in grant.slices})
         if len(nodes) != 1:
@@ -1078,6 +1053,17 @@ def node_shape(node: JSON, settings: OperatorSettings) -> NodeShape | None:
         log.warning("node %s: %s says %d GPUs, too few for its MIG instances; %d", name, LABEL_GPU_COUNT, count, fewest)
         count = fewest
     return NodeShape(sku, count, _node_topology(labels, settings), profiles)
+
+
+def _failed_text(grant: Grant) -> str:
+    """What the pods of a grant that ended before they ran are told."""
+    return f"grant {grant.id} {grant.state.value}: {grant.end_reason}; asking again"
+
+
+def _queued_text(grant: Grant, what: str) -> str:
+    """What the pods of a queued grant are told: its place in the queue and why it waits."""
+    position = f" at position {grant.queue_position}" if grant.queue_position else ""
+    return f"grant {grant.id} for {what} is queued{position}: {grant.waiting_reason or 'waiting for capacity'}"
 
 
 def _amount(value: Any) -> int:
