@@ -24,11 +24,12 @@ from rich.console import Console
 from slicebroker.client import Client, ClientOptions
 from slicebroker.mesh.launcher import Mesh
 from slicebroker.operator import mapping
+from slicebroker.operator.certs import local_serving_cert
 from slicebroker.operator.controller import Operator
 from slicebroker.operator.kube import MERGE, Kube, load_api_client
 from slicebroker.operator.main import install_crds
 from slicebroker.operator.settings import OperatorSettings
-from slicebroker.operator.webhook import WebhookServer, self_signed, webhook_configuration
+from slicebroker.operator.webhook import WebhookServer, webhook_configuration
 from slicebroker.runtime.redis_server import RedisServer
 from slicebroker.v1 import quota_pb2, quota_pb2_grpc
 from tests.k8s.controlplane import ControlPlane, bin_dir, free_port, missing_reason
@@ -130,13 +131,14 @@ def _run(plane: ControlPlane, mesh: Mesh, console: Console) -> tuple[dict[str, f
          "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
          "--cidr=10.0.0.1/16", "--node-ip=10.0.0.1"],
     )  # fmt: skip
-    cert, key = self_signed(plane.workdir / "webhook", ["127.0.0.1"])
+    serving = local_serving_cert(["127.0.0.1"])
+    cert, key = serving.write(plane.workdir / "webhook")
     webhook = WebhookServer("127.0.0.1:0", str(cert), str(key), ("kube-system",)).start()
     kube.request(
         "POST",
         "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
         body=webhook_configuration(
-            "slicebroker-bench", cert.read_bytes(), url=f"https://127.0.0.1:{webhook.port}/mutate-pods"
+            "slicebroker-bench", serving.bundle_pem, url=f"https://127.0.0.1:{webhook.port}/mutate-pods"
         ),
     )
     with mesh.channel("quota") as channel:

@@ -24,11 +24,12 @@ from slicebroker.broker.settings import BrokerSettings
 from slicebroker.client import Client, ClientOptions
 from slicebroker.inventory.main import build as build_inventory
 from slicebroker.inventory.settings import InventorySettings
+from slicebroker.operator.certs import local_serving_cert
 from slicebroker.operator.controller import Operator
 from slicebroker.operator.kube import Kube, KubeError, load_api_client
 from slicebroker.operator.main import install_crds
 from slicebroker.operator.settings import OperatorSettings
-from slicebroker.operator.webhook import WebhookServer, self_signed, webhook_configuration
+from slicebroker.operator.webhook import WebhookServer, webhook_configuration
 from slicebroker.quota.main import build as build_quota
 from slicebroker.quota.settings import QuotaSettings
 from slicebroker.v1 import quota_pb2, quota_pb2_grpc
@@ -74,10 +75,11 @@ def kube(control_plane: ControlPlane) -> Iterator[Kube]:
 @pytest.fixture(scope="session")
 def webhook(control_plane: ControlPlane, kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The operator's admission webhook, served from this process and registered by URL."""
-    cert, key = self_signed(tmp_path_factory.mktemp("webhook"), ["127.0.0.1"])
+    serving = local_serving_cert(["127.0.0.1"])
+    cert, key = serving.write(tmp_path_factory.mktemp("webhook"))
     server = WebhookServer("127.0.0.1:0", str(cert), str(key), ("kube-system",)).start()
     url = f"https://127.0.0.1:{server.port}/mutate-pods"
-    config = webhook_configuration("slicebroker-test", cert.read_bytes(), url=url)
+    config = webhook_configuration("slicebroker-test", serving.bundle_pem, url=url)
     kube.request("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", body=config)
     yield url
     kube.request("DELETE", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/slicebroker-test")

@@ -31,7 +31,8 @@ def _condition(ns: Namespace, name: str) -> str | None:
     """The status of the pod's slicebroker condition, None while it has none."""
     pod = ns.pod(name) or {}
     conditions = {c["type"]: c for c in (pod.get("status") or {}).get("conditions") or ()}
-    return conditions.get(mapping.CONDITION, {}).get("status")
+    status: str | None = conditions.get(mapping.CONDITION, {}).get("status")
+    return status
 
 
 def _reasons(ns: Namespace, name: str) -> dict[str, str]:

@@ -124,6 +124,17 @@ def make_serving_cert(
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
+_A_YEAR = datetime.timedelta(days=365)
+
+
+def local_serving_cert(hosts: Sequence[str], validity: datetime.timedelta = _A_YEAR) -> ServingCert:
+    """A fresh CA and a serving certificate for `hosts` that it signs, kept nowhere: for tests and
+    benchmarks that register the webhook themselves (`bundle_pem` is the CA to trust)."""
+    ca_pem, ca_key_pem = make_ca(f"{hosts[0]}-ca", validity)
+    cert_pem, key_pem = make_serving_cert(ca_pem, ca_key_pem, hosts, validity)
+    return ServingCert(cert_pem, key_pem, ca_pem)
+
+
 def _certs_in(bundle: bytes) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(bundle) if bundle.strip() else []
