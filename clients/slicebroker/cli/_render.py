@@ -152,6 +152,11 @@ def grant_details(grant: Grant, now: datetime) -> Table:
     for i, (node_id, devices) in enumerate(by_node):
         rows.append(("slices" if i == 0 else "", f"{node_id}: {devices}" if devices else node_id))
     rows.append(("idempotency key", grant.idempotency_key or "—"))
+    return details(rows)
+
+
+def details(rows: Iterable[tuple[str, RenderableType]]) -> Table:
+    """One thing's fields as a two-column grid: bold labels, then values."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()

@@ -165,12 +165,7 @@ def quote_details(quote: Quote, now: datetime) -> Table:
         rows.append(("queue", f"position {quote.queue_position}: {quote.waiting_reason}"))
     for i, warning in enumerate(quote.warnings):
         rows.append(("warnings" if i == 0 else "", warning))
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    table.add_column()
-    for label, value in rows:
-        table.add_row(label, value)
-    return table
+    return render.details(rows)
 
 
 def change_line(change: GrantChange) -> str:
