@@ -52,6 +52,7 @@ class CpuMeter:
     def __init__(self, pids: dict[str, int]) -> None:
         self._pids = {"load generator": os.getpid(), **pids}
         self._start: dict[str, float] = {}
+        self.used: dict[str, float] = {}  # CPU seconds per process, once the block has ended
 
     def __enter__(self) -> CpuMeter:
         self._start = {name: _cpu_seconds(pid) for name, pid in self._pids.items()}
